@@ -1,0 +1,25 @@
+"""GET /api/health: the version and whether Table and Queue storage answer."""
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """200 when storage answers, 503 with the same JSON when it does not."""
+    from shared import bootstrap
+    from shared.http import json_response
+    from shared.usecases.health import check_health
+
+    c = bootstrap.container()
+
+    def ping_tables() -> None:
+        c.store.get("health", "health", "ping")
+
+    def ping_queues() -> None:
+        c.queue.ping()  # type: ignore[attr-defined]
+
+    result = check_health(ping_tables, ping_queues)
+    return json_response(result, 200 if result["status"] == "healthy" else 503)

@@ -1,0 +1,54 @@
+"""How the app reaches its storage account: a connection string locally, a managed identity in Azure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ConfigurationError
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    """Either a connection string or an account name (reached with ``DefaultAzureCredential``)."""
+
+    connection_string: str | None = None
+    account_name: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "StorageAccount":
+        """``AzureWebJobsStorage`` if set, else ``AzureWebJobsStorage__accountName``."""
+        conn = settings.get("AzureWebJobsStorage")
+        if conn:
+            return cls(connection_string=conn)
+        name = settings.get("AzureWebJobsStorage__accountName")
+        if name:
+            return cls(account_name=name)
+        raise ConfigurationError(
+            "setting AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName is required"
+        )
+
+    def _credential(self) -> Any:
+        from azure.identity import DefaultAzureCredential  # heavy: only in Azure
+
+        return DefaultAzureCredential()
+
+    def table_service(self) -> Any:
+        """An ``azure.data.tables.TableServiceClient``."""
+        from azure.data.tables import TableServiceClient
+
+        if self.connection_string:
+            return TableServiceClient.from_connection_string(self.connection_string)
+        return TableServiceClient(
+            endpoint=f"https://{self.account_name}.table.core.windows.net", credential=self._credential()
+        )
+
+    def queue_service(self) -> Any:
+        """An ``azure.storage.queue.QueueServiceClient``."""
+        from azure.storage.queue import QueueServiceClient
+
+        if self.connection_string:
+            return QueueServiceClient.from_connection_string(self.connection_string)
+        return QueueServiceClient(
+            account_url=f"https://{self.account_name}.queue.core.windows.net", credential=self._credential()
+        )

@@ -1,0 +1,133 @@
+"""The composition root: the only module that names concrete adapter classes.
+
+Nothing is built at import time. ``container()`` builds one ``Container`` per process on first use;
+each adapter is built lazily on first access, so an HTTP handler that never touches MSAL never
+imports it. Tests build their own ``Container`` (fakes, Azurite, a stand-in) and ``install`` it.
+"""
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from shared.ports import Clock, EntityStore, MessageQueue, SystemClock
+from shared.settings import Settings
+
+
+class Container:
+    """Holds the settings and builds each adapter once, on first use."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: EntityStore | None = None,
+        queue: MessageQueue | None = None,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or Settings()
+        if store is not None:
+            self.__dict__["store"] = store
+        if queue is not None:
+            self.__dict__["queue"] = queue
+        self.__dict__["clock"] = clock or SystemClock()
+        for name, value in overrides.items():
+            self.__dict__[name] = value
+
+    # ---------------------------------------------------------------- storage
+    @cached_property
+    def storage_account(self) -> Any:
+        from shared.adapters.storage_account import StorageAccount
+
+        return StorageAccount.from_settings(self.settings)
+
+    @cached_property
+    def store(self) -> EntityStore:
+        from shared.adapters.table_store import TableEntityStore
+
+        return TableEntityStore(self.storage_account.table_service())
+
+    @cached_property
+    def queue(self) -> MessageQueue:
+        from shared.adapters.queue_store import StorageMessageQueue
+
+        return StorageMessageQueue(self.storage_account.queue_service())
+
+    @property
+    def clock(self) -> Clock:
+        return self.__dict__["clock"]
+
+    # ---------------------------------------------------------------- secrets
+    @cached_property
+    def cipher(self) -> Any:
+        """Authenticated encryption of tokens at rest (``shared.adapters.token_cipher.TokenCipher``)."""
+        from shared.adapters.token_cipher import TokenCipher
+
+        return TokenCipher.from_settings(self.settings)
+
+    @cached_property
+    def signer(self) -> Any:
+        """Signs manage tokens and one-time links (``shared.adapters.signing.Signer``)."""
+        from shared.adapters.signing import Signer
+
+        return Signer.from_settings(self.settings)
+
+    # ---------------------------------------------------------------- Microsoft
+    @cached_property
+    def http_session(self) -> Any:
+        """The ``requests.Session`` used for Microsoft (trusts MICROSOFT_CA_BUNDLE when set)."""
+        import requests
+
+        session = requests.Session()
+        bundle = self.settings.get("MICROSOFT_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        return session
+
+    @cached_property
+    def identity(self) -> Any:
+        """MSAL-backed sign-in and token refresh (``shared.adapters.microsoft_identity.MicrosoftIdentity``)."""
+        from shared.adapters.microsoft_identity import MicrosoftIdentity
+
+        return MicrosoftIdentity.from_settings(self.settings, self.http_session)
+
+    @cached_property
+    def graph(self) -> Any:
+        """Microsoft Graph client (``shared.adapters.graph_client.GraphClient``)."""
+        from shared.adapters.graph_client import GraphClient
+
+        return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session)
+
+    # ---------------------------------------------------------------- mail
+    @cached_property
+    def mail(self) -> Any:
+        """The configured ``MailTransport`` (SMTP or Azure Communication Services)."""
+        if (self.settings.get("MAIL_TRANSPORT") or "smtp").lower() == "acs":
+            from shared.mail.acs_transport import AcsEmailTransport
+
+            return AcsEmailTransport.from_settings(self.settings, self.http_session)
+        from shared.mail.smtp_transport import SmtpTransport
+
+        return SmtpTransport.from_settings(self.settings)
+
+
+_lock = threading.Lock()
+_current: Container | None = None
+
+
+def container() -> Container:
+    """The process's container, built on first use."""
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = Container()
+    return _current
+
+
+def install(replacement: Container | None) -> None:
+    """Use ``replacement`` from now on (tests); ``None`` forgets the current one."""
+    global _current
+    with _lock:
+        _current = replacement

@@ -1,0 +1,133 @@
+"""The error hierarchy of bookbridge, drawn in one place.
+
+Every failure is either *permanent* (retrying the same thing cannot succeed:
+bad input, a missing setting, a revoked grant) or *transient* (a dependency is
+busy or down: retry later, ideally after ``retry_after`` seconds). Adapters
+translate library errors into these at the boundary; use cases and handlers
+only ever see these classes.
+"""
+from __future__ import annotations
+
+
+class BookbridgeError(Exception):
+    """Base of every error raised on purpose by bookbridge."""
+
+    code: str = "error"
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        self.message = message or (self.__class__.__doc__ or self.code).strip()
+        if code:
+            self.code = code
+
+
+# --------------------------------------------------------------------- permanent
+class PermanentError(BookbridgeError):
+    """Retrying the same operation cannot succeed."""
+
+    code = "permanent"
+
+
+class ValidationError(PermanentError):
+    """Bad input: names the field and the reason."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, reason: str, *, errors: list[dict] | None = None) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.errors = errors or [{"field": field, "reason": reason}]
+
+
+class NotFound(PermanentError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class Conflict(PermanentError):
+    """The request conflicts with the current state (e.g. a slot already taken)."""
+
+    code = "conflict"
+
+
+class ConfigurationError(PermanentError):
+    """A required setting is missing or malformed."""
+
+    code = "configuration_error"
+
+
+class AuthorizationFailed(PermanentError):
+    """A sign-in or consent step failed or was refused (bad state, personal account, declined)."""
+
+    code = "authorization_failed"
+
+
+class ReauthRequired(PermanentError):
+    """The connection's refresh failed: the host must connect again (status ``needs_reauth``)."""
+
+    code = "needs_reauth"
+
+    def __init__(self, message: str = "", *, reason: str = "", consent_required: bool = False) -> None:
+        super().__init__(message or "The Microsoft connection must be renewed.")
+        self.reason = reason or self.message
+        self.consent_required = consent_required
+
+
+class NotConnected(PermanentError):
+    """There is no ``connected`` connection of the needed kind."""
+
+    code = "not_connected"
+
+
+class TeamsUnavailable(PermanentError):
+    """The Microsoft account cannot create Teams meetings (no licence or not allowed)."""
+
+    code = "teams_unavailable"
+
+
+class GraphRejected(PermanentError):
+    """Microsoft Graph refused the request for a reason retrying will not fix."""
+
+    code = "graph_rejected"
+
+    def __init__(self, message: str = "", *, status: int = 0, graph_code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.graph_code = graph_code
+
+
+class DeliveryRejected(PermanentError):
+    """A message could not be delivered for a permanent reason (e.g. a bad address)."""
+
+    code = "delivery_rejected"
+
+
+# --------------------------------------------------------------------- transient
+class TransientError(BookbridgeError):
+    """A dependency is busy or unavailable; retry later (after ``retry_after`` seconds if known)."""
+
+    code = "transient"
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Throttled(TransientError):
+    """The dependency asked us to slow down (HTTP 429/503/504 with ``Retry-After``)."""
+
+    code = "throttled"
+
+
+class StorageUnavailable(TransientError):
+    """Table or Queue storage did not answer."""
+
+    code = "storage_unavailable"
+
+
+class ConcurrencyConflict(TransientError):
+    """An ETag-conditional write lost a race; re-read and try again."""
+
+    code = "concurrency_conflict"

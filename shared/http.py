@@ -1,0 +1,139 @@
+"""Helpers for HTTP handlers: JSON in and out, error translation, CORS. Handlers stay a few lines."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, TypeVar
+
+import azure.functions as func
+
+from shared.errors import (
+    AuthorizationFailed,
+    BookbridgeError,
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    PermanentError,
+    TransientError,
+    ValidationError,
+)
+
+log = logging.getLogger("bookbridge.http")
+
+MAX_BODY_BYTES = 64 * 1024
+T = TypeVar("T")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A JSON response."""
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":"), default=str),
+        status_code=status,
+        mimetype="application/json",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def error_body(exc: BookbridgeError) -> dict[str, Any]:
+    """``{"error": {"code", "message", "field"?, "errors"?}}`` for an error."""
+    err: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, ValidationError):
+        err["field"] = exc.field
+        err["reason"] = exc.reason
+        err["errors"] = exc.errors
+    return {"error": err}
+
+
+def status_for(exc: BookbridgeError) -> int:
+    """The HTTP status of an error."""
+    if isinstance(exc, ValidationError):
+        return 422
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, AuthorizationFailed):
+        return 400
+    if isinstance(exc, ConfigurationError):
+        return 500
+    if isinstance(exc, TransientError):
+        return 503
+    if isinstance(exc, PermanentError):
+        return 400
+    return 500
+
+
+def error_response(exc: BookbridgeError, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """Translate one of our errors into a JSON response."""
+    extra = dict(headers or {})
+    if isinstance(exc, TransientError) and exc.retry_after:
+        extra["Retry-After"] = str(int(exc.retry_after))
+    if isinstance(exc, ConfigurationError):
+        log.error("configuration error: %s", exc.message)
+    return json_response(error_body(exc), status_for(exc), extra)
+
+
+def read_json(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object body, size-limited; a ``ValidationError`` naming ``body`` otherwise."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError("body", f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        if required:
+            raise ValidationError("body", "a JSON object body is required")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("body", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("body", "the body must be a JSON object")
+    return data
+
+
+def parse_model(model: type[T], data: dict[str, Any]) -> T:
+    """Validate ``data`` with a pydantic model; errors become a ``ValidationError`` naming each field."""
+    import pydantic
+
+    try:
+        return model.model_validate(data)  # type: ignore[attr-defined]
+    except pydantic.ValidationError as exc:
+        errors = []
+        for e in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(p) for p in e.get("loc", ())) or "body"
+            errors.append({"field": field, "reason": e.get("msg", "invalid")})
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        raise ValidationError(first["field"], first["reason"], errors=errors) from None
+
+
+def cors_headers(req: func.HttpRequest, allowed: list[str]) -> dict[str, str]:
+    """CORS headers for a public endpoint when the request's Origin is allowed."""
+    origin = req.headers.get("Origin") or req.headers.get("origin")
+    if not origin or not allowed:
+        return {}
+    if "*" in allowed:
+        value = "*"
+    elif origin in allowed:
+        value = origin
+    else:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": value,
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+def handle(call: Callable[[], func.HttpResponse], headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """Run a handler body, translating our errors to JSON responses (unknown errors propagate: 500)."""
+    try:
+        response = call()
+    except BookbridgeError as exc:
+        return error_response(exc, headers)
+    if headers:
+        for key, value in headers.items():
+            response.headers[key] = value
+    return response

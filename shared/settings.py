@@ -1,0 +1,113 @@
+"""Every setting bookbridge reads, declared once, read from the environment when used.
+
+``SETTINGS`` is the single list (name, required, default, secret, description) that
+``local.settings.sample.json``, the Bicep app settings and the README's table are
+held against by tests. Nothing here reads the environment at import time: a missing
+required setting is a :class:`~shared.errors.ConfigurationError` when it is used.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from shared.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One app setting: its name, whether it must be set, its default and whether it is secret."""
+
+    name: str
+    required: bool
+    default: str | None
+    secret: bool
+    description: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # storage (the Functions host's own connection; the app uses the same account)
+    Setting("AzureWebJobsStorage", False, None, True,
+            "Storage connection string (local: Azurite). In Azure use AzureWebJobsStorage__accountName."),
+    Setting("AzureWebJobsStorage__accountName", False, None, False,
+            "Storage account name reached with the app's managed identity (no shared keys)."),
+    Setting("FUNCTIONS_WORKER_RUNTIME", True, "python", False, "Always 'python'."),
+    # public addresses
+    Setting("PUBLIC_BASE_URL", False, "http://127.0.0.1:7071", False,
+            "Base URL the app is reached at by browsers (connect links, manage links, callbacks)."),
+    Setting("CORS_ALLOWED_ORIGINS", False, "", False,
+            "Comma-separated origins allowed to call the public API from a browser ('*' for any)."),
+    # Microsoft identity and Graph
+    Setting("MICROSOFT_CLIENT_ID", False, None, False,
+            "Application (client) id of the multi-tenant Entra app. Required to connect accounts."),
+    Setting("MICROSOFT_CLIENT_SECRET", False, None, True,
+            "Client secret of the Entra app (Key Vault reference in Azure). Required to connect accounts."),
+    Setting("MICROSOFT_AUTHORITY_HOST", False, "https://login.microsoftonline.com", False,
+            "Identity platform host (https). Local runs point it at the Microsoft stand-in."),
+    Setting("GRAPH_BASE_URL", False, "https://graph.microsoft.com/v1.0", False,
+            "Microsoft Graph base URL. Local runs point it at the Microsoft stand-in."),
+    Setting("MICROSOFT_CA_BUNDLE", False, None, False,
+            "Path of an extra CA bundle to trust for the authority and Graph (local stand-in only)."),
+    # secrets of our own
+    Setting("TOKEN_ENCRYPTION_KEYS", False, None, True,
+            "Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Required for tokens."),
+    Setting("LINK_SIGNING_KEY", False, None, True,
+            "Secret used to sign manage tokens and one-time links. Required for bookings and connect links."),
+    # schedules
+    Setting("BACKFILL_SCHEDULE", False, "0 */5 * * * *", False,
+            "Six-field NCRONTAB schedule of the backfill sweep."),
+    # mail
+    Setting("MAIL_TRANSPORT", False, "smtp", False, "'smtp' or 'acs' (Azure Communication Services Email)."),
+    Setting("MAIL_FROM", False, "bookings@bookbridge.local", False, "Sender address of every message."),
+    Setting("SMTP_HOST", False, "127.0.0.1", False, "SMTP server host."),
+    Setting("SMTP_PORT", False, "8025", False, "SMTP server port."),
+    Setting("SMTP_USERNAME", False, None, False, "SMTP user name, if the server needs one."),
+    Setting("SMTP_PASSWORD", False, None, True, "SMTP password, if the server needs one."),
+    Setting("SMTP_STARTTLS", False, "false", False, "'true' to upgrade the SMTP connection with STARTTLS."),
+    Setting("ACS_EMAIL_ENDPOINT", False, None, False,
+            "Azure Communication Services endpoint (https://<name>.communication.azure.com) for MAIL_TRANSPORT=acs."),
+    Setting("ACS_EMAIL_ACCESS_KEY", False, None, True,
+            "ACS access key; when absent the managed identity is used."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Typed, lazy access to the settings in an environment mapping (default: ``os.environ``)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if environ is None else environ
+
+    def get(self, name: str) -> str | None:
+        """The value of a declared setting, or its default; ``None`` when unset without default."""
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            raise KeyError(f"undeclared setting {name!r}: add it to shared.settings.SETTINGS")
+        value = self._env.get(name)
+        if value is None or value == "":
+            return spec.default
+        return value
+
+    def require(self, name: str) -> str:
+        """The value of a setting that this use needs; a clear error when it is missing."""
+        value = self.get(name)
+        if value is None or value == "":
+            raise ConfigurationError(f"setting {name} is required for this operation and is not set")
+        return value
+
+    def get_bool(self, name: str) -> bool:
+        """A boolean setting ('true'/'1'/'yes' are true)."""
+        return (self.get(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+    def get_int(self, name: str) -> int:
+        """An integer setting."""
+        raw = self.require(name)
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+    def get_list(self, name: str) -> list[str]:
+        """A comma-separated setting as a list of non-empty stripped items."""
+        return [p.strip() for p in (self.get(name) or "").split(",") if p.strip()]

@@ -1,0 +1,2 @@
+"""The version of bookbridge reported by the health endpoint."""
+VERSION = "0.1.0"
