@@ -1,0 +1,410 @@
+"""Plain-text and HTML bodies for every communication kind.
+
+Each kind is first described as a short list of blocks (paragraphs, detail rows, links,
+notes); the same blocks are then written out as text and as HTML, so both parts always
+say the same thing. In HTML every value is escaped with :func:`html.escape`; a meeting
+URL is written verbatim in the text part and as both ``href`` and visible text in the
+HTML part (escaped, so ``&`` reads ``&amp;`` in the markup and the URL itself once
+parsed). Only ``http``/``https`` URLs become links; anything else is shown as text.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Sequence, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.mail.message import clean_header_value
+
+#: Kinds of message this module renders (the ``kind`` of a ``communications`` queue message).
+KINDS: tuple[str, ...] = (
+    "confirmation", "reminder", "link_update", "reschedule", "cancellation", "host_notice",
+)
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
+_WAITING_STATES = frozenset({"awaiting_connection", "pending"})
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """What a message needs to know about a booking, already resolved to plain values.
+
+    ``meeting_url`` is the join link exactly as stored on the booking (Teams or a
+    custom static URL), ``None`` when there is none yet. ``custom_location`` is a
+    free-text place (e.g. an address) shown when there is no URL. ``previous_*`` are
+    the old times of a rescheduled booking. ``host_timezone`` and ``reconnect_url`` are
+    used by ``host_notice`` (times in the host's zone, link to reconnect Teams).
+    """
+
+    calendar_name: str
+    host_names: Sequence[str]
+    invitee_name: str
+    invitee_email: str
+    invitee_timezone: str
+    start_utc: datetime
+    end_utc: datetime
+    meeting_url: str | None = None
+    link_state: str = "not_applicable"
+    link_reason: str | None = None
+    manage_url: str | None = None
+    reschedule_url: str | None = None
+    cancel_url: str | None = None
+    notes: str | None = None
+    custom_location: str | None = None
+    previous_start_utc: datetime | None = None
+    previous_end_utc: datetime | None = None
+    host_timezone: str | None = None
+    reconnect_url: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A rendered message: subject (one line), plain text and HTML."""
+
+    subject: str
+    text: str
+    html: str
+
+
+# ------------------------------------------------------------------ blocks
+@dataclass(frozen=True)
+class _Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Details:
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Link:
+    label: str
+    url: str
+    url_as_text: bool = False  # True: the visible HTML text is the URL itself
+
+
+@dataclass(frozen=True)
+class _Notes:
+    label: str
+    text: str
+
+
+_Block = Union[_Para, _Details, _Link, _Notes]
+
+
+@dataclass(frozen=True)
+class _Options:
+    offset_minutes: int | None = None
+    invitation_attached: bool = False
+    recipient_name: str | None = None
+
+
+@dataclass
+class _Doc:
+    subject: str
+    blocks: list[_Block] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ time formatting
+def _zone(name: str | None) -> ZoneInfo | timezone:
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return timezone.utc
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _zone_label(tz: ZoneInfo | timezone, local: datetime) -> str:
+    key = getattr(tz, "key", "UTC")
+    abbr = local.tzname() or ""
+    if abbr and abbr[0] in "+-":
+        abbr = f"UTC{abbr}"
+    return key if abbr in ("", key) else f"{key}, {abbr}"
+
+
+def _date(local: datetime) -> str:
+    return f"{_DAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def format_time_range(start_utc: datetime, end_utc: datetime, tz_name: str | None) -> str:
+    """``Tuesday, 3 March 2026, 14:00 - 14:30 (Europe/Berlin, CET)`` in ``tz_name``
+    (UTC when the zone is unknown)."""
+    tz = _zone(tz_name)
+    start = _aware(start_utc).astimezone(tz)
+    end = _aware(end_utc).astimezone(tz)
+    if start.date() == end.date():
+        span = f"{_date(start)}, {start:%H:%M} - {end:%H:%M}"
+    else:
+        span = f"{_date(start)}, {start:%H:%M} - {_date(end)}, {end:%H:%M}"
+    return f"{span} ({_zone_label(tz, start)})"
+
+
+def _short_when(start_utc: datetime, tz_name: str | None) -> str:
+    tz = _zone(tz_name)
+    start = _aware(start_utc).astimezone(tz)
+    abbr = start.tzname() or "UTC"
+    if abbr[0] in "+-":
+        abbr = f"UTC{abbr}"
+    return f"{_DAYS[start.weekday()][:3]} {start.day} {_MONTHS[start.month - 1][:3]} {start:%H:%M} {abbr}"
+
+
+def _in_how_long(minutes: int) -> str:
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes >= size and minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+# ------------------------------------------------------------------ shared pieces
+def _one_line(value: str | None) -> str:
+    return clean_header_value(value or "")
+
+
+def _hosts(view: BookingView) -> str:
+    return ", ".join(n for n in (_one_line(h) for h in view.host_names) if n)
+
+
+def _details(view: BookingView, *, tz_name: str | None, with_invitee: bool = False,
+             extra: Sequence[tuple[str, str]] = ()) -> _Details:
+    rows: list[tuple[str, str]] = [("What", _one_line(view.calendar_name))]
+    rows.append(("When", format_time_range(view.start_utc, view.end_utc, tz_name)))
+    if with_invitee:
+        rows.append(("Invitee", f"{_one_line(view.invitee_name)} <{_one_line(view.invitee_email)}>"))
+    hosts = _hosts(view)
+    if hosts:
+        rows.append(("With", hosts))
+    rows.extend(extra)
+    return _Details(tuple(rows))
+
+
+def _location(view: BookingView) -> tuple[list[tuple[str, str]], list[_Block]]:
+    """The "Where" row(s) and the blocks that follow the details (join link or wording)."""
+    if view.meeting_url:
+        where = "Microsoft Teams meeting" if view.link_state == "created" else "Online meeting"
+        return [("Where", where)], [_Link("Join the meeting", view.meeting_url, True)]
+    if view.link_state in _WAITING_STATES:
+        return [("Where", "Microsoft Teams meeting")], [_Para("The meeting link will follow by email.")]
+    if view.link_state == "failed":
+        return [("Where", "Online meeting")], [
+            _Para("The meeting link is not available yet. Your host has been informed, "
+                  "and the link will follow by email.")]
+    if view.custom_location:
+        return [("Where", _one_line(view.custom_location))], []
+    return [], []
+
+
+def _invitee_core(view: BookingView, extra: Sequence[tuple[str, str]] = ()) -> list[_Block]:
+    rows, after = _location(view)
+    return [_details(view, tz_name=view.invitee_timezone, extra=[*extra, *rows]), *after]
+
+
+def _notes(view: BookingView) -> list[_Block]:
+    text = "\n".join(_one_line(line) for line in (view.notes or "").splitlines()).strip()
+    return [_Notes("Notes", text)] if text else []
+
+
+def _manage(view: BookingView) -> list[_Block]:
+    blocks: list[_Block] = []
+    for label, url in (("Manage your booking", view.manage_url),
+                       ("Reschedule", view.reschedule_url),
+                       ("Cancel", view.cancel_url)):
+        if url:
+            blocks.append(_Link(label, url))
+    return blocks
+
+
+def _greeting(name: str | None) -> _Para:
+    clean = _one_line(name)
+    return _Para(f"Hello {clean}," if clean else "Hello,")
+
+
+# ------------------------------------------------------------------ kinds
+def _confirmation(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.invitee_timezone
+    doc = _Doc(f"Confirmed: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc.blocks += [_greeting(view.invitee_name), _Para("Your booking is confirmed.")]
+    doc.blocks += [*_invitee_core(view), *_notes(view)]
+    if opts.invitation_attached:
+        doc.blocks.append(_Para("A calendar invitation is attached."))
+    doc.blocks += _manage(view)
+    return doc
+
+
+def _reminder(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.invitee_timezone
+    doc = _Doc(f"Reminder: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    intro = "This is a reminder of your upcoming meeting."
+    if opts.offset_minutes and opts.offset_minutes > 0:
+        intro = f"This is a reminder: your meeting starts in {_in_how_long(opts.offset_minutes)}."
+    doc.blocks += [_greeting(view.invitee_name), _Para(intro)]
+    doc.blocks += [*_invitee_core(view), *_notes(view), *_manage(view)]
+    return doc
+
+
+def _link_update(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.invitee_timezone
+    doc = _Doc(f"Your meeting link: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    intro = ("The meeting link for your booking is now available." if view.meeting_url
+             else "There is an update about the meeting link for your booking.")
+    doc.blocks += [_greeting(view.invitee_name), _Para(intro)]
+    doc.blocks += _invitee_core(view)
+    if opts.invitation_attached:
+        doc.blocks.append(_Para("An updated calendar invitation is attached."))
+    doc.blocks += _manage(view)
+    return doc
+
+
+def _reschedule(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.invitee_timezone
+    doc = _Doc(f"Rescheduled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc.blocks += [_greeting(view.invitee_name), _Para("Your booking has been moved to a new time.")]
+    previously: list[tuple[str, str]] = []
+    if view.previous_start_utc is not None:
+        prev_end = view.previous_end_utc or (view.previous_start_utc + (view.end_utc - view.start_utc))
+        previously.append(("Previously", format_time_range(view.previous_start_utc, prev_end, tz)))
+    doc.blocks += [*_invitee_core(view, previously), *_notes(view)]
+    if opts.invitation_attached:
+        doc.blocks.append(_Para("An updated calendar invitation is attached."))
+    doc.blocks += _manage(view)
+    return doc
+
+
+def _cancellation(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.invitee_timezone
+    doc = _Doc(f"Cancelled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc.blocks += [_greeting(view.invitee_name),
+                   _Para("Your booking has been cancelled. The meeting will not take place.")]
+    doc.blocks.append(_details(view, tz_name=tz))
+    if opts.invitation_attached:
+        doc.blocks.append(_Para("A calendar cancellation is attached to remove the event "
+                                "from your calendar."))
+    return doc
+
+
+def _host_notice(view: BookingView, opts: _Options) -> _Doc:
+    tz = view.host_timezone or view.invitee_timezone
+    invitee = _one_line(view.invitee_name) or "an invitee"
+    failed = view.link_state == "failed"
+    subject = ("Action needed: meeting link could not be created" if failed
+               else "Action needed: reconnect Microsoft Teams")
+    doc = _Doc(f"{subject} ({invitee}, {_short_when(view.start_utc, tz)})")
+    doc.blocks.append(_greeting(opts.recipient_name))
+    if failed:
+        doc.blocks.append(_Para("A Microsoft Teams link could not be created for the booking below. "
+                                "The booking is confirmed, but the invitee has no meeting link yet."))
+    else:
+        doc.blocks.append(_Para("A booking was made while your Microsoft Teams connection was not "
+                                "active, so no meeting link could be created for it. The booking is "
+                                "confirmed, and the invitee was told that the link will follow by email."))
+    reason = _one_line(view.link_reason)
+    doc.blocks.append(_details(view, tz_name=tz, with_invitee=True,
+                               extra=[("Reason", reason)] if reason else []))
+    if failed:
+        doc.blocks.append(_Para(
+            "Check the reason above. If it concerns your Microsoft account or its connection, "
+            "reconnect Microsoft Teams; once the cause is fixed, the link is created and sent to "
+            "the invitee automatically."))
+    else:
+        doc.blocks.append(_Para(
+            "To fix this, reconnect your Microsoft Teams account. Once it is connected, a link is "
+            "created for this booking and sent to the invitee automatically."))
+    if view.reconnect_url:
+        doc.blocks.append(_Link("Reconnect Microsoft Teams", view.reconnect_url))
+    return doc
+
+
+_BUILDERS: dict[str, Callable[[BookingView, _Options], _Doc]] = {
+    "confirmation": _confirmation,
+    "reminder": _reminder,
+    "link_update": _link_update,
+    "reschedule": _reschedule,
+    "cancellation": _cancellation,
+    "host_notice": _host_notice,
+}
+
+
+# ------------------------------------------------------------------ output
+def _text(doc: _Doc) -> str:
+    parts: list[str] = []
+    for block in doc.blocks:
+        if isinstance(block, _Para):
+            parts.append(block.text)
+        elif isinstance(block, _Details):
+            width = max(len(label) for label, _ in block.rows) + 1
+            parts.append("\n".join(f"{label + ':':<{width}} {value}" for label, value in block.rows))
+        elif isinstance(block, _Link):
+            parts.append(f"{block.label}: {block.url}")
+        else:
+            parts.append(f"{block.label}:\n{block.text}")
+    return "\n\n".join(parts) + "\n"
+
+
+def _esc(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _html_link(block: _Link) -> str:
+    safe = _SAFE_URL.match(block.url) is not None
+    if block.url_as_text:
+        target = f'<a href="{_esc(block.url)}">{_esc(block.url)}</a>' if safe else _esc(block.url)
+        return f"<p><strong>{_esc(block.label)}:</strong><br>{target}</p>"
+    if safe:
+        return f'<p><a href="{_esc(block.url)}">{_esc(block.label)}</a></p>'
+    return f"<p>{_esc(block.label)}: {_esc(block.url)}</p>"
+
+
+def _html(doc: _Doc) -> str:
+    body: list[str] = []
+    for block in doc.blocks:
+        if isinstance(block, _Para):
+            body.append(f"<p>{_esc(block.text)}</p>")
+        elif isinstance(block, _Details):
+            rows = "".join(
+                f'<tr><th align="left" style="padding:2px 12px 2px 0;vertical-align:top">{_esc(label)}</th>'
+                f"<td>{_esc(value)}</td></tr>"
+                for label, value in block.rows)
+            body.append(f'<table role="presentation" style="border-collapse:collapse">{rows}</table>')
+        elif isinstance(block, _Link):
+            body.append(_html_link(block))
+        else:
+            lines = "<br>".join(_esc(line) for line in block.text.split("\n"))
+            body.append(f"<p><strong>{_esc(block.label)}:</strong><br>{lines}</p>")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{_esc(doc.subject)}</title></head>\n"
+            '<body style="font-family:Arial,Helvetica,sans-serif;color:#222;line-height:1.5">\n'
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def render(
+    kind: str,
+    view: BookingView,
+    *,
+    offset_minutes: int | None = None,
+    invitation_attached: bool = False,
+    recipient_name: str | None = None,
+) -> RenderedMessage:
+    """Subject, text and HTML of a ``kind`` message (one of :data:`KINDS`) about ``view``.
+
+    ``offset_minutes`` words a reminder ("starts in 1 hour"); ``invitation_attached``
+    mentions the attached .ics; ``recipient_name`` greets the host of a ``host_notice``.
+    Raises ``ValueError`` for an unknown kind.
+    """
+    builder = _BUILDERS.get(kind)
+    if builder is None:
+        raise ValueError(f"unknown message kind {kind!r}")
+    doc = builder(view, _Options(offset_minutes, invitation_attached, recipient_name))
+    subject = clean_header_value(doc.subject)
+    doc.subject = subject
+    return RenderedMessage(subject=subject, text=_text(doc), html=_html(doc))
