@@ -13,13 +13,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.http import json_response
     from shared.usecases.health import check_health
 
-    c = bootstrap.container()
-
-    def ping_tables() -> None:
-        c.store.get("health", "health", "ping")
-
-    def ping_queues() -> None:
-        c.queue.ping()  # type: ignore[attr-defined]
-
-    result = check_health(ping_tables, ping_queues)
+    tables, queues = bootstrap.container().storage_probe()
+    result = check_health(lambda: tables.get("health", "health", "ping"), queues.ping)
     return json_response(result, 200 if result["status"] == "healthy" else 503)

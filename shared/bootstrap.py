@@ -54,6 +54,16 @@ class Container:
 
         return StorageMessageQueue(self.storage_account.queue_service())
 
+    def storage_probe(self) -> tuple[Any, Any]:
+        """Fresh table and queue adapters that try once with short timeouts (for the health check)."""
+        from shared.adapters.queue_store import StorageMessageQueue
+        from shared.adapters.storage_account import PROBE_CLIENT_OPTIONS
+        from shared.adapters.table_store import TableEntityStore
+
+        account = self.storage_account
+        return (TableEntityStore(account.table_service(**PROBE_CLIENT_OPTIONS)),
+                StorageMessageQueue(account.queue_service(**PROBE_CLIENT_OPTIONS)))
+
     @property
     def clock(self) -> Clock:
         return self.__dict__["clock"]
@@ -83,6 +93,8 @@ class Container:
         bundle = self.settings.get("MICROSOFT_CA_BUNDLE")
         if bundle:
             session.verify = bundle
+            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment would override ``verify``.
+            session.trust_env = False
         return session
 
     @cached_property

@@ -31,7 +31,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Storage connection string (local: Azurite). In Azure use AzureWebJobsStorage__accountName."),
     Setting("AzureWebJobsStorage__accountName", False, None, False,
             "Storage account name reached with the app's managed identity (no shared keys)."),
-    Setting("FUNCTIONS_WORKER_RUNTIME", True, "python", False, "Always 'python'."),
+    Setting("FUNCTIONS_WORKER_RUNTIME", True, "python", False,
+            "Always 'python' (local host and classic plans; Flex Consumption sets the runtime in the app config)."),
     # public addresses
     Setting("PUBLIC_BASE_URL", False, "http://127.0.0.1:7071", False,
             "Base URL the app is reached at by browsers (connect links, manage links, callbacks)."),

@@ -8,6 +8,13 @@ from shared.errors import ConfigurationError
 from shared.settings import Settings
 
 
+#: A function fails fast and lets its queue retry, rather than riding the SDK's long default back-off.
+DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 30}
+
+#: For probes (health): one attempt, short timeouts.
+PROBE_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 5}
+
+
 @dataclass(frozen=True)
 class StorageAccount:
     """Either a connection string or an account name (reached with ``DefaultAzureCredential``)."""
@@ -33,22 +40,26 @@ class StorageAccount:
 
         return DefaultAzureCredential()
 
-    def table_service(self) -> Any:
-        """An ``azure.data.tables.TableServiceClient``."""
+    def table_service(self, **client_options: Any) -> Any:
+        """An ``azure.data.tables.TableServiceClient`` (``client_options``: e.g. ``retry_total``)."""
         from azure.data.tables import TableServiceClient
 
+        options = {**DEFAULT_CLIENT_OPTIONS, **client_options}
         if self.connection_string:
-            return TableServiceClient.from_connection_string(self.connection_string)
+            return TableServiceClient.from_connection_string(self.connection_string, **options)
         return TableServiceClient(
-            endpoint=f"https://{self.account_name}.table.core.windows.net", credential=self._credential()
+            endpoint=f"https://{self.account_name}.table.core.windows.net", credential=self._credential(),
+            **options,
         )
 
-    def queue_service(self) -> Any:
-        """An ``azure.storage.queue.QueueServiceClient``."""
+    def queue_service(self, **client_options: Any) -> Any:
+        """An ``azure.storage.queue.QueueServiceClient`` (``client_options``: e.g. ``retry_total``)."""
         from azure.storage.queue import QueueServiceClient
 
+        options = {**DEFAULT_CLIENT_OPTIONS, **client_options}
         if self.connection_string:
-            return QueueServiceClient.from_connection_string(self.connection_string)
+            return QueueServiceClient.from_connection_string(self.connection_string, **options)
         return QueueServiceClient(
-            account_url=f"https://{self.account_name}.queue.core.windows.net", credential=self._credential()
+            account_url=f"https://{self.account_name}.queue.core.windows.net", credential=self._credential(),
+            **options,
         )

@@ -1,0 +1,65 @@
+"""Queue functions of the communications worker: ``communications`` and ``communications-poison``.
+
+Returning normally acknowledges the message (the host deletes it); raising lets the host retry it after
+``visibilityTimeout`` until ``maxDequeueCount``, then it moves to ``communications-poison``. Transient
+mail failures and early reminders are not exceptions here: the use case re-queues a delayed copy.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger("bookbridge.communications")
+
+
+def build_comms_deps(container: Any) -> Any:
+    """``CommsDeps`` from a ``shared.bootstrap.Container`` (its store, queue, mail transport, clock, signer)."""
+    from shared.usecases.communications import CommsDeps
+
+    settings = container.settings
+    return CommsDeps(
+        store=container.store,
+        queue=container.queue,
+        mail=container.mail,
+        clock=container.clock,
+        signer=container.signer,
+        public_base_url=settings.get("PUBLIC_BASE_URL") or "",
+        mail_from=settings.get("MAIL_FROM") or "",
+    )
+
+
+def _deps() -> Any:
+    from shared import bootstrap
+
+    return build_comms_deps(bootstrap.container())
+
+
+def _body(msg: func.QueueMessage, queue: str) -> Any:
+    try:
+        return msg.get_json()
+    except ValueError:
+        log.error("%s: message %s is not JSON; dropped", queue, msg.id)
+        return None
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="communications", connection="AzureWebJobsStorage")
+def communications_worker(msg: func.QueueMessage) -> None:
+    """Send one confirmation, reminder, link update, reschedule/cancel notice or host notice (exactly once)."""
+    from shared.usecases.communications import handle_communication
+
+    body = _body(msg, "communications")
+    if body is not None:
+        handle_communication(_deps(), body)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="communications-poison", connection="AzureWebJobsStorage")
+def communications_poison(msg: func.QueueMessage) -> None:
+    """A communications message that kept failing: record ``delivery_error`` on the booking."""
+    from shared.usecases.communications import handle_poison_message
+
+    body = _body(msg, "communications-poison")
+    if body is not None:
+        handle_poison_message(_deps(), body)

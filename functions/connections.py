@@ -1,0 +1,175 @@
+"""Microsoft connections: connect links, OAuth callback, status, disconnect, admin consent.
+
+Management routes use the app's default FUNCTION auth level (function key); the browser-facing ones
+(``connect/{token}``, the callbacks, ``admin-consent/{token}``) are anonymous and carry no key: a
+function key never reaches a browser. Handlers parse, call one use case and translate the result.
+Heavy modules are imported inside the handlers (``import function_app`` stays light).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+_CONNECTIONS = "workspaces/{workspace}/users/{user}/connections"
+MAX_FORM_BYTES = 64 * 1024
+
+
+def _deps() -> Any:
+    from shared import bootstrap
+    from shared.usecases.connections import ConnectionDeps
+
+    return ConnectionDeps.from_container(bootstrap.container())
+
+
+# ----------------------------------------------------------------------------- browser responses
+def _browser_response(result: Any) -> func.HttpResponse:
+    """A use case's ``BrowserResult`` as a 302 or a result page (no-store, no referrer, strict CSP)."""
+    from shared.pages.result_page import RESULT_PAGE_HEADERS, render_result_page
+
+    if result.redirect_to:
+        return func.HttpResponse(status_code=302, headers={"Location": result.redirect_to, **RESULT_PAGE_HEADERS})
+    detail = f"Reference: {result.reason}" if result.reason else None
+    html = render_result_page(result.title, result.message, ok=result.ok, detail=detail)
+    return func.HttpResponse(html, status_code=result.http_status, mimetype="text/html", charset="utf-8",
+                             headers=dict(RESULT_PAGE_HEADERS))
+
+
+def _browser(call: Any) -> func.HttpResponse:
+    """Run a browser-facing use case; our errors become a result page, never JSON."""
+    from shared.errors import BookbridgeError, ConfigurationError, TransientError
+    from shared.usecases.connections import BrowserResult
+
+    try:
+        return _browser_response(call())
+    except TransientError:
+        result = BrowserResult(False, "Please try again", "A service did not answer in time. Try again in a moment.",
+                               503, reason="temporarily_unavailable")
+    except ConfigurationError as exc:
+        import logging
+
+        logging.getLogger("bookbridge.connections").error("configuration error: %s", exc.message)
+        result = BrowserResult(False, "Not available", "Connecting Microsoft accounts is not configured on this "
+                               "server. Contact your administrator.", 500, reason="not_configured")
+    except BookbridgeError as exc:
+        result = BrowserResult(False, "This link cannot be used", "The request could not be completed.", 400,
+                               reason=exc.code)
+    return _browser_response(result)
+
+
+def _callback_params(req: func.HttpRequest) -> dict[str, str]:
+    """The authorization response: query string (GET, ``response_mode=query``) or form body (``form_post``)."""
+    from urllib.parse import parse_qsl
+
+    params: dict[str, str] = {k: v for k, v in req.params.items()}
+    if req.method.upper() == "POST":
+        raw = req.get_body() or b""
+        ctype = (req.headers.get("Content-Type") or "").lower()
+        if raw and len(raw) <= MAX_FORM_BYTES and "application/x-www-form-urlencoded" in ctype:
+            form: dict[str, str] = {}
+            for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+                form.setdefault(key, value)
+            params.update(form)
+    return params
+
+
+# ----------------------------------------------------------------------------- management (function key)
+@bp.route(route=_CONNECTIONS + "/{kind}/connect-links", methods=["POST"])
+def connections_create_connect_link(req: func.HttpRequest) -> func.HttpResponse:
+    """201 ``{"url", "expires_at", "kind"}``: a one-time link the host opens (optional ``return_url``)."""
+    from shared.http import handle, json_response, parse_model, read_json
+
+    def run() -> func.HttpResponse:
+        from shared.schemas.connections import ConnectLinkIn, LinkOut
+        from shared.usecases.connections import create_connect_link
+
+        body = parse_model(ConnectLinkIn, read_json(req, required=False))
+        rp = req.route_params
+        link = create_connect_link(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""),
+                                   body.return_url)
+        return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
+
+    return handle(run)
+
+
+@bp.route(route=_CONNECTIONS, methods=["GET"])
+def connections_list(req: func.HttpRequest) -> func.HttpResponse:
+    """200: each kind's status, account, scopes, connected/disconnected times and last error."""
+    from shared.http import handle, json_response
+
+    def run() -> func.HttpResponse:
+        from shared.schemas.connections import ConnectionsOut
+        from shared.usecases.connections import list_connections
+
+        rp = req.route_params
+        view = list_connections(_deps(), rp.get("workspace", ""), rp.get("user", ""))
+        return json_response(ConnectionsOut.model_validate(view).model_dump())
+
+    return handle(run)
+
+
+@bp.route(route=_CONNECTIONS + "/{kind}", methods=["DELETE"])
+def connections_disconnect(req: func.HttpRequest) -> func.HttpResponse:
+    """200 with the slot, now ``disconnected`` (tokens deleted); 404 when never connected."""
+    from shared.http import handle, json_response
+
+    def run() -> func.HttpResponse:
+        from shared.schemas.connections import ConnectionOut
+        from shared.usecases.connections import disconnect
+
+        rp = req.route_params
+        view = disconnect(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
+        return json_response(ConnectionOut.model_validate(view).model_dump())
+
+    return handle(run)
+
+
+@bp.route(route="workspaces/{workspace}/admin-consent-links", methods=["POST"])
+def connections_create_admin_consent_link(req: func.HttpRequest) -> func.HttpResponse:
+    """201 ``{"url", "expires_at", "tenant"}``: a one-time link for a Microsoft tenant administrator."""
+    from shared.http import handle, json_response, parse_model, read_json
+
+    def run() -> func.HttpResponse:
+        from shared.schemas.connections import AdminConsentLinkIn, LinkOut
+        from shared.usecases.connections import create_admin_consent_link
+
+        body = parse_model(AdminConsentLinkIn, read_json(req, required=False))
+        link = create_admin_consent_link(_deps(), req.route_params.get("workspace", ""), body.tenant, body.return_url)
+        return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
+
+    return handle(run)
+
+
+# ----------------------------------------------------------------------------- browser (anonymous)
+@bp.route(route="connect/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_open_connect_link(req: func.HttpRequest) -> func.HttpResponse:
+    """302 to Microsoft's authorize URL (MSAL, PKCE), or a result page when the link is not usable."""
+    from shared.usecases.connections import open_connect_link
+
+    return _browser(lambda: open_connect_link(_deps(), req.route_params.get("token", "")))
+
+
+@bp.route(route="auth/microsoft/callback", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Microsoft's redirect: 302 to the return URL with ``status=connected|error``, or a result page."""
+    from shared.usecases.connections import complete_sign_in
+
+    return _browser(lambda: complete_sign_in(_deps(), _callback_params(req)))
+
+
+@bp.route(route="admin-consent/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_open_admin_consent_link(req: func.HttpRequest) -> func.HttpResponse:
+    """302 to ``<authority host>/{tenant}/v2.0/adminconsent``, or a result page."""
+    from shared.usecases.connections import open_admin_consent_link
+
+    return _browser(lambda: open_admin_consent_link(_deps(), req.route_params.get("token", "")))
+
+
+@bp.route(route="auth/microsoft/admin-consent/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_admin_consent_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Microsoft's admin-consent redirect: records the granted tenant; 302 to the return URL or a page."""
+    from shared.usecases.connections import complete_admin_consent
+
+    return _browser(lambda: complete_admin_consent(_deps(), _callback_params(req)))

@@ -1,0 +1,101 @@
+"""Management API (function key): workspaces, users, calendars and a calendar's diagnostics.
+
+``PUT`` answers 201 when it created the resource and 200 when it replaced it; bad input is a 422
+naming the field and the reason, and nothing is stored.
+"""
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+def _is_put(req: func.HttpRequest) -> bool:
+    return (req.method or "").upper() == "PUT"
+
+
+@bp.route(route="workspaces/{workspace}", methods=["PUT", "GET"])
+def management_workspace(req: func.HttpRequest) -> func.HttpResponse:
+    """``PUT|GET /api/workspaces/{workspace}`` (``{"name"}``)."""
+    from shared import bootstrap
+    from shared.http import handle, json_response, parse_model, read_json
+    from shared.usecases import workspaces
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        ws = req.route_params.get("workspace", "")
+        if _is_put(req):
+            from shared.schemas.calendars import WorkspaceIn
+
+            workspaces.check_id("workspace", ws)
+            body = parse_model(WorkspaceIn, read_json(req))
+            view, created = workspaces.put_workspace(c.store, c.clock, ws, body.name)
+            return json_response(view, 201 if created else 200)
+        return json_response(workspaces.get_workspace(c.store, ws))
+
+    return handle(run)
+
+
+@bp.route(route="workspaces/{workspace}/users/{user}", methods=["PUT", "GET"])
+def management_user(req: func.HttpRequest) -> func.HttpResponse:
+    """``PUT|GET /api/workspaces/{workspace}/users/{user}`` (``{"name", "email", "timezone"}``)."""
+    from shared import bootstrap
+    from shared.http import handle, json_response, parse_model, read_json
+    from shared.usecases import workspaces
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        ws, user = req.route_params.get("workspace", ""), req.route_params.get("user", "")
+        if _is_put(req):
+            from shared.schemas.calendars import UserIn
+
+            workspaces.check_id("workspace", ws)
+            workspaces.check_id("user", user)
+            body = parse_model(UserIn, read_json(req))
+            view, created = workspaces.put_user(c.store, c.clock, ws, user, body.name, body.email, body.timezone)
+            return json_response(view, 201 if created else 200)
+        return json_response(workspaces.get_user(c.store, ws, user))
+
+    return handle(run)
+
+
+@bp.route(route="workspaces/{workspace}/calendars/{calendar}", methods=["PUT", "GET"])
+def management_calendar(req: func.HttpRequest) -> func.HttpResponse:
+    """``PUT|GET /api/workspaces/{workspace}/calendars/{calendar}``."""
+    from shared import bootstrap
+    from shared.http import handle, json_response, parse_model, read_json
+    from shared.usecases import calendars, workspaces
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        ws, cal = req.route_params.get("workspace", ""), req.route_params.get("calendar", "")
+        if _is_put(req):
+            from shared.schemas.calendars import CalendarIn
+
+            workspaces.check_id("workspace", ws)
+            workspaces.check_id("calendar", cal)
+            body = parse_model(CalendarIn, read_json(req))
+            view, created = calendars.put_calendar(c.store, c.clock, ws, cal, body.to_config())
+            return json_response(view, 201 if created else 200)
+        return json_response(calendars.get_calendar(c.store, ws, cal).to_dict())
+
+    return handle(run)
+
+
+@bp.route(route="workspaces/{workspace}/calendars/{calendar}/diagnostics", methods=["GET"])
+def management_calendar_diagnostics(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET .../calendars/{calendar}/diagnostics``: per member, can free/busy be read, and why not."""
+    from shared import bootstrap
+    from shared.http import handle, json_response
+    from shared.usecases import calendars
+    from shared.usecases.availability import diagnose_calendar
+
+    from functions.public_booking import availability_deps
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        record = calendars.get_calendar(c.store, req.route_params.get("workspace", ""),
+                                        req.route_params.get("calendar", ""))
+        return json_response(diagnose_calendar(availability_deps(c), record))
+
+    return handle(run)

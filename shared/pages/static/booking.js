@@ -1,0 +1,1024 @@
+/*
+ * bookbridge booking flow (ES module), shared by the booking page (page.js) and the widget (widget.js).
+ *
+ *   import { mountBooking } from "./booking.js";
+ *   mountBooking(element, { slug: "intro-call", apiBase: "https://app.example/api/", headingLevel: 1 });
+ *
+ * Talks to the public API only: GET calendars/{slug}/slots, POST calendars/{slug}/bookings and
+ * GET bookings/{id}?token=... (polling the meeting link). The API base defaults to the folder above
+ * this module's own URL (".../api/static/booking.js" -> ".../api/"), so the page and the widget
+ * both reach the app that served them. The DOM is built with createElement/textContent only.
+ */
+
+const LINK_POLL_DELAYS_MS = [1000, 1500, 2000, 3000, 5000];
+const LINK_POLL_LIMIT_MS = 120000;
+const HTTP_URL = /^https?:\/\//i;
+
+let instances = 0;
+
+/** The API base URL (ending with "/") derived from this module's own URL. */
+export function defaultApiBase() {
+  return new URL("../", import.meta.url).href;
+}
+
+/** Mount the booking flow of calendar `options.slug` into `container`; returns the controller. */
+export function mountBooking(container, options = {}) {
+  const flow = new BookingFlow(container, options);
+  flow.start();
+  return flow;
+}
+
+// ------------------------------------------------------------------------------------------ DOM
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------------------- calendar dates
+// Calendar dates are "YYYY-MM-DD" strings and months "YYYY-MM": plain arithmetic in UTC.
+const pad = (n) => String(n).padStart(2, "0");
+
+function parseYmd(text) {
+  const [y, m, d] = text.split("-").map(Number);
+  return { y, m, d };
+}
+
+function ymd(y, m, d) {
+  const t = new Date(Date.UTC(y, m - 1, d));
+  return `${String(t.getUTCFullYear()).padStart(4, "0")}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}`;
+}
+
+function addDays(text, n) {
+  const { y, m, d } = parseYmd(text);
+  return ymd(y, m, d + n);
+}
+
+function addMonths(month, n) {
+  const [y, m] = month.split("-").map(Number);
+  return ymd(y, m + n, 1).slice(0, 7);
+}
+
+function daysInMonth(month) {
+  const [y, m] = month.split("-").map(Number);
+  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+}
+
+function isoWeekday(text) {
+  // 1 = Monday ... 7 = Sunday
+  const { y, m, d } = parseYmd(text);
+  return ((new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7) + 1;
+}
+
+function utcNoon(text) {
+  const { y, m, d } = parseYmd(text);
+  return new Date(Date.UTC(y, m - 1, d, 12));
+}
+
+const isValidDate = (text) => typeof text === "string" && /^\d{4}-\d{2}-\d{2}$/.test(text) &&
+  ymd(...Object.values(parseYmd(text))) === text;
+
+// ------------------------------------------------------------------------------ time zones
+const partsFormats = new Map();
+
+function zoned(date, tz) {
+  let fmt = partsFormats.get(tz);
+  if (!fmt) {
+    fmt = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+    partsFormats.set(tz, fmt);
+  }
+  const p = {};
+  for (const part of fmt.formatToParts(date)) p[part.type] = part.value;
+  return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}` };
+}
+
+export function isValidTimeZone(tz) {
+  if (!tz || typeof tz !== "string") return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function detectTimeZone() {
+  try {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return isValidTimeZone(tz) ? tz : "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+function timeZoneList(current) {
+  let zones = [];
+  try {
+    zones = Intl.supportedValuesOf("timeZone");
+  } catch {
+    zones = [];
+  }
+  const all = new Set(zones);
+  all.add("UTC");
+  if (current) all.add(current);
+  return [...all].sort((a, b) => a.localeCompare(b));
+}
+
+function offsetLabel(tz) {
+  try {
+    const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" })
+      .formatToParts(new Date());
+    const name = parts.find((p) => p.type === "timeZoneName");
+    return name ? name.value.replace(/^GMT$/, "GMT+00:00") : "";
+  } catch {
+    return "";
+  }
+}
+
+const zoneLabel = (tz) => tz.replace(/_/g, " ");
+
+function firstDayOfWeek(locale) {
+  try {
+    const loc = new Intl.Locale(locale);
+    const info = typeof loc.getWeekInfo === "function" ? loc.getWeekInfo() : loc.weekInfo;
+    if (info && info.firstDay >= 1 && info.firstDay <= 7) return info.firstDay;
+  } catch {
+    /* fall through */
+  }
+  return 1;
+}
+
+// ------------------------------------------------------------------------------- messages
+const TEXT = {
+  loading: "Loading available times…",
+  notFound: "This booking page does not exist. Check the link you were given.",
+  unreachable: "The booking service could not be reached. Check your connection and try again.",
+  failed: "Something went wrong. Please try again in a moment.",
+  busy: "The booking service is busy. Please try again in a moment.",
+  taken: "Sorry, that time was just booked by someone else. Please choose another time.",
+  startGone: "That time is no longer available. Please choose another time.",
+  linkPending: "Your meeting link is being created…",
+  linkByEmail: "Your meeting link will arrive by email.",
+  linkFailed: "The host will send you the meeting details by email.",
+};
+
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function hostNames(hosts) {
+  if (!Array.isArray(hosts)) return [];
+  return hosts
+    .map((h) => (typeof h === "string" ? h : h && (h.name || h.display_name || h.user)))
+    .filter((n) => typeof n === "string" && n.trim())
+    .map((n) => n.trim());
+}
+
+function joinNames(names, locale) {
+  if (!names.length) return "";
+  try {
+    return new Intl.ListFormat(locale, { style: "long", type: "conjunction" }).format(names);
+  } catch {
+    return names.join(", ");
+  }
+}
+
+// ------------------------------------------------------------------------------- the flow
+class BookingFlow {
+  constructor(container, options) {
+    if (!options.slug) throw new Error("bookbridge: a calendar slug is required");
+    this.container = container;
+    this.slug = String(options.slug);
+    this.apiBase = new URL(options.apiBase || defaultApiBase(), document.baseURI).href;
+    if (!this.apiBase.endsWith("/")) this.apiBase += "/";
+    this.level = Math.min(Math.max(Number(options.headingLevel) || 2, 1), 5);
+    this.isPage = Boolean(options.page);
+    this.locale = options.locale || (typeof navigator !== "undefined" && navigator.language) || "en";
+    try {
+      new Intl.DateTimeFormat(this.locale);
+    } catch {
+      this.locale = "en";
+    }
+    this.weekStart = firstDayOfWeek(this.locale);
+    this.tz = isValidTimeZone(options.timezone) ? options.timezone : detectTimeZone();
+    this.id = `bb${++instances}`;
+    this.calendar = null;
+    this.cache = new Map(); // `${tz}|${month}` -> Map(date -> slots)
+    this.today = zoned(new Date(), this.tz).date;
+    this.month = (isValidDate(options.date) && options.date >= this.today ? options.date : this.today).slice(0, 7);
+    this.selectedDate = isValidDate(options.date) ? options.date : null;
+    this.focusDate = null;
+    this.slot = null;
+    this.loadSeq = 0;
+    this.autoAdvance = isValidDate(options.date) ? 0 : 2;
+    this.attempt = null; // {payload, key}
+    this.pollTimer = null;
+    this.formats = new Map();
+  }
+
+  // ---------------------------------------------------------------- helpers
+  url(path, params) {
+    const url = new URL(path, this.apiBase);
+    for (const [k, v] of Object.entries(params || {})) url.searchParams.set(k, v);
+    return url.href;
+  }
+
+  async request(path, { params, method = "GET", body, headers } = {}) {
+    const init = { method, headers: { Accept: "application/json", ...(headers || {}) }, credentials: "omit" };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    const res = await fetch(this.url(path, params), init);
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    return { status: res.status, ok: res.ok, data };
+  }
+
+  fmt(key, opts) {
+    const id = `${key}|${this.tz}`;
+    let f = this.formats.get(id);
+    if (!f) {
+      f = new Intl.DateTimeFormat(this.locale, { ...opts, timeZone: opts.timeZone || this.tz });
+      this.formats.set(id, f);
+    }
+    return f;
+  }
+
+  timeText(iso) {
+    return this.fmt("time", { hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+  }
+
+  dateText(day, withYear = false) {
+    const opts = { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" };
+    if (withYear) opts.year = "numeric";
+    return this.fmt(withYear ? "dateY" : "date", opts).format(utcNoon(day));
+  }
+
+  monthText(month) {
+    return this.fmt("month", { month: "long", year: "numeric", timeZone: "UTC" }).format(utcNoon(`${month}-01`));
+  }
+
+  whenText(startIso, endIso) {
+    const day = zoned(new Date(startIso), this.tz).date;
+    const range = `${this.timeText(startIso)} – ${this.timeText(endIso)}`;
+    return `${this.dateText(day, true)}, ${range}`;
+  }
+
+  h(offset, attrs, ...children) {
+    return el(`h${Math.min(this.level + offset, 6)}`, attrs, ...children);
+  }
+
+  announce(text) {
+    // Re-set the text so that repeated messages are spoken again.
+    this.status.textContent = "";
+    window.setTimeout(() => {
+      this.status.textContent = text;
+    }, 30);
+  }
+
+  showAlert(text, { focus = false, tone = "error" } = {}) {
+    this.alert.textContent = text;
+    this.alert.hidden = !text;
+    this.alert.dataset.tone = tone;
+    if (text && focus) this.alert.focus();
+  }
+
+  // ---------------------------------------------------------------- skeleton
+  start() {
+    const id = this.id;
+    this.container.textContent = "";
+    this.title = this.h(0, { class: "bb-title", id: `${id}-title` }, "Book a time");
+    this.hostsLine = el("p", { class: "bb-hosts", hidden: true });
+    this.facts = el("ul", { class: "bb-facts", hidden: true });
+    this.status = el("div", { class: "bb-visually-hidden", role: "status", "aria-live": "polite" });
+    this.alert = el("div", { class: "bb-alert", role: "alert", tabindex: "-1", hidden: true });
+
+    // step 1: date and time
+    this.tzSelect = el("select", { id: `${id}-tz`, class: "bb-select", autocomplete: "off",
+      onchange: () => this.changeTimeZone(this.tzSelect.value) });
+    const tzField = el("div", { class: "bb-tz" },
+      el("label", { for: `${id}-tz`, class: "bb-label" }, "Time zone"), this.tzSelect);
+
+    this.monthLabel = this.h(1, { class: "bb-month", id: `${id}-month`, "aria-live": "polite" });
+    this.prevButton = el("button", { type: "button", class: "bb-nav", "aria-label": "Previous month",
+      onclick: () => this.showMonth(addMonths(this.month, -1)) }, el("span", { "aria-hidden": "true" }, "‹"));
+    this.nextButton = el("button", { type: "button", class: "bb-nav", "aria-label": "Next month",
+      onclick: () => this.showMonth(addMonths(this.month, 1)) }, el("span", { "aria-hidden": "true" }, "›"));
+    this.gridBody = el("tbody", { onkeydown: (e) => this.onGridKey(e), onclick: (e) => this.onGridClick(e) });
+    const headRow = el("tr");
+    for (let i = 0; i < 7; i += 1) {
+      const weekday = ((this.weekStart - 1 + i) % 7) + 1; // 1 = Monday
+      const sample = utcNoon(ymd(2024, 1, weekday)); // 2024-01-01 is a Monday
+      headRow.append(el("th", { scope: "col", abbr: this.fmt("wdl", { weekday: "long", timeZone: "UTC" }).format(sample) },
+        this.fmt("wds", { weekday: "short", timeZone: "UTC" }).format(sample)));
+    }
+    this.grid = el("table", { class: "bb-grid", role: "grid", "aria-labelledby": `${id}-month` },
+      el("thead", {}, headRow), this.gridBody);
+    const calendarBox = el("div", { class: "bb-calendar" },
+      el("div", { class: "bb-calendar-head" }, this.prevButton, this.monthLabel, this.nextButton), this.grid);
+
+    this.dayHeading = this.h(1, { class: "bb-day-heading", id: `${id}-day` });
+    this.dayNote = el("p", { class: "bb-day-note" });
+    this.slotsBox = el("div", { class: "bb-slots", onkeydown: (e) => this.onSlotKey(e) });
+    const slotsPanel = el("div", { class: "bb-slots-panel" }, this.dayHeading, this.dayNote, this.slotsBox);
+
+    this.pickStep = el("section", { class: "bb-step bb-step-pick", "aria-labelledby": `${id}-pick` },
+      this.h(1, { class: "bb-visually-hidden", id: `${id}-pick` }, "Choose a date and time"),
+      tzField, el("div", { class: "bb-columns" }, calendarBox, slotsPanel));
+
+    // step 2: details
+    this.summary = el("p", { class: "bb-summary" });
+    this.form = el("form", { class: "bb-form", novalidate: true, onsubmit: (e) => this.submit(e) });
+    this.fields = {
+      name: this.field("name", "Your name", el("input", { type: "text", autocomplete: "name", maxlength: "200",
+        required: true })),
+      email: this.field("email", "Email address", el("input", { type: "email", autocomplete: "email",
+        maxlength: "254", required: true, inputmode: "email", spellcheck: "false" })),
+      notes: this.field("notes", "Anything the host should know? (optional)",
+        el("textarea", { rows: "3", maxlength: "2000" })),
+    };
+    this.formError = el("p", { class: "bb-form-error", hidden: true });
+    this.submitButton = el("button", { type: "submit", class: "bb-button bb-primary" }, "Confirm booking");
+    this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, this.formError,
+      el("div", { class: "bb-actions" }, this.submitButton));
+    this.detailsHeading = this.h(1, { class: "bb-step-heading", id: `${id}-details`, tabindex: "-1" }, "Your details");
+    this.detailsStep = el("section", { class: "bb-step bb-step-details", hidden: true,
+      "aria-labelledby": `${id}-details` },
+      el("button", { type: "button", class: "bb-link-button bb-back", onclick: () => this.backToPick() },
+        el("span", { "aria-hidden": "true" }, "← "), "Change time"),
+      this.detailsHeading, this.summary, this.form);
+
+    // step 3: confirmation
+    this.doneHeading = this.h(1, { class: "bb-step-heading bb-done-heading", id: `${id}-done`, tabindex: "-1" },
+      el("span", { class: "bb-mark", "aria-hidden": "true" }, "✓"), "You're booked");
+    this.doneIntro = el("p", { class: "bb-done-intro" });
+    this.doneWhen = el("dd", { class: "bb-done-when" });
+    this.doneWith = el("dd", { class: "bb-done-with" });
+    this.doneLink = el("dd", { class: "bb-done-link", "aria-live": "polite" });
+    this.doneWithRow = [el("dt", {}, "With"), this.doneWith];
+    this.doneLinkRow = [el("dt", {}, "Meeting link"), this.doneLink];
+    this.doneStep = el("section", { class: "bb-step bb-step-done", hidden: true, "aria-labelledby": `${id}-done` },
+      this.doneHeading, this.doneIntro,
+      el("dl", { class: "bb-details-list" }, el("dt", {}, "When"), this.doneWhen, ...this.doneWithRow,
+        ...this.doneLinkRow),
+      el("div", { class: "bb-actions" },
+        el("button", { type: "button", class: "bb-button bb-secondary", onclick: () => this.bookAnother() },
+          "Book another time")));
+
+    this.avatar = el("span", { class: "bb-avatar", "aria-hidden": "true", hidden: true });
+    this.root = el("div", { class: "bb bb-card", lang: "en", "data-state": "pick" },
+      el("header", { class: "bb-header" }, this.avatar,
+        el("div", { class: "bb-header-text" }, this.title, this.hostsLine, this.facts)),
+      this.status, this.alert, this.pickStep, this.detailsStep, this.doneStep);
+    this.container.append(this.root);
+    this.container.classList.add("bb-mounted");
+
+    this.fillTimeZones();
+    this.renderGrid();
+    this.renderSlots();
+    this.showMonth(this.month, { initial: true });
+  }
+
+  field(name, label, input) {
+    const id = `${this.id}-${name}`;
+    input.id = id;
+    input.name = name;
+    input.classList.add("bb-input");
+    const error = el("p", { class: "bb-field-error", id: `${id}-error`, hidden: true });
+    input.setAttribute("aria-describedby", `${id}-error`);
+    const wrap = el("div", { class: "bb-field", "data-field": name },
+      el("label", { for: id, class: "bb-label" }, label), input, error);
+    return { input, error, wrap };
+  }
+
+  fillTimeZones() {
+    const frag = document.createDocumentFragment();
+    for (const tz of timeZoneList(this.tz)) {
+      const offset = offsetLabel(tz);
+      frag.append(el("option", { value: tz, selected: tz === this.tz }, offset ? `${zoneLabel(tz)} (${offset})` : zoneLabel(tz)));
+    }
+    this.tzSelect.textContent = "";
+    this.tzSelect.append(frag);
+    this.tzSelect.value = this.tz;
+  }
+
+  setStep(step) {
+    this.root.dataset.state = step;
+    this.pickStep.hidden = step !== "pick";
+    this.detailsStep.hidden = step !== "details";
+    this.doneStep.hidden = step !== "done";
+  }
+
+  // ---------------------------------------------------------------- calendar header
+  renderCalendar(calendar) {
+    if (!calendar) return;
+    this.calendar = calendar;
+    if (calendar.name) {
+      this.title.textContent = calendar.name;
+      if (this.isPage) document.title = `${calendar.name} - Book a time`;
+    }
+    const names = hostNames(calendar.hosts);
+    const initials = names.length ? names[0].split(/\s+/).filter(Boolean).map((w) => w[0]).join("") : "";
+    this.avatar.textContent = (initials.length > 2 ? initials[0] + initials[initials.length - 1] : initials)
+      .toUpperCase();
+    this.avatar.hidden = !initials;
+    this.hostsLine.hidden = !names.length;
+    this.hostsLine.textContent = names.length ? `with ${joinNames(names, this.locale)}` : "";
+    this.facts.textContent = "";
+    if (calendar.duration_minutes) {
+      const mins = Number(calendar.duration_minutes);
+      const text = mins % 60 === 0 && mins >= 60 ? `${mins / 60} h` : mins > 60 ? `${Math.floor(mins / 60)} h ${mins % 60} min` : `${mins} min`;
+      this.facts.append(el("li", { class: "bb-fact bb-fact-duration" },
+        el("span", { class: "bb-visually-hidden" }, "Duration: "), text));
+    }
+    this.facts.hidden = !this.facts.childElementCount;
+  }
+
+  get maxDate() {
+    const days = this.calendar && Number(this.calendar.max_days_ahead);
+    return days > 0 ? addDays(this.today, days) : null;
+  }
+
+  get minMonth() {
+    return this.today.slice(0, 7);
+  }
+
+  get maxMonth() {
+    const max = this.maxDate;
+    return max ? max.slice(0, 7) : addMonths(this.minMonth, 12);
+  }
+
+  // ---------------------------------------------------------------- loading slots
+  async loadMonth(month) {
+    const key = `${this.tz}|${month}`;
+    if (this.cache.has(key)) return { byDate: this.cache.get(key) };
+    const first = `${month}-01`;
+    const last = `${month}-${pad(daysInMonth(month))}`;
+    const start = first < this.today ? this.today : first;
+    let end = last;
+    if (this.maxDate && end > this.maxDate) end = this.maxDate;
+    if (start > end) {
+      const empty = new Map();
+      this.cache.set(key, empty);
+      return { byDate: empty };
+    }
+    let res;
+    try {
+      res = await this.request(`calendars/${encodeURIComponent(this.slug)}/slots`,
+        { params: { start, end, timezone: this.tz } });
+    } catch {
+      return { error: TEXT.unreachable };
+    }
+    if (res.status === 404) return { error: TEXT.notFound, notFound: true };
+    if (res.status === 422) {
+      const err = (res.data && res.data.error) || {};
+      if (err.field === "timezone") return { error: "badTimeZone" };
+      return { error: err.message || TEXT.failed };
+    }
+    if (res.status === 429 || res.status === 503) return { error: TEXT.busy };
+    if (!res.ok || !res.data) return { error: TEXT.failed };
+    this.renderCalendar(res.data.calendar);
+    const byDate = new Map();
+    for (const slot of Array.isArray(res.data.slots) ? res.data.slots : []) {
+      if (!slot || !slot.start) continue;
+      const day = zoned(new Date(slot.start), this.tz).date;
+      if (!byDate.has(day)) byDate.set(day, []);
+      byDate.get(day).push(slot);
+    }
+    for (const list of byDate.values()) list.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+    this.cache.set(key, byDate);
+    return { byDate };
+  }
+
+  async showMonth(month, { initial = false, focusDate = null } = {}) {
+    if (month < this.minMonth) month = this.minMonth;
+    if (month > this.maxMonth) month = this.maxMonth;
+    this.month = month;
+    this.byDate = null;
+    if (focusDate) this.focusDate = focusDate;
+    this.renderGrid();
+    this.renderSlots();
+    const seq = ++this.loadSeq;
+    this.grid.setAttribute("aria-busy", "true");
+    this.root.classList.add("bb-loading");
+    if (initial) this.announce(TEXT.loading);
+    const result = await this.loadMonth(month);
+    if (seq !== this.loadSeq) return;
+    this.grid.removeAttribute("aria-busy");
+    this.root.classList.remove("bb-loading");
+    if (result.error === "badTimeZone" && this.tz !== "UTC") {
+      this.showAlert(`The time zone ${this.tz} is not supported here; times are shown in UTC.`);
+      this.changeTimeZone("UTC", { keepAlert: true });
+      return;
+    }
+    if (result.error) {
+      this.byDate = new Map();
+      this.root.dataset.error = result.notFound ? "not-found" : "load";
+      if (result.notFound) {
+        this.title.textContent = "Page not found";
+        this.pickStep.hidden = true;
+      }
+      this.showAlert(result.error);
+      this.renderGrid();
+      this.renderSlots(result.notFound ? "" : result.error);
+      return;
+    }
+    delete this.root.dataset.error;
+    this.byDate = result.byDate;
+    // keep a selection inside this month when possible, else the first day with times
+    if (!this.selectedDate || this.selectedDate.slice(0, 7) !== month || !this.byDate.has(this.selectedDate)) {
+      const days = [...this.byDate.keys()].sort();
+      if (!this.selectedDate || this.selectedDate.slice(0, 7) !== month || !this.byDate.has(this.selectedDate)) {
+        this.selectedDate = days.length ? days[0] : null;
+      }
+    }
+    if (!this.byDate.size && this.autoAdvance > 0 && month < this.maxMonth) {
+      this.autoAdvance -= 1;
+      this.showMonth(addMonths(month, 1), { initial });
+      return;
+    }
+    this.autoAdvance = 0;
+    this.renderGrid();
+    this.renderSlots();
+    const count = this.byDate.size;
+    this.announce(count
+      ? `${this.monthText(month)}: ${count} ${count === 1 ? "day" : "days"} with available times.`
+      : `No available times in ${this.monthText(month)}.`);
+  }
+
+  changeTimeZone(tz, { keepAlert = false } = {}) {
+    if (!isValidTimeZone(tz)) return;
+    this.tz = tz;
+    if (this.tzSelect.value !== tz) this.tzSelect.value = tz;
+    this.formats.clear();
+    this.today = zoned(new Date(), tz).date;
+    if (!keepAlert) this.showAlert("");
+    this.showMonth(this.month);
+  }
+
+  // ---------------------------------------------------------------- month grid
+  renderGrid() {
+    const month = this.month;
+    this.monthLabel.textContent = this.monthText(month);
+    this.prevButton.disabled = month <= this.minMonth;
+    this.nextButton.disabled = month >= this.maxMonth;
+    const first = `${month}-01`;
+    const lead = (isoWeekday(first) - this.weekStart + 7) % 7;
+    const total = daysInMonth(month);
+    const focus = this.rovingDate();
+    const rows = [];
+    let row = el("tr");
+    for (let i = 0; i < lead; i += 1) row.append(el("td", { role: "gridcell", class: "bb-empty-cell" }));
+    for (let d = 1; d <= total; d += 1) {
+      const day = `${month}-${pad(d)}`;
+      const slots = this.byDate ? this.byDate.get(day) : null;
+      const count = slots ? slots.length : 0;
+      const selected = day === this.selectedDate;
+      const past = day < this.today;
+      let label = this.dateText(day);
+      if (this.byDate) label += count ? `, ${count} ${count === 1 ? "time" : "times"} available` : ", no available times";
+      const button = el("button", {
+        type: "button", class: "bb-day", "data-date": day, tabindex: day === focus ? "0" : "-1",
+        "aria-label": label, "aria-disabled": count ? null : "true", "aria-current": day === this.today ? "date" : null,
+        "aria-pressed": count ? String(selected) : null,
+      }, String(d));
+      if (count) button.classList.add("bb-has-slots");
+      if (past) button.classList.add("bb-past");
+      if (selected) button.classList.add("bb-selected");
+      row.append(el("td", { role: "gridcell", "aria-selected": selected ? "true" : null }, button));
+      if (row.childElementCount === 7) {
+        rows.push(row);
+        row = el("tr");
+      }
+    }
+    if (row.childElementCount) {
+      while (row.childElementCount < 7) row.append(el("td", { role: "gridcell", class: "bb-empty-cell" }));
+      rows.push(row);
+    }
+    this.gridBody.textContent = "";
+    this.gridBody.append(...rows);
+  }
+
+  rovingDate() {
+    const month = this.month;
+    for (const candidate of [this.focusDate, this.selectedDate, this.today]) {
+      if (candidate && candidate.slice(0, 7) === month) return candidate;
+    }
+    if (this.byDate && this.byDate.size) return [...this.byDate.keys()].sort()[0];
+    return `${month}-01`;
+  }
+
+  dayButton(day) {
+    return this.gridBody.querySelector(`button[data-date="${day}"]`);
+  }
+
+  onGridClick(event) {
+    const button = event.target.closest("button.bb-day");
+    if (!button || !this.gridBody.contains(button)) return;
+    const day = button.dataset.date;
+    this.focusDate = day;
+    if (!this.byDate || !this.byDate.has(day)) {
+      this.renderGrid();
+      this.dayButton(day)?.focus();
+      this.announce(`No available times on ${this.dateText(day)}.`);
+      return;
+    }
+    this.selectDate(day);
+  }
+
+  selectDate(day) {
+    this.selectedDate = day;
+    this.focusDate = day;
+    this.renderGrid();
+    this.renderSlots();
+    this.dayButton(day)?.focus();
+    const count = this.byDate.get(day).length;
+    this.announce(`${count} ${count === 1 ? "time" : "times"} available on ${this.dateText(day)}.`);
+  }
+
+  onGridKey(event) {
+    const button = event.target.closest("button.bb-day");
+    if (!button) return;
+    const day = button.dataset.date;
+    const weekday = (isoWeekday(day) - this.weekStart + 7) % 7; // 0 = first column
+    let target = null;
+    switch (event.key) {
+      case "ArrowLeft": target = addDays(day, -1); break;
+      case "ArrowRight": target = addDays(day, 1); break;
+      case "ArrowUp": target = addDays(day, -7); break;
+      case "ArrowDown": target = addDays(day, 7); break;
+      case "Home": target = addDays(day, -weekday); break;
+      case "End": target = addDays(day, 6 - weekday); break;
+      case "PageUp": target = this.sameDayInMonth(day, -1); break;
+      case "PageDown": target = this.sameDayInMonth(day, 1); break;
+      default: return;
+    }
+    event.preventDefault();
+    this.moveFocus(target);
+  }
+
+  sameDayInMonth(day, delta) {
+    const month = addMonths(day.slice(0, 7), delta);
+    const d = Math.min(parseYmd(day).d, daysInMonth(month));
+    return `${month}-${pad(d)}`;
+  }
+
+  async moveFocus(day) {
+    const month = day.slice(0, 7);
+    if (month < this.minMonth || month > this.maxMonth) return;
+    this.focusDate = day;
+    if (month !== this.month) {
+      const pending = this.showMonth(month, { focusDate: day });
+      this.dayButton(day)?.focus();
+      await pending;
+    } else {
+      this.renderGrid();
+    }
+    this.dayButton(day)?.focus();
+  }
+
+  // ---------------------------------------------------------------- slots of the day
+  renderSlots(errorText) {
+    const box = this.slotsBox;
+    box.textContent = "";
+    this.dayNote.textContent = `Times in ${zoneLabel(this.tz)}`;
+    box.removeAttribute("role");
+    const day = this.selectedDate && this.selectedDate.slice(0, 7) === this.month ? this.selectedDate : null;
+    if (!this.byDate) {
+      this.dayHeading.textContent = "Available times";
+      box.append(el("p", { class: "bb-muted bb-loading-text" }, TEXT.loading));
+      return;
+    }
+    if (errorText !== undefined) {
+      this.dayHeading.textContent = "Available times";
+      if (errorText) {
+        box.append(el("p", { class: "bb-muted" }, errorText),
+          el("button", { type: "button", class: "bb-button bb-secondary", onclick: () => {
+            this.showAlert("");
+            this.showMonth(this.month);
+          } }, "Try again"));
+      }
+      return;
+    }
+    if (!day || !this.byDate.has(day)) {
+      this.dayHeading.textContent = this.byDate.size ? "Choose a date" : "No available times";
+      if (!this.byDate.size) {
+        box.append(el("p", { class: "bb-empty" }, `There are no available times in ${this.monthText(this.month)}.`));
+        if (this.month < this.maxMonth) {
+          box.append(el("button", { type: "button", class: "bb-button bb-secondary bb-next-month",
+            onclick: () => this.showMonth(addMonths(this.month, 1)) }, "Show next month"));
+        }
+      } else {
+        box.append(el("p", { class: "bb-muted" }, "Pick a highlighted date to see its times."));
+      }
+      return;
+    }
+    this.dayHeading.textContent = this.dateText(day);
+    const slots = this.byDate.get(day);
+    const grid = el("div", { class: "bb-slot-grid", role: "group", "aria-labelledby": `${this.id}-day` });
+    slots.forEach((slot, index) => {
+      const label = `${this.timeText(slot.start)}`;
+      grid.append(el("button", {
+        type: "button", class: "bb-slot", "data-start": slot.start, "data-end": slot.end || "",
+        tabindex: index === 0 ? "0" : "-1",
+        "aria-label": slot.end ? `${label} to ${this.timeText(slot.end)}` : label,
+        onclick: () => this.chooseSlot(slot),
+      }, label));
+    });
+    box.append(grid);
+  }
+
+  onSlotKey(event) {
+    const button = event.target.closest("button.bb-slot");
+    if (!button) return;
+    const buttons = [...this.slotsBox.querySelectorAll("button.bb-slot")];
+    const index = buttons.indexOf(button);
+    const columns = Math.max(1, getComputedStyle(button.parentElement).gridTemplateColumns.split(" ").length);
+    let next = index;
+    switch (event.key) {
+      case "ArrowLeft": next = index - 1; break;
+      case "ArrowRight": next = index + 1; break;
+      case "ArrowUp": next = index - columns; break;
+      case "ArrowDown": next = index + columns; break;
+      case "Home": next = 0; break;
+      case "End": next = buttons.length - 1; break;
+      default: return;
+    }
+    event.preventDefault();
+    next = Math.min(Math.max(next, 0), buttons.length - 1);
+    buttons.forEach((b, i) => b.setAttribute("tabindex", i === next ? "0" : "-1"));
+    buttons[next].focus();
+  }
+
+  // ---------------------------------------------------------------- details
+  chooseSlot(slot) {
+    this.slot = slot;
+    this.showAlert("");
+    this.clearErrors();
+    const end = slot.end || new Date(Date.parse(slot.start) + (Number(this.calendar?.duration_minutes) || 0) * 60000).toISOString();
+    this.summary.textContent = "";
+    this.summary.append(el("span", { class: "bb-summary-when" }, this.whenText(slot.start, end)),
+      el("span", { class: "bb-summary-tz" }, zoneLabel(this.tz)));
+    this.setStep("details");
+    this.detailsHeading.focus();
+  }
+
+  backToPick({ focusSlot = true } = {}) {
+    this.setStep("pick");
+    this.showAlert("");
+    const slotButton = focusSlot && this.slot
+      ? [...this.slotsBox.querySelectorAll("button.bb-slot")].find((b) => b.dataset.start === this.slot.start)
+      : null;
+    if (slotButton) slotButton.focus();
+    else this.dayButton(this.rovingDate())?.focus();
+  }
+
+  clearErrors() {
+    for (const f of Object.values(this.fields)) {
+      f.error.hidden = true;
+      f.error.textContent = "";
+      f.input.removeAttribute("aria-invalid");
+      f.wrap.classList.remove("bb-invalid");
+    }
+    this.formError.hidden = true;
+    this.formError.textContent = "";
+  }
+
+  fieldError(name, reason) {
+    const f = this.fields[name];
+    if (!f) return false;
+    f.error.textContent = reason;
+    f.error.hidden = false;
+    f.input.setAttribute("aria-invalid", "true");
+    f.wrap.classList.add("bb-invalid");
+    return true;
+  }
+
+  focusFirstInvalid() {
+    for (const f of Object.values(this.fields)) {
+      if (f.input.getAttribute("aria-invalid") === "true") {
+        f.input.focus();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  setBusy(busy) {
+    this.submitButton.disabled = busy;
+    this.form.setAttribute("aria-busy", String(busy));
+    this.submitButton.textContent = busy ? "Booking…" : "Confirm booking";
+  }
+
+  async submit(event) {
+    event.preventDefault();
+    if (this.submitButton.disabled || !this.slot) return;
+    this.clearErrors();
+    const name = this.fields.name.input.value.trim();
+    const email = this.fields.email.input.value.trim();
+    const notes = this.fields.notes.input.value.trim();
+    if (!name) this.fieldError("name", "Please enter your name.");
+    if (!email) this.fieldError("email", "Please enter your email address.");
+    if (this.focusFirstInvalid()) {
+      this.announce("Please correct the highlighted fields.");
+      return;
+    }
+    const payload = { start: this.slot.start, name, email, timezone: this.tz };
+    if (notes) payload.notes = notes;
+    const text = JSON.stringify(payload);
+    if (!this.attempt || this.attempt.payload !== text) this.attempt = { payload: text, key: randomKey() };
+    this.setBusy(true);
+    this.announce("Booking…");
+    let res;
+    try {
+      res = await this.request(`calendars/${encodeURIComponent(this.slug)}/bookings`,
+        { method: "POST", body: payload, headers: { "Idempotency-Key": this.attempt.key } });
+    } catch {
+      this.setBusy(false);
+      this.formProblem(TEXT.unreachable);
+      return;
+    }
+    this.setBusy(false);
+    if (res.status === 201 || res.status === 200) {
+      this.attempt = null;
+      this.showDone(res.data || {}, payload);
+      return;
+    }
+    if (res.status === 409) {
+      this.slotTaken(TEXT.taken);
+      return;
+    }
+    if (res.status === 422 || res.status === 400) {
+      this.showValidation((res.data && res.data.error) || {});
+      return;
+    }
+    if (res.status === 404) {
+      this.formProblem(TEXT.notFound);
+      return;
+    }
+    this.formProblem(res.status === 429 || res.status === 503 ? TEXT.busy : TEXT.failed);
+  }
+
+  formProblem(text) {
+    this.formError.textContent = text;
+    this.formError.hidden = false;
+    this.showAlert(text);
+  }
+
+  showValidation(error) {
+    const list = Array.isArray(error.errors) && error.errors.length
+      ? error.errors
+      : [{ field: error.field || "body", reason: error.reason || error.message || TEXT.failed }];
+    const other = [];
+    let slotGone = null;
+    for (const item of list) {
+      const name = String(item.field || "").split(".").pop();
+      const reason = String(item.reason || "is not valid").replace(/^Value error,\s*/i, "");
+      if (name === "start") slotGone = reason;
+      else if (!this.fieldError(name, reason.charAt(0).toUpperCase() + reason.slice(1))) other.push(reason);
+    }
+    if (slotGone !== null) {
+      this.slotTaken(TEXT.startGone);
+      return;
+    }
+    if (other.length) this.formProblem(other.join(" "));
+    if (!this.focusFirstInvalid() && other.length) this.formError.focus?.();
+    this.announce("Please correct the highlighted fields.");
+  }
+
+  slotTaken(text) {
+    // forget what we knew about this month and list it again
+    this.cache.delete(`${this.tz}|${this.month}`);
+    this.slot = null;
+    this.setStep("pick");
+    this.showAlert(text, { focus: true });
+    const keep = this.selectedDate;
+    this.showMonth(this.month).then(() => {
+      if (keep && this.byDate && this.byDate.has(keep) && this.selectedDate !== keep) {
+        this.selectedDate = keep;
+        this.renderGrid();
+        this.renderSlots();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- confirmation
+  showDone(booking, payload) {
+    this.booking = booking;
+    const start = booking.start || payload.start;
+    const end = booking.end || (this.slot && this.slot.end) || start;
+    this.doneIntro.textContent = `A confirmation has been sent to ${payload.email}.`;
+    this.doneWhen.textContent = "";
+    this.doneWhen.append(el("span", {}, this.whenText(start, end)), el("span", { class: "bb-muted bb-tz-note" },
+      ` (${zoneLabel(this.tz)})`));
+    const names = hostNames(booking.hosts);
+    const fallback = this.calendar ? hostNames(this.calendar.hosts) : [];
+    const shown = names.length ? names : fallback;
+    this.doneWith.textContent = joinNames(shown, this.locale);
+    this.doneWithRow.forEach((n) => { n.hidden = !shown.length; });
+    this.root.dataset.bookingId = booking.id || "";
+    this.setStep("done");
+    this.doneHeading.focus();
+    this.renderLink(booking);
+    this.startedPolling = Date.now();
+    this.pollIndex = 0;
+    this.maybePoll(booking);
+  }
+
+  linkStatus(booking) {
+    return booking.link_status || booking.link_state || "not_applicable";
+  }
+
+  renderLink(booking) {
+    const status = this.linkStatus(booking);
+    const url = booking.meeting_url;
+    this.doneLink.textContent = "";
+    this.doneLink.dataset.status = status;
+    let show = true;
+    if (url && HTTP_URL.test(url)) {
+      this.doneLink.append(el("a", { href: url, class: "bb-join", target: "_blank", rel: "noopener noreferrer" },
+        "Join the meeting"), el("span", { class: "bb-url" }, url));
+    } else if (status === "pending") {
+      this.doneLink.append(el("span", { class: "bb-spinner", "aria-hidden": "true" }), TEXT.linkPending);
+    } else if (status === "awaiting_connection") {
+      this.doneLink.append(TEXT.linkByEmail);
+    } else if (status === "failed") {
+      this.doneLink.append(TEXT.linkFailed);
+    } else {
+      show = false;
+    }
+    this.doneLinkRow.forEach((n) => { n.hidden = !show; });
+  }
+
+  maybePoll(booking) {
+    window.clearTimeout(this.pollTimer);
+    if (this.linkStatus(booking) !== "pending" || booking.meeting_url) return;
+    if (!booking.id || !booking.manage_token) return;
+    if (Date.now() - this.startedPolling > LINK_POLL_LIMIT_MS) {
+      this.doneLink.textContent = TEXT.linkByEmail;
+      this.doneLink.dataset.status = "timeout";
+      return;
+    }
+    const delay = LINK_POLL_DELAYS_MS[Math.min(this.pollIndex, LINK_POLL_DELAYS_MS.length - 1)];
+    this.pollIndex += 1;
+    this.pollTimer = window.setTimeout(() => this.poll(booking), delay);
+  }
+
+  async poll(booking) {
+    if (this.booking !== booking || this.root.dataset.state !== "done") return;
+    let res = null;
+    try {
+      res = await this.request(`bookings/${encodeURIComponent(booking.id)}`, { params: { token: booking.manage_token } });
+    } catch {
+      res = null;
+    }
+    if (this.booking !== booking) return;
+    if (res && res.ok && res.data) {
+      const fresh = res.data.booking && typeof res.data.booking === "object" ? res.data.booking : res.data;
+      const merged = { ...booking, ...fresh, manage_token: booking.manage_token, id: booking.id };
+      this.booking = merged;
+      this.renderLink(merged);
+      this.maybePoll(merged);
+      return;
+    }
+    this.maybePoll(booking);
+  }
+
+  bookAnother() {
+    window.clearTimeout(this.pollTimer);
+    this.booking = null;
+    this.slot = null;
+    this.form.reset();
+    this.clearErrors();
+    this.cache.clear();
+    this.setStep("pick");
+    this.showMonth(this.month).then(() => this.dayButton(this.rovingDate())?.focus());
+  }
+
+  destroy() {
+    window.clearTimeout(this.pollTimer);
+    this.loadSeq += 1;
+    this.container.textContent = "";
+  }
+}

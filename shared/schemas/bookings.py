@@ -1,0 +1,92 @@
+"""Request bodies and query strings of the public booking API, validated with pydantic.
+
+Imported inside handlers only: ``import function_app`` must not load pydantic.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+
+from shared.schemas.calendars import check_email, check_timezone
+
+MAX_RANGE_DAYS = 62
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO-8601 instant WITH an offset (``Z`` or ``+01:00``), as aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO-8601 date-time such as 2026-11-23T09:30:00Z") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (Z or +hh:mm)")
+    return parsed.astimezone(timezone.utc)
+
+
+class SlotsQuery(_Strict):
+    """``GET /api/calendars/{slug}/slots?start=YYYY-MM-DD&end=YYYY-MM-DD&timezone=Area/City``."""
+
+    start: date
+    end: date
+    timezone: Optional[StrictStr] = Field(default=None, max_length=64)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError("must be a date YYYY-MM-DD")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else check_timezone(value)
+
+    @field_validator("end")
+    @classmethod
+    def _range(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is None:
+            return value
+        if value < start:
+            raise ValueError("end must not be before start")
+        if (value - start).days + 1 > MAX_RANGE_DAYS:
+            raise ValueError(f"the range from start to end may cover at most {MAX_RANGE_DAYS} days")
+        return value
+
+
+class _StartIn(_Strict):
+    start: StrictStr = Field(min_length=1, max_length=64)
+
+    @field_validator("start")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        parse_instant(value)
+        return value
+
+    @property
+    def start_utc(self) -> datetime:
+        """The requested start, aware UTC."""
+        return parse_instant(self.start)
+
+
+class BookingIn(_StartIn):
+    """``POST /api/calendars/{slug}/bookings``."""
+
+    name: StrictStr = Field(min_length=1, max_length=200)
+    email: StrictStr = Field(min_length=3, max_length=254)
+    timezone: StrictStr = Field(min_length=1, max_length=64)
+    notes: Optional[StrictStr] = Field(default=None, max_length=2000)
+
+    _tz = field_validator("timezone")(check_timezone)
+    _email = field_validator("email")(check_email)
+
+
+class RescheduleIn(_StartIn):
+    """``POST /api/bookings/{id}/reschedule``."""

@@ -1,0 +1,91 @@
+"""Request and response bodies of the Microsoft connections API, validated with pydantic.
+
+Imported inside handlers only: ``import function_app`` must not load pydantic. The rules themselves
+(what a return URL or tenant may be) live in ``shared.domain.connections`` and are reused here.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from shared.domain.connections import MAX_RETURN_URL, check_tenant, return_url_problem
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_return_url(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    problem = return_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class ConnectLinkIn(_Strict):
+    """``POST .../connections/{kind}/connect-links`` (body optional)."""
+
+    return_url: Optional[StrictStr] = Field(default=None, max_length=MAX_RETURN_URL)
+
+    _return_url = field_validator("return_url")(_check_return_url)
+
+
+class AdminConsentLinkIn(_Strict):
+    """``POST /api/workspaces/{workspace}/admin-consent-links`` (body optional)."""
+
+    tenant: Optional[StrictStr] = Field(default=None, min_length=1, max_length=253)
+    return_url: Optional[StrictStr] = Field(default=None, max_length=MAX_RETURN_URL)
+
+    _return_url = field_validator("return_url")(_check_return_url)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not check_tenant(value):
+            raise ValueError("must be a tenant id (GUID), a verified domain or 'organizations'")
+        return value
+
+
+class LinkOut(BaseModel):
+    """A one-time link: ``201 {"url", "expires_at", ...}``."""
+
+    url: str
+    expires_at: str
+    kind: Optional[str] = None
+    tenant: Optional[str] = None
+
+
+class AccountOut(BaseModel):
+    """The Microsoft account of a connection."""
+
+    id: Optional[str]
+    tenant_id: Optional[str]
+    upn: Optional[str]
+    display_name: Optional[str]
+
+
+class ConnectionOut(BaseModel):
+    """One connection slot."""
+
+    kind: Literal["teams", "microsoft_calendar"]
+    status: Literal["connected", "needs_reauth", "disconnected"]
+    account: Optional[AccountOut]
+    scopes: list[str]
+    connected_at: Optional[str]
+    disconnected_at: Optional[str]
+    needs_reauth_at: Optional[str]
+    last_error: Optional[str]
+    consent_required: bool
+    teams_unavailable: bool
+    generation: int
+
+
+class ConnectionsOut(BaseModel):
+    """``GET /api/workspaces/{workspace}/users/{user}/connections``."""
+
+    workspace: str
+    user: str
+    connections: list[ConnectionOut]

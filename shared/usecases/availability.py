@@ -1,0 +1,314 @@
+"""Availability: read what blocks each member (bookbridge bookings, Outlook free/busy) in parallel,
+then let the pure rules (``shared.domain.availability``) decide the slots.
+
+* Bookings: the member's ``lock|{cell}`` rows in ``schedule`` (one single-partition range query
+  per member, every calendar's bookings of that member), merged into intervals.
+* Outlook: for a member whose calendar provider is ``microsoft``, the ``microsoft_calendar``
+  connection row (status, account UPN), that member's own access token (``TokenProvider``, kind
+  ``microsoft_calendar``) and ``getSchedule`` for that member's mailbox. Any failure makes the member
+  unreadable, i.e. busy the whole time (rule 12), with a reason admins see in the diagnostics.
+
+Every member's reads run at the same time on a thread pool, so a page of slots costs about one
+Graph round trip, not one per member.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from zoneinfo import ZoneInfo
+
+from shared.domain.availability import (
+    BusyBlock,
+    Interval,
+    MemberAvailability,
+    candidate_slots,
+    free_slots,
+    merge,
+    window_utc,
+)
+from shared.domain.calendar_config import CalendarConfig, MemberConfig
+from shared.domain.model import CalendarProvider, ConnectionKind, ConnectionStatus
+from shared.domain.slot_locks import GRID, LOCK_PREFIX, cell_key, ceil_to_grid, floor_to_grid
+from shared.errors import (
+    BookbridgeError,
+    GraphRejected,
+    NotConnected,
+    NotFound,
+    ReauthRequired,
+    Throttled,
+    TransientError,
+)
+from shared.ports import Clock, EntityStore, iso_utc
+from shared.repositories import bookings as booking_repo
+from shared.repositories import calendars as calendar_repo
+from shared.repositories.connection_reads import get_connection_row, status_of
+
+log = logging.getLogger("bookbridge.availability")
+
+TokenProvider = Callable[..., str]
+"""``(workspace, user, kind, *, force_refresh=False) -> access token``; raises ``ReauthRequired`` /
+``NotConnected`` (``shared.usecases.connections.get_access_token`` bound to its deps). A provider
+that takes only the three positional arguments works too (it is then never asked to force a refresh)."""
+
+
+def _token(tokens: TokenProvider, ws: str, user: str, kind: str, force_refresh: bool) -> str:
+    if not force_refresh:
+        return tokens(ws, user, kind)
+    try:
+        return tokens(ws, user, kind, force_refresh=True)
+    except TypeError:
+        return tokens(ws, user, kind)
+
+
+class ScheduleAnswer(Protocol):
+    """One mailbox's answer (``shared.adapters.graph_calendar.ScheduleResult``)."""
+
+    blocks: list[BusyBlock]
+    error: str | None
+
+
+ScheduleFetcher = Callable[[str, Sequence[str], datetime, datetime], Mapping[str, ScheduleAnswer]]
+"""``(token, mailboxes, start, end) -> {mailbox.lower(): answer}`` (``graph_calendar.get_schedule``)."""
+
+
+@dataclass
+class AvailabilityDeps:
+    """What availability needs: storage, the clock, member tokens and Graph free/busy."""
+
+    store: EntityStore
+    clock: Clock
+    tokens: TokenProvider
+    fetch_schedule: ScheduleFetcher
+    max_workers: int = 8
+
+
+# ------------------------------------------------------------------ one member
+def _reason_for(exc: Exception) -> str:
+    if isinstance(exc, ReauthRequired):
+        return "the Microsoft calendar connection must be renewed (needs_reauth): the member has to sign in again"
+    if isinstance(exc, NotConnected):
+        return "the member has no connected Microsoft calendar"
+    if isinstance(exc, Throttled):
+        return "Outlook is throttling free/busy requests (try again shortly)"
+    if getattr(exc, "code", "") == "graph_unauthorized":
+        return "Outlook refused the member's access token"
+    if isinstance(exc, GraphRejected):
+        return f"Outlook refused the free/busy request: {exc.message}"[:300]
+    if isinstance(exc, TransientError):
+        return f"Outlook free/busy did not answer ({exc.code})"
+    if isinstance(exc, BookbridgeError):
+        return f"free/busy could not be read ({exc.code})"
+    return f"free/busy could not be read (internal error {type(exc).__name__})"
+
+
+def member_free_busy(
+    deps: AvailabilityDeps,
+    ws: str,
+    member: MemberConfig,
+    window: Interval,
+    *,
+    mailbox_hint: str | None = None,
+    ignore: Interval | None = None,
+) -> MemberAvailability:
+    """One member's provider free/busy over ``window``; never raises (failures are unreadable).
+
+    ``ignore``: a busy item with exactly this start and end is left out (the booking being
+    rescheduled, which its own Outlook event shows as busy).
+    """
+    user = member.user
+    if member.calendar_provider is not CalendarProvider.MICROSOFT:
+        return MemberAvailability(user)
+    try:
+        row = get_connection_row(deps.store, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value)
+        status = status_of(row)
+        if status is None:
+            return MemberAvailability.unreadable(user, "the member has not connected a Microsoft calendar")
+        if status is not ConnectionStatus.CONNECTED:
+            return MemberAvailability.unreadable(
+                user, f"the member's Microsoft calendar connection is {status.value}: they must connect again")
+        mailbox = (row or {}).get("upn") or mailbox_hint
+        if not mailbox:
+            return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
+        answer = None
+        for attempt in (1, 2):  # a refused token is asked for again once
+            token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1)
+            try:
+                answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
+            except TransientError as exc:
+                if getattr(exc, "code", "") == "graph_unauthorized" and attempt == 1:
+                    continue
+                raise
+            answer = answers.get(mailbox.lower())
+            if answer is None and len(answers) == 1:
+                answer = next(iter(answers.values()))
+            break
+        if answer is None:
+            return MemberAvailability.unreadable(user, "Outlook did not answer for the member's calendar")
+        if answer.error:
+            return MemberAvailability.unreadable(user, answer.error)
+        blocks = [b for b in answer.blocks
+                  if ignore is None or not (b.start == ignore.start and b.end == ignore.end)]
+        return MemberAvailability.from_blocks(user, blocks)
+    except Exception as exc:  # noqa: BLE001 - fail closed whatever went wrong (rule 12)
+        level = logging.INFO if isinstance(exc, BookbridgeError) else logging.WARNING
+        log.log(level, "free/busy of %s/%s unreadable: %s", ws, user, type(exc).__name__)
+        return MemberAvailability.unreadable(user, _reason_for(exc))
+
+
+def lock_range(window: Interval, pad: timedelta = timedelta(0)) -> tuple[str, str]:
+    """``(row_key_from, row_key_to)`` of the lock cells touching ``window`` widened by ``pad``."""
+    first = floor_to_grid(window.start - pad)
+    last = ceil_to_grid(window.end + pad)
+    return cell_key(first), cell_key(last)
+
+
+def cell_start(row_key: str) -> datetime:
+    """The instant a ``lock|YYYYMMDDTHHMMZ`` cell starts."""
+    return datetime.strptime(row_key[len(LOCK_PREFIX):], "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+
+
+def member_bookings(store: EntityStore, ws: str, user: str, window: Interval, pad: timedelta = timedelta(0),
+                    *, exclude_booking: str | None = None) -> list[Interval]:
+    """The member's booked time near ``window`` (every calendar), from the lock rows: ONE query."""
+    lo, hi = lock_range(window, pad)
+    cells = [
+        Interval(start, start + GRID)
+        for row in store.query(booking_repo.SCHEDULE, booking_repo.schedule_pk(ws, user),
+                               row_key_from=lo, row_key_to=hi, select=["booking_id"])
+        if exclude_booking is None or row.get("booking_id") != exclude_booking
+        for start in (cell_start(row["RowKey"]),)
+    ]
+    return merge(cells)
+
+
+def _pad(config: CalendarConfig) -> timedelta:
+    return timedelta(minutes=config.buffer_before_minutes + config.buffer_after_minutes)
+
+
+def gather(
+    deps: AvailabilityDeps,
+    ws: str,
+    record: calendar_repo.CalendarRecord,
+    users: Iterable[str],
+    window: Interval,
+    *,
+    bookings: bool = True,
+    exclude_booking: str | None = None,
+    ignore: Interval | None = None,
+) -> tuple[dict[str, MemberAvailability], dict[str, list[Interval]]]:
+    """Every listed member's free/busy (and bookings when ``bookings``) over ``window``, in parallel.
+
+    ``window`` is the span of the slots considered; reads are widened by the calendar's buffers.
+    """
+    config = record.config
+    before = timedelta(minutes=config.buffer_before_minutes)
+    after = timedelta(minutes=config.buffer_after_minutes)
+    fb_window = window.padded(before, after)
+    members = [m for u in dict.fromkeys(users) if (m := config.member(u)) is not None]
+    jobs: list[tuple[str, str, Callable[[], Any]]] = []
+    for m in members:
+        if m.calendar_provider is CalendarProvider.MICROSOFT:
+            jobs.append((m.user, "fb", lambda m=m: member_free_busy(
+                deps, ws, m, fb_window, mailbox_hint=record.profile(m.user).get("email"), ignore=ignore)))
+        if bookings:
+            jobs.append((m.user, "bk", lambda m=m: member_bookings(
+                deps.store, ws, m.user, window, _pad(config), exclude_booking=exclude_booking)))
+    availability = {m.user: MemberAvailability(m.user) for m in members
+                    if m.calendar_provider is not CalendarProvider.MICROSOFT}
+    booked: dict[str, list[Interval]] = {m.user: [] for m in members}
+    if not jobs:
+        return availability, booked
+    if len(jobs) == 1:
+        results = [jobs[0][2]()]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(deps.max_workers, len(jobs))),
+                                thread_name_prefix="availability") as pool:
+            futures = [pool.submit(fn) for _, _, fn in jobs]
+            results = [f.result() for f in futures]
+    for (user, kind, _), result in zip(jobs, results):
+        if kind == "fb":
+            availability[user] = result
+        else:
+            booked[user] = result
+    return availability, booked
+
+
+# ------------------------------------------------------------------ public slots
+def find_calendar(store: EntityStore, slug: str) -> calendar_repo.CalendarRecord:
+    """The calendar behind a public slug (one point read), or ``NotFound``."""
+    import re
+
+    if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?", slug):
+        raise NotFound("no such calendar")
+    record = calendar_repo.get_by_slug(store, slug)
+    if record is None:
+        raise NotFound("no such calendar")
+    return record
+
+
+def list_slots(deps: AvailabilityDeps, slug: str, start: date, end: date, tz: str | None = None) -> dict[str, Any]:
+    """``{"calendar", "timezone", "slots": [{"start", "end"}]}`` for the dates ``start..end`` in ``tz``.
+
+    ``tz`` (default: the calendar's) only decides where the requested days begin and end; slots are
+    UTC instants. Storage: the slug row, then per member one lock-range query, plus for Microsoft
+    members the connection row, their token and one getSchedule call (split past 61 days), all
+    in parallel.
+    """
+    record = find_calendar(deps.store, slug)
+    config = record.config
+    zone = tz or config.timezone
+    window = window_utc(start, end, ZoneInfo(zone))
+    now = deps.clock.now()
+    candidates = candidate_slots(config, window, now)
+    body: dict[str, Any] = {"calendar": record.public(), "timezone": zone, "slots": []}
+    if not candidates:
+        return body
+    span = Interval(candidates[0].start, max(c.end for c in candidates))
+    availability, booked = gather(deps, record.workspace, record, config.users, span)
+    offers = free_slots(config, candidates, availability, booked)
+    body["slots"] = [{"start": iso_utc(o.interval.start), "end": iso_utc(o.interval.end)} for o in offers]
+    log.info("slots of calendar %s/%s: %d of %d candidates free", record.workspace, record.calendar,
+             len(offers), len(candidates))
+    return body
+
+
+# ------------------------------------------------------------------ diagnostics
+def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarRecord,
+                      *, horizon: timedelta = timedelta(days=1)) -> dict[str, Any]:
+    """Per member: can free/busy be read (and why not), and the state of the Teams connection."""
+    now = deps.clock.now()
+    window = Interval(floor_to_grid(now), floor_to_grid(now) + horizon)
+    ws = record.workspace
+
+    def one(member: MemberConfig) -> dict[str, Any]:
+        teams = status_of(get_connection_row(deps.store, ws, member.user, ConnectionKind.TEAMS.value))
+        entry: dict[str, Any] = {
+            "user": member.user,
+            "meeting_location": member.meeting_location.value,
+            "calendar_provider": member.calendar_provider.value,
+            "teams_connection": teams.value if teams else "missing",
+        }
+        if member.calendar_provider is CalendarProvider.MICROSOFT:
+            result = member_free_busy(deps, ws, member, window, mailbox_hint=record.profile(member.user).get("email"))
+            entry["free_busy"] = {"readable": result.readable, "reason": result.reason,
+                                  "checked_at": iso_utc(now)}
+        else:
+            entry["free_busy"] = {"readable": True,
+                                  "reason": "no calendar provider: only bookbridge bookings block this member"}
+        return entry
+
+    members = list(record.config.members)
+    with ThreadPoolExecutor(max_workers=max(1, min(deps.max_workers, len(members) or 1)),
+                            thread_name_prefix="diagnostics") as pool:
+        entries = list(pool.map(one, members))
+    return {
+        "workspace": ws,
+        "calendar": record.calendar,
+        "slug": record.config.slug,
+        "type": record.config.type.value,
+        "members": entries,
+        "ready": all(e["free_busy"]["readable"] for e in entries),
+    }

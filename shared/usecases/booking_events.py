@@ -1,0 +1,100 @@
+"""The one place that puts booking messages on the ``meetings`` and ``communications`` queues.
+
+Message formats (docs/architecture.md):
+
+* ``meetings``: ``{"op": "create"|"reschedule"|"cancel", "workspace", "host", "booking_id", "revision",
+  "attempt"?}``
+* ``communications``: ``{"kind": "confirmation"|"reminder"|"link_update"|"reschedule"|"cancellation"|
+  "host_notice", "workspace", "host", "booking_id", "revision", "offset_minutes"?, "due_at"?}``
+
+``host`` is the booking's primary host (the partition of its row). Which messages each booking
+event sends:
+
+* confirmed: ``meetings/create`` always (the meeting worker creates the Teams meeting when the link
+  is ``pending`` and writes the Outlook event when the host has a linked calendar, rule 9); when the
+  link state is already final (not ``pending``) also ``communications/confirmation`` (for ``pending``
+  the meeting worker sends it once the link exists); when ``awaiting_connection`` also
+  ``communications/host_notice`` (rule 3: the host is told why there is no link).
+* rescheduled: ``meetings/reschedule``; ``communications/reschedule`` unless the link is ``pending``
+  (then the meeting worker sends it with the link).
+* cancelled: ``meetings/cancel`` and ``communications/cancellation``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from shared.ports import MessageQueue
+
+MEETINGS_QUEUE = "meetings"
+COMMUNICATIONS_QUEUE = "communications"
+PENDING = "pending"
+AWAITING_CONNECTION = "awaiting_connection"
+
+
+def meeting_message(op: str, workspace: str, host: str, booking_id: str, revision: int,
+                    *, attempt: int | None = None) -> dict[str, Any]:
+    """A ``meetings`` queue message."""
+    msg: dict[str, Any] = {"op": op, "workspace": workspace, "host": host, "booking_id": booking_id,
+                           "revision": int(revision)}
+    if attempt is not None:
+        msg["attempt"] = int(attempt)
+    return msg
+
+
+def communication_message(kind: str, workspace: str, host: str, booking_id: str, revision: int,
+                          *, offset_minutes: int | None = None, due_at: str | None = None) -> dict[str, Any]:
+    """A ``communications`` queue message."""
+    msg: dict[str, Any] = {"kind": kind, "workspace": workspace, "host": host, "booking_id": booking_id,
+                           "revision": int(revision)}
+    if offset_minutes is not None:
+        msg["offset_minutes"] = int(offset_minutes)
+    if due_at is not None:
+        msg["due_at"] = due_at
+    return msg
+
+
+def send_meeting(queue: MessageQueue, op: str, workspace: str, host: str, booking_id: str, revision: int,
+                 *, attempt: int | None = None, visibility_timeout: int = 0) -> dict[str, Any]:
+    """Put one ``meetings`` message; returns it."""
+    msg = meeting_message(op, workspace, host, booking_id, revision, attempt=attempt)
+    queue.send(MEETINGS_QUEUE, msg, visibility_timeout=visibility_timeout)
+    return msg
+
+
+def send_communication(queue: MessageQueue, kind: str, workspace: str, host: str, booking_id: str,
+                       revision: int, *, offset_minutes: int | None = None, due_at: str | None = None,
+                       visibility_timeout: int = 0) -> dict[str, Any]:
+    """Put one ``communications`` message; returns it."""
+    msg = communication_message(kind, workspace, host, booking_id, revision,
+                                offset_minutes=offset_minutes, due_at=due_at)
+    queue.send(COMMUNICATIONS_QUEUE, msg, visibility_timeout=visibility_timeout)
+    return msg
+
+
+def booking_confirmed(queue: MessageQueue, workspace: str, host: str, booking_id: str, revision: int,
+                      link_state: str) -> list[dict[str, Any]]:
+    """Messages for a newly confirmed booking (see the module doc)."""
+    sent = [send_meeting(queue, "create", workspace, host, booking_id, revision)]
+    if link_state != PENDING:
+        sent.append(send_communication(queue, "confirmation", workspace, host, booking_id, revision))
+    if link_state == AWAITING_CONNECTION:
+        sent.append(send_communication(queue, "host_notice", workspace, host, booking_id, revision))
+    return sent
+
+
+def booking_rescheduled(queue: MessageQueue, workspace: str, host: str, booking_id: str, revision: int,
+                        link_state: str) -> list[dict[str, Any]]:
+    """Messages for a booking moved to a new time (same id, new revision)."""
+    sent = [send_meeting(queue, "reschedule", workspace, host, booking_id, revision)]
+    if link_state != PENDING:
+        sent.append(send_communication(queue, "reschedule", workspace, host, booking_id, revision))
+    return sent
+
+
+def booking_cancelled(queue: MessageQueue, workspace: str, host: str, booking_id: str,
+                      revision: int) -> list[dict[str, Any]]:
+    """Messages for a cancelled booking."""
+    return [
+        send_meeting(queue, "cancel", workspace, host, booking_id, revision),
+        send_communication(queue, "cancellation", workspace, host, booking_id, revision),
+    ]

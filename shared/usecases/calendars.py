@@ -1,0 +1,86 @@
+"""Management of calendars: validate, claim the deployment-wide slug, store (function-key API)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.domain.calendar_config import CalendarConfig, validate_calendar
+from shared.errors import ConcurrencyConflict, NotFound, ValidationError
+from shared.ports import Clock, EntityExists, EntityStore, iso_utc
+from shared.repositories import calendars as repo
+from shared.repositories import workspaces as ws_repo
+from shared.usecases.workspaces import check_id, require_workspace
+
+log = logging.getLogger("bookbridge.calendars")
+
+
+def raise_problems(problems: list[tuple[str, str]]) -> None:
+    """A ``ValidationError`` (422) listing every ``(field, reason)``; nothing when empty."""
+    if problems:
+        errors = [{"field": f, "reason": r} for f, r in problems]
+        raise ValidationError(problems[0][0], problems[0][1], errors=errors)
+
+
+def _claim_slug(store: EntityStore, record: repo.CalendarRecord) -> None:
+    """Write the slug row for ``record``; 422 when another calendar holds the slug."""
+    entity = repo.slug_entity(record)
+    for _ in range(8):
+        try:
+            store.insert(repo.SLUGS, entity)
+            return
+        except EntityExists:
+            pass
+        current = repo.get_slug_row(store, record.config.slug)
+        if current is None:
+            continue
+        if (current.get("ws"), current.get("calendar")) != (record.workspace, record.calendar):
+            raise ValidationError("slug", "is already used by another calendar")
+        try:
+            store.update(repo.SLUGS, entity, current["_etag"])
+            return
+        except (ConcurrencyConflict, NotFound):
+            continue
+    raise ConcurrencyConflict("the slug row kept changing; try again")
+
+
+def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str,
+                 config: CalendarConfig) -> tuple[dict[str, Any], bool]:
+    """Create or replace a calendar after checking every rule. Returns ``(view, created)``.
+
+    Nothing is written when a rule fails (422 naming the field). Storage: workspace read, one read per
+    member (known users + name/e-mail snapshot), calendar read, slug claim, calendar upsert, and the old
+    slug's release when the slug changed.
+    """
+    check_id("workspace", ws)
+    check_id("calendar", calendar)
+    require_workspace(store, ws)
+    profiles: dict[str, dict[str, str]] = {}
+    for user in dict.fromkeys(config.users):
+        row = ws_repo.get_user(store, ws, user) if user else None
+        if row:
+            profiles[user] = {"name": row.get("name", ""), "email": row.get("email", "")}
+    raise_problems(validate_calendar(config, known_users=set(profiles)))
+
+    existing = repo.get_calendar(store, ws, calendar)
+    record = repo.CalendarRecord(ws, calendar, config, profiles, iso_utc(clock.now()))
+    _claim_slug(store, record)
+    store.upsert(repo.CALENDARS, repo.calendar_entity(record))
+    if existing and existing.config.slug != config.slug:
+        old = repo.get_slug_row(store, existing.config.slug)
+        if old and (old.get("ws"), old.get("calendar")) == (ws, calendar):
+            try:
+                store.delete(repo.SLUGS, existing.config.slug, repo.SLUG_ROW, old["_etag"])
+            except ConcurrencyConflict:
+                log.warning("old slug row of calendar %s/%s changed; left in place", ws, calendar)
+    log.info("calendar %s/%s saved (%s)", ws, calendar, "updated" if existing else "created")
+    return record.to_dict(), existing is None
+
+
+def get_calendar(store: EntityStore, ws: str, calendar: str) -> repo.CalendarRecord:
+    """The calendar, or ``NotFound``."""
+    check_id("workspace", ws)
+    check_id("calendar", calendar)
+    record = repo.get_calendar(store, ws, calendar)
+    if record is None:
+        raise NotFound("no such calendar in this workspace")
+    return record

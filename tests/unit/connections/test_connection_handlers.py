@@ -1,0 +1,174 @@
+"""The HTTP functions of ``functions/connections.py``: parse, call one use case, translate."""
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import azure.functions as func
+import pytest
+
+from functions import connections as fn
+from shared import bootstrap
+from shared.pages.result_page import render_result_page
+from shared.settings import Settings
+from tests.unit.connections.support import ALICE, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
+
+CONN = "workspaces/{workspace}/users/{user}/connections"
+
+
+@pytest.fixture
+def app(deps):
+    container = bootstrap.Container(
+        Settings({"PUBLIC_BASE_URL": PUBLIC_BASE}), store=deps.store, queue=deps.queue, clock=deps.clock,
+        cipher=deps.cipher, signer=deps.signer, identity=deps.identity)
+    bootstrap.install(container)
+    yield deps
+    bootstrap.install(None)
+
+
+def _req(method, url, *, route=None, body=b"", headers=None, params=None):
+    return func.HttpRequest(method, f"{PUBLIC_BASE}/api/{url}", headers=headers or {}, params=params or {},
+                            route_params=route or {}, body=body)
+
+
+def _json(resp):
+    return json.loads(resp.get_body())
+
+
+def _link(kind="teams", body=b'{"return_url": "' + RETURN_URL.encode() + b'"}', ws="ws1", user="u1"):
+    return fn.connections_create_connect_link(_req("POST", f"workspaces/{ws}/users/{user}/connections/{kind}/connect-links",
+                                                   route={"workspace": ws, "user": user, "kind": kind}, body=body,
+                                                   headers={"Content-Type": "application/json"}))
+
+
+def test_auth_levels_keep_function_keys_out_of_browsers():
+    import function_app
+
+    levels = {f.get_function_name(): str(f.get_trigger().auth_level) for f in function_app.app.get_functions()
+              if f.get_function_name().startswith("connections_")}
+    anonymous = {"connections_open_connect_link", "connections_callback", "connections_open_admin_consent_link",
+                 "connections_admin_consent_callback"}
+    assert len(levels) == 8
+    for name, level in levels.items():
+        assert level.endswith("ANONYMOUS") == (name in anonymous), (name, level)
+
+
+def test_connect_through_the_http_functions(app, ms):
+    resp = _link()
+    assert resp.status_code == 201
+    link = _json(resp)
+    assert set(link) == {"url", "expires_at", "kind"} and link["kind"] == "teams"
+    token = link["url"].rsplit("/", 1)[1]
+
+    resp = fn.connections_open_connect_link(_req("GET", f"connect/{token}", route={"token": token}))
+    assert resp.status_code == 302 and resp.headers["Referrer-Policy"] == "no-referrer"
+    authorize = resp.headers["Location"]
+    assert location_query(authorize)["code_challenge_method"] == "S256"
+
+    form = urlencode(ms.sign_in(authorize, ALICE)).encode()  # response_mode=form_post
+    resp = fn.connections_callback(_req("POST", "auth/microsoft/callback", body=form,
+                                        headers={"Content-Type": "application/x-www-form-urlencoded"}))
+    assert resp.status_code == 302
+    assert location_query(resp.headers["Location"])["status"] == "connected"
+    assert resp.headers["Cache-Control"] == "no-store"
+
+    resp = fn.connections_list(_req("GET", CONN, route={"workspace": "ws1", "user": "u1"}))
+    assert resp.status_code == 200
+    teams = {c["kind"]: c for c in _json(resp)["connections"]}["teams"]
+    assert teams["status"] == "connected" and teams["account"]["upn"] == ALICE["upn"]
+    assert teams["account"]["tenant_id"] == ALICE["tid"]
+
+    resp = fn.connections_disconnect(_req("DELETE", CONN + "/teams", route={"workspace": "ws1", "user": "u1",
+                                                                            "kind": "teams"}))
+    assert resp.status_code == 200 and _json(resp)["status"] == "disconnected"
+    assert _json(resp)["disconnected_at"] == "2026-11-23T08:00:00Z"
+
+
+def test_query_mode_callback_and_result_page(app, ms):
+    token = _json(_link(body=b""))["url"].rsplit("/", 1)[1]
+    authorize = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token})).headers["Location"]
+    resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params=ms.sign_in(authorize, PERSONAL)))
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    page = resp.get_body().decode()
+    assert "work or school" in page and PERSONAL["upn"] not in page
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+
+
+def test_bad_state_is_a_400_page(app, ms):
+    resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params={"code": "c", "state": "nope"}))
+    assert resp.status_code == 400 and "not valid" in resp.get_body().decode()
+    resp = fn.connections_callback(_req("POST", "auth/microsoft/callback", body=b"code=c",
+                                        headers={"Content-Type": "application/x-www-form-urlencoded"}))
+    assert resp.status_code == 400
+
+
+def test_used_link_is_a_400_page(app, ms):
+    token = _json(_link(body=b""))["url"].rsplit("/", 1)[1]
+    fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
+    resp = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
+    assert resp.status_code == 400 and "already used" in resp.get_body().decode()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b'{"return_url": "javascript:alert(1)"}', "return_url"),
+    (b'{"return_url": "/relative/path"}', "return_url"),
+    (b'{"return_url": 5}', "return_url"),
+    (b'{"other": 1}', "other"),
+    (b"[1]", "body"),
+])
+def test_connect_link_422(app, body, field):
+    resp = _link(body=body)
+    assert resp.status_code == 422 and _json(resp)["error"]["field"] == field
+
+
+def test_unknown_kind_and_user(app):
+    assert _link(kind="zoom", body=b"").status_code == 422
+    assert _link(user="ghost", body=b"").status_code == 404
+    resp = fn.connections_list(_req("GET", CONN, route={"workspace": "ws1", "user": "ghost"}))
+    assert resp.status_code == 404
+    resp = fn.connections_disconnect(_req("DELETE", CONN + "/teams", route={"workspace": "ws1", "user": "u1",
+                                                                            "kind": "teams"}))
+    assert resp.status_code == 404
+
+
+def test_admin_consent_through_the_http_functions(app):
+    resp = fn.connections_create_admin_consent_link(_req(
+        "POST", "workspaces/ws1/admin-consent-links", route={"workspace": "ws1"},
+        body=json.dumps({"tenant": "contoso.onmicrosoft.com", "return_url": RETURN_URL}).encode()))
+    assert resp.status_code == 201
+    token = _json(resp)["url"].rsplit("/", 1)[1]
+    resp = fn.connections_open_admin_consent_link(_req("GET", "admin-consent/x", route={"token": token}))
+    assert resp.status_code == 302 and "/contoso.onmicrosoft.com/v2.0/adminconsent?" in resp.headers["Location"]
+    state = location_query(resp.headers["Location"])["state"]
+    tenant = "f20819f0-fd3e-4491-aad0-0479085b2e6f"
+    resp = fn.connections_admin_consent_callback(_req("GET", "auth/microsoft/admin-consent/callback", params={
+        "admin_consent": "True", "tenant": tenant, "state": state}))
+    assert resp.status_code == 302 and location_query(resp.headers["Location"])["status"] == "granted"
+    resp = fn.connections_create_admin_consent_link(_req(
+        "POST", "workspaces/ws1/admin-consent-links", route={"workspace": "ws1"}, body=b'{"tenant": "common"}'))
+    assert resp.status_code == 422 and _json(resp)["error"]["field"] == "tenant"
+
+
+def test_missing_microsoft_settings_show_a_page_not_a_traceback(deps):
+    container = bootstrap.Container(Settings({"LINK_SIGNING_KEY": "k" * 32}), store=deps.store, clock=deps.clock,
+                                    cipher=deps.cipher)
+    bootstrap.install(container)
+    try:
+        token = deps.signer.sign("connect-link", {"n": "x", "x": 2**40})
+        deps.store.insert("connectlinks", {"PartitionKey": __import__("hashlib").sha256(token.encode()).hexdigest(),
+                                           "RowKey": "link", "ws": "ws1", "user": "u1", "kind": "teams",
+                                           "return_url": "", "expires_at": "2099-01-01T00:00:00Z", "used": False})
+        container.__dict__["signer"] = deps.signer
+        resp = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
+        assert resp.status_code == 500 and "not configured" in resp.get_body().decode()
+    finally:
+        bootstrap.install(None)
+
+
+def test_result_page_escapes_everything():
+    html = render_result_page("<script>alert(1)</script>", 'a "quoted" <b>message</b>', ok=False,
+                              detail="<img src=x>", action_url='https://a.example/?q="><script>',
+                              action_label="<go>")
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html and "<go>" not in html
+    assert "&lt;script&gt;" in html and "&quot;&gt;&lt;script&gt;" in html
+    assert 'href="javascript:' not in render_result_page("t", "m", ok=True, action_url="javascript:alert(1)")

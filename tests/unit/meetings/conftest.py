@@ -1,0 +1,32 @@
+"""Fixtures of the meeting worker's unit tests: Graph mocked with ``responses`` and held to the contract."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+
+from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
+from tests.graph_contract_check import check_calls
+from tests.unit.meetings.fake_graph import GRAPH_BASE
+from tests.unit.meetings.support import Harness
+
+
+@pytest.fixture
+def graph_mock() -> Iterator[responses.RequestsMock]:
+    """``responses`` for the test; at the end every Graph request (and mocked answer) is contract-checked."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add_passthru("http://127.0.0.1")  # Azurite, when a test uses it
+        yield rsps
+        problems = check_calls(rsps.calls, GRAPH_BASE)
+    assert problems == [], "Graph bodies outside the contract subset:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def h(graph_mock: responses.RequestsMock) -> Iterator[Harness]:
+    """The harness over in-memory fakes of our ports."""
+    harness = Harness(InMemoryEntityStore(), InMemoryMessageQueue(), FixedClock(), graph_mock)
+    try:
+        yield harness
+    finally:
+        harness.close()
