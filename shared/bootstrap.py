@@ -90,6 +90,11 @@ class Container:
         import requests
 
         session = requests.Session()
+        # Availability reads every member's free/busy at once (up to 64 threads): keep that many connections
+        # per host, or each page opens (TLS) and throws away all but 10 of them.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         bundle = self.settings.get("MICROSOFT_CA_BUNDLE")
         if bundle:
             session.verify = bundle
@@ -134,8 +139,16 @@ def container() -> Container:
     if _current is None:
         with _lock:
             if _current is None:
+                quiet_sdk_logging()
                 _current = Container()
     return _current
+
+
+def quiet_sdk_logging() -> None:
+    """The Azure SDK logs every storage request (URLs with keys) at INFO: keep only its warnings."""
+    import logging
+
+    logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def install(replacement: Container | None) -> None:

@@ -153,7 +153,10 @@ def plan_create(
         if teams is None or not teams.connected:
             return CreatePlan(LinkSource.NO_CONNECTION, write_event=bool(cal) and not has_event,
                               update_event_link=False, calendar_id=calendar_id)
-        if cal is not None and not has_event and cal.same_account(teams):
+        # Outlook invites the attendee itself only while no confirmation (with our .ics) went out:
+        # a backfilled booking already has our invitation, so a second one would duplicate it.
+        first_invitation = str(booking.get("link_state") or "") == LinkState.PENDING.value
+        if cal is not None and not has_event and cal.same_account(teams) and first_invitation:
             return CreatePlan(LinkSource.EVENT_WITH_TEAMS, write_event=False, update_event_link=False,
                               calendar_id=calendar_id)
         return CreatePlan(LinkSource.ONLINE_MEETING, write_event=bool(cal) and not has_event,

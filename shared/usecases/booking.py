@@ -134,6 +134,7 @@ def booking_view(b: Booking) -> dict[str, Any]:
         "link_reason": b.link_reason,
         "meeting_url": b.meeting_url if shows_link else None,
         "revision": b.revision,
+        "delivery_error": b.extra.get("delivery_error"),
         "created_at": b.created_at,
         "updated_at": b.updated_at,
     }

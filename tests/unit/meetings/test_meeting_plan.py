@@ -119,3 +119,12 @@ def test_join_url_readers() -> None:
     assert mp.join_url_of_event({"onlineMeeting": {"joinUrl": "u"}}) == "u"
     assert mp.join_url_of_event({"onlineMeeting": None}) == "" == mp.join_url_of_event(None)
     assert mp.join_url_of_online_meeting({"joinWebUrl": "w"}) == "w"
+
+
+@pytest.mark.parametrize("state", ["awaiting_connection", "failed"])
+def test_a_backfilled_booking_is_not_invited_twice_by_outlook(state):
+    """Its confirmation already carried our .ics: the event must not add the invitee as attendee."""
+    plan = mp.plan_create(booking(link_state=state), TEAMS, CAL_SAME)
+    assert plan.link_source is LinkSource.ONLINE_MEETING
+    assert plan.write_event  # still written to the linked calendar, without attendees
+    assert mp.plan_create(booking(link_state="pending"), TEAMS, CAL_SAME).link_source is LinkSource.EVENT_WITH_TEAMS
