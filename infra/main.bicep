@@ -121,6 +121,7 @@ var queueNames = [
   'communications'
   'meetings-poison'
   'communications-poison'
+  'backfill'
 ]
 var tableNames = [
   'workspaces'
@@ -136,6 +137,10 @@ var tableNames = [
   'backfillindex'
   'sweepstate'
   'commsent'
+  'calendarstats'
+  'adminconsents'
+  'connectiontransitions'
+  'backfillhosts'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
