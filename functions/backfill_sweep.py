@@ -21,19 +21,10 @@ bp = func.Blueprint()
 log = logging.getLogger("bookbridge.backfill")
 
 
-def build_backfill_deps(container: Any) -> Any:
-    """``BackfillDeps`` from a ``shared.bootstrap.Container``; tests may put limits on it as
-    ``backfill_options`` (a dict of ``BackfillDeps`` fields such as ``max_seconds``, ``timer``, ``use_lease``)."""
-    from shared.usecases.backfill import BackfillDeps
-
-    options = dict(container.__dict__.get("backfill_options") or {})
-    return BackfillDeps(store=container.store, queue=container.queue, clock=container.clock, **options)
-
-
 def _deps() -> Any:
     from shared import bootstrap
 
-    return build_backfill_deps(bootstrap.container())
+    return bootstrap.container().backfill_deps()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%BACKFILL_SCHEDULE%", run_on_startup=False, use_monitor=True)

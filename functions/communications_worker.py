@@ -15,26 +15,10 @@ bp = func.Blueprint()
 log = logging.getLogger("bookbridge.communications")
 
 
-def build_comms_deps(container: Any) -> Any:
-    """``CommsDeps`` from a ``shared.bootstrap.Container`` (its store, queue, mail transport, clock, signer)."""
-    from shared.usecases.communications import CommsDeps
-
-    settings = container.settings
-    return CommsDeps(
-        store=container.store,
-        queue=container.queue,
-        mail=container.mail,
-        clock=container.clock,
-        signer=container.signer,
-        public_base_url=settings.get("PUBLIC_BASE_URL") or "",
-        mail_from=settings.get("MAIL_FROM") or "",
-    )
-
-
 def _deps() -> Any:
     from shared import bootstrap
 
-    return build_comms_deps(bootstrap.container())
+    return bootstrap.container().comms_deps()
 
 
 def _body(msg: func.QueueMessage, queue: str) -> Any:

@@ -19,9 +19,8 @@ MAX_FORM_BYTES = 64 * 1024
 
 def _deps() -> Any:
     from shared import bootstrap
-    from shared.usecases.connections import ConnectionDeps
 
-    return ConnectionDeps.from_container(bootstrap.container())
+    return bootstrap.container().connection_deps()
 
 
 # ----------------------------------------------------------------------------- browser responses

@@ -90,12 +90,10 @@ def management_calendar_diagnostics(req: func.HttpRequest) -> func.HttpResponse:
     from shared.usecases import calendars
     from shared.usecases.availability import diagnose_calendar
 
-    from functions.public_booking import availability_deps
-
     def run() -> func.HttpResponse:
         c = bootstrap.container()
         record = calendars.get_calendar(c.store, req.route_params.get("workspace", ""),
                                         req.route_params.get("calendar", ""))
-        return json_response(diagnose_calendar(availability_deps(c), record))
+        return json_response(diagnose_calendar(c.availability_deps(), record))
 
     return handle(run)

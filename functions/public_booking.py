@@ -16,61 +16,18 @@ _IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 # ----------------------------------------------------------------------------- wiring
-class _LazySigner:
-    """The container's signer, built on first use (LINK_SIGNING_KEY is only needed by booking paths)."""
-
-    def __init__(self, container: Any) -> None:
-        self._c = container
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
-        return self._c.signer.sign(purpose, payload)
-
-    def verify(self, purpose: str, token: str) -> dict[str, Any] | None:
-        return self._c.signer.verify(purpose, token)
-
-
-def _token_provider(container: Any) -> Any:
-    """Member access tokens: a test's ``token_provider`` override, else the connections use case."""
-    override = getattr(container, "token_provider", None)
-    if override is not None:
-        return override
-
-    def provide(ws: str, user: str, kind: str, *, force_refresh: bool = False) -> str:
-        from shared.usecases.connections import ConnectionDeps, get_access_token
-
-        return get_access_token(ConnectionDeps.from_container(container), ws, user, kind,
-                                force_refresh=force_refresh)
-
-    return provide
-
-
-def _schedule_fetcher(container: Any) -> Any:
-    def fetch(token: str, schedules: Any, start: Any, end: Any) -> Any:
-        from shared.adapters.graph_calendar import get_schedule
-
-        return get_schedule(container.graph, token, schedules, start, end)
-
-    return fetch
-
-
-def availability_deps(container: Any = None) -> Any:
-    """``AvailabilityDeps`` of the process container (or of ``container``)."""
+def availability_deps() -> Any:
+    """``AvailabilityDeps`` of the process container."""
     from shared import bootstrap
-    from shared.usecases.availability import AvailabilityDeps
 
-    c = container or bootstrap.container()
-    return AvailabilityDeps(store=c.store, clock=c.clock, tokens=_token_provider(c),
-                            fetch_schedule=_schedule_fetcher(c))
+    return bootstrap.container().availability_deps()
 
 
-def booking_deps(container: Any = None) -> Any:
-    """``BookingDeps`` of the process container (or of ``container``)."""
+def booking_deps() -> Any:
+    """``BookingDeps`` of the process container."""
     from shared import bootstrap
-    from shared.usecases.booking import BookingDeps
 
-    c = container or bootstrap.container()
-    return BookingDeps(store=c.store, queue=c.queue, clock=c.clock, signer=_LazySigner(c),
-                       availability=availability_deps(c))
+    return bootstrap.container().booking_deps()
 
 
 def _cors(req: func.HttpRequest) -> dict[str, str]:

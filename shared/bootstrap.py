@@ -128,6 +128,95 @@ class Container:
 
         return SmtpTransport.from_settings(self.settings)
 
+    # ---------------------------------------------------------------- use-case dependencies
+    # Tests may override the Microsoft-facing ports on the container: ``token_provider`` (ws, user, kind,
+    # *, force_refresh) -> token, ``meeting_ports`` (a dict of MeetingDeps ports), ``backfill_options``.
+    def connection_deps(self) -> Any:
+        """``ConnectionDeps`` of the connections use cases."""
+        from shared.usecases.connections import ConnectionDeps
+
+        return ConnectionDeps.from_container(self)
+
+    def access_tokens(self) -> Any:
+        """``(ws, user, kind, *, force_refresh=False) -> token`` over the connections use case."""
+        override = self.__dict__.get("token_provider")
+        if override is not None:
+            return override
+        from shared.usecases.connections import get_access_token
+
+        deps = self.connection_deps()
+
+        def provide(ws: str, user: str, kind: str, *, force_refresh: bool = False) -> str:
+            return get_access_token(deps, ws, user, kind, force_refresh=force_refresh)
+
+        return provide
+
+    def availability_deps(self) -> Any:
+        """``AvailabilityDeps``: storage, clock, member tokens and Outlook free/busy."""
+        from shared.usecases.availability import AvailabilityDeps
+
+        def fetch_schedule(token: str, schedules: Any, start: Any, end: Any) -> Any:
+            from shared.adapters.graph_calendar import get_schedule
+
+            return get_schedule(self.graph, token, schedules, start, end)
+
+        return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
+                                fetch_schedule=fetch_schedule)
+
+    def booking_deps(self) -> Any:
+        """``BookingDeps``; the signer is built on first use (only booking paths need LINK_SIGNING_KEY)."""
+        from shared.usecases.booking import BookingDeps
+
+        return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=_LazySigner(self),
+                           availability=self.availability_deps())
+
+    def meeting_deps(self) -> Any:
+        """``MeetingDeps``: Graph events/meetings and the connection ports."""
+        from shared.usecases.meetings import MeetingDeps
+
+        ports = dict(self.__dict__.get("meeting_ports") or {})
+        if "graph" not in ports:
+            from shared.adapters.graph_events import GraphEvents
+
+            ports["graph"] = GraphEvents(self.graph)
+        if not {"access_token", "connection", "mark_teams_unavailable"} <= ports.keys():
+            from shared.usecases import connections
+
+            cdeps = self.connection_deps()
+            ports.setdefault("access_token", self.access_tokens())
+            ports.setdefault("connection", lambda ws, user, kind: connections.get_connection(self.store, ws, user, kind))
+            ports.setdefault("mark_teams_unavailable",
+                             lambda ws, user, reason: connections.mark_teams_unavailable(cdeps, ws, user, reason))
+        return MeetingDeps(store=self.store, queue=self.queue, clock=self.clock, **ports)
+
+    def comms_deps(self) -> Any:
+        """``CommsDeps``: storage, queue, mail transport, clock and signer."""
+        from shared.usecases.communications import CommsDeps
+
+        return CommsDeps(store=self.store, queue=self.queue, mail=self.mail, clock=self.clock, signer=self.signer,
+                         public_base_url=self.settings.get("PUBLIC_BASE_URL") or "",
+                         mail_from=self.settings.get("MAIL_FROM") or "")
+
+    def backfill_deps(self) -> Any:
+        """``BackfillDeps`` (limits from ``backfill_options`` when a test sets them)."""
+        from shared.usecases.backfill import BackfillDeps
+
+        options = dict(self.__dict__.get("backfill_options") or {})
+        return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **options)
+
+
+class _LazySigner:
+    """The container's signer, built on first use."""
+
+    def __init__(self, container: Container) -> None:
+        self._c = container
+
+    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
+        return self._c.signer.sign(purpose, payload)
+
+    def verify(self, purpose: str, token: str) -> dict[str, Any] | None:
+        return self._c.signer.verify(purpose, token)
+
 
 _lock = threading.Lock()
 _current: Container | None = None
