@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import logging
 import os
 import signal
@@ -42,6 +43,7 @@ from devhost.host_timers import Schedule, TimerRunner
 from devhost.settings_loader import apply_to_environ, effective_settings, load_host_json, load_local_settings, repo_root
 
 log = logging.getLogger("devhost.host")
+_PRIVATE_APPS = itertools.count(1)
 DEFAULT_PORT = 7071
 
 
@@ -225,6 +227,24 @@ def load_app(spec: str) -> Any:
     """Import ``module:attribute`` (default attribute ``app``)."""
     module_name, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module_name), attr or "app")
+
+
+def private_app(root: Path | None = None, attribute: str = "app") -> Any:
+    """A FunctionApp of its own: ``function_app.py`` of ``root`` executed again under a private name.
+
+    ``FunctionApp.get_functions()`` works once per app object, so an in-process host (tests, the
+    stack) indexes its own copy and leaves ``function_app.app`` untouched for others.
+    """
+    import importlib.util
+
+    path = Path(root or repo_root()) / "function_app.py"
+    name = f"_function_app_private_{next(_PRIVATE_APPS)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise HostError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, attribute)
 
 
 def main(argv: list[str] | None = None) -> int:

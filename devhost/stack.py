@@ -75,6 +75,18 @@ def _is_loopback_url(url: str) -> bool:
         return False
 
 
+def _with_port(url: str, port: int) -> str:
+    """``url`` (scheme and host kept: an Entra redirect URI may name ``localhost``) with ``port``; "" if empty."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme or "http", f"{host}:{port}", parts.path.rstrip("/"), "", ""))
+
+
 def uses_real_microsoft(values: dict[str, str]) -> bool:
     """True when the settings name a real Entra app (then the stand-in is not used)."""
     return bool(values.get("MICROSOFT_CLIENT_ID")) and bool(values.get("MICROSOFT_CLIENT_SECRET"))
@@ -168,13 +180,14 @@ class Stack:
                 "MICROSOFT_CA_BUNDLE": str(self.standin.ca_bundle_path),
             })
 
-        from devhost.functions_host import FunctionsHost
+        from devhost.functions_host import FunctionsHost, private_app
 
         host_json = load_host_json(root)
         for key, value in cfg.host_json_overrides.items():
             host_json.setdefault("extensions", {}).setdefault(key, {}).update(value)
         port = cfg.http_port
-        if not port or _is_loopback_url(values.get("PUBLIC_BASE_URL", "")):
+        configured_url = values.get("PUBLIC_BASE_URL", "")
+        if not port or _is_loopback_url(configured_url):
             # a loopback base URL (the sample's http://127.0.0.1:7071) follows the port really bound
             values["PUBLIC_BASE_URL"] = ""  # known once the host has bound its port
         self.values = values
@@ -185,15 +198,15 @@ class Stack:
         bootstrap.install(None)  # forget adapters built for other settings
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-        import importlib
 
-        app_module = importlib.import_module("function_app")
-        self.host = FunctionsHost(app_module.app, values, host_json, port=port)
+        self.host = FunctionsHost(private_app(root), values, host_json, port=port, function_directory=root)
         self.host.start()
         if not values["PUBLIC_BASE_URL"]:
-            values["PUBLIC_BASE_URL"] = self.host.base_url
-            os.environ["PUBLIC_BASE_URL"] = self.host.base_url
-            self.host.settings["PUBLIC_BASE_URL"] = self.host.base_url
+            public = _with_port(configured_url, self.host.port) if _is_loopback_url(configured_url) else ""
+            public = public or self.host.base_url
+            values["PUBLIC_BASE_URL"] = public
+            os.environ["PUBLIC_BASE_URL"] = public
+            self.host.settings["PUBLIC_BASE_URL"] = public
 
     def stop(self) -> None:
         """Stop every part that was started (safe to call twice)."""

@@ -26,7 +26,7 @@ def _deps() -> Any:
 # ----------------------------------------------------------------------------- browser responses
 def _browser_response(result: Any) -> func.HttpResponse:
     """A use case's ``BrowserResult`` as a 302 or a result page (no-store, no referrer, strict CSP)."""
-    from shared.pages.result_page import RESULT_PAGE_HEADERS, render_result_page
+    from shared.pages.templates import RESULT_PAGE_HEADERS, render_result_page
 
     if result.redirect_to:
         return func.HttpResponse(status_code=302, headers={"Location": result.redirect_to, **RESULT_PAGE_HEADERS})

@@ -3,8 +3,7 @@
 * :func:`render_booking_page` - ``GET /api/book/{slug}``: the shell that ``page.js`` fills with the
   booking flow (``booking.js``); nothing is inlined, so the page runs under ``script-src 'self'``.
 * :func:`render_result_page` - the result pages of the host's connect flow (connected, personal
-  account refused, consent required, expired link, ...). Same signature as
-  ``shared.pages.result_page.render_result_page``; serve it with :data:`RESULT_PAGE_HEADERS`.
+  account refused, consent required, expired link, ...); serve it with :data:`RESULT_PAGE_HEADERS`.
 * :func:`render_not_found_page` - an unknown booking page.
 
 Every interpolated value is HTML-escaped; action links are used only when they are http(s) URLs.
@@ -91,8 +90,7 @@ def render_result_page(
 ) -> str:
     """The HTML of a result page: a title, a message, an optional detail line and an optional link.
 
-    Drop-in for ``shared.pages.result_page.render_result_page`` (same signature); serve it with
-    :data:`RESULT_PAGE_HEADERS`. ``action_url`` is used only when it is an http(s) URL (for example
+    Serve it with :data:`RESULT_PAGE_HEADERS`. ``action_url`` is used only when it is an http(s) URL (for example
     the admin-consent link when the organisation requires an administrator's approval).
     """
     tone = "ok" if ok else "bad"

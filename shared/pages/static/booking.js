@@ -358,7 +358,7 @@ class BookingFlow {
       notes: this.field("notes", "Anything the host should know? (optional)",
         el("textarea", { rows: "3", maxlength: "2000" })),
     };
-    this.formError = el("p", { class: "bb-form-error", hidden: true });
+    this.formError = el("p", { class: "bb-form-error", tabindex: "-1", hidden: true });
     this.submitButton = el("button", { type: "submit", class: "bb-button bb-primary" }, "Confirm booking");
     this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, this.formError,
       el("div", { class: "bb-actions" }, this.submitButton));
@@ -549,9 +549,7 @@ class BookingFlow {
     // keep a selection inside this month when possible, else the first day with times
     if (!this.selectedDate || this.selectedDate.slice(0, 7) !== month || !this.byDate.has(this.selectedDate)) {
       const days = [...this.byDate.keys()].sort();
-      if (!this.selectedDate || this.selectedDate.slice(0, 7) !== month || !this.byDate.has(this.selectedDate)) {
-        this.selectedDate = days.length ? days[0] : null;
-      }
+      this.selectedDate = days.length ? days[0] : null;
     }
     if (!this.byDate.size && this.autoAdvance > 0 && month < this.maxMonth) {
       this.autoAdvance -= 1;
@@ -903,7 +901,7 @@ class BookingFlow {
       return;
     }
     if (other.length) this.formProblem(other.join(" "));
-    if (!this.focusFirstInvalid() && other.length) this.formError.focus?.();
+    if (!this.focusFirstInvalid() && other.length) this.formError.focus();
     this.announce("Please correct the highlighted fields.");
   }
 

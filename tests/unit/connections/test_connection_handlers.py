@@ -9,7 +9,7 @@ import pytest
 
 from functions import connections as fn
 from shared import bootstrap
-from shared.pages.result_page import render_result_page
+from shared.pages.templates import render_result_page
 from shared.settings import Settings
 from tests.unit.connections.support import ALICE, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
 
