@@ -151,6 +151,8 @@ class FunctionsHost:
         self._stopped = True
         if self._server is not None:
             self._server.stop()
+        for listener in self._listeners:  # all at once: a poll in flight must not delay the others
+            listener.request_stop()
         for listener in self._listeners:
             listener.stop()
         for runner in self._timers.values():

@@ -91,7 +91,9 @@ class QueueGateway:
         from azure.storage.queue import QueueClient
 
         # the SDK logs every request at INFO; the real host does not: log those at DEBUG
-        client = QueueClient.from_connection_string(connection, queue, http_logging_level=logging.DEBUG)
+        # and like the host's own polling, fail fast: the listener backs off itself when storage is gone
+        client = QueueClient.from_connection_string(connection, queue, http_logging_level=logging.DEBUG,
+                                                    retry_total=1, connection_timeout=3, read_timeout=20)
         with contextlib.suppress(ResourceExistsError):
             client.create_queue()
         with self._lock:
@@ -165,10 +167,14 @@ class QueueListener:
         self._gateway.watch(self._connection, self.queue, self._wake)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop polling and wait for in-flight invocations to finish."""
+    def request_stop(self) -> None:
+        """Ask the polling loop to end (returns at once; :meth:`stop` waits)."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self) -> None:
+        """Stop polling and wait for in-flight invocations to finish."""
+        self.request_stop()
         if self._thread.is_alive():
             self._thread.join()
         self._pool.shutdown(wait=True)
