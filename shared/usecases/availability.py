@@ -82,7 +82,9 @@ class AvailabilityDeps:
     clock: Clock
     tokens: TokenProvider
     fetch_schedule: ScheduleFetcher
-    max_workers: int = 8
+    #: Threads of one read: every member's Outlook read of a calendar (at most 50 members) starts at once,
+    #: so a page costs one Graph round trip; with 8, a 20-member round robin needed 3 waves.
+    max_workers: int = 64
 
 
 # ------------------------------------------------------------------ one member
@@ -209,10 +211,12 @@ def gather(
     fb_window = window.padded(before, after)
     members = [m for u in dict.fromkeys(users) if (m := config.member(u)) is not None]
     jobs: list[tuple[str, str, Callable[[], Any]]] = []
+    # Outlook reads first (they wait on Graph), then the quick booking queries.
     for m in members:
         if m.calendar_provider is CalendarProvider.MICROSOFT:
             jobs.append((m.user, "fb", lambda m=m: member_free_busy(
                 deps, ws, m, fb_window, mailbox_hint=record.profile(m.user).get("email"), ignore=ignore)))
+    for m in members:
         if bookings:
             jobs.append((m.user, "bk", lambda m=m: member_bookings(
                 deps.store, ws, m.user, window, _pad(config), exclude_booking=exclude_booking)))

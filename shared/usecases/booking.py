@@ -117,15 +117,22 @@ def manage_token(signer: TokenSigner, b: Booking) -> str:
     return signer.sign(MANAGE_PURPOSE, {"ws": b.workspace, "host": b.host, "id": b.id})
 
 
-def booking_view(b: Booking) -> dict[str, Any]:
-    """What the manage-token holder sees."""
-    shows_link = b.link_state in (LinkState.CREATED.value, LinkState.STATIC.value)
+def _summary(b: Booking) -> dict[str, Any]:
+    """The fields every booking body starts with: which booking, its status and its time."""
     return {
         "id": b.id,
         "status": b.status,
         "start": iso_utc(b.start_utc),
         "end": iso_utc(b.end_utc),
         "timezone": b.calendar_timezone,
+    }
+
+
+def booking_view(b: Booking) -> dict[str, Any]:
+    """What the manage-token holder sees."""
+    shows_link = b.link_state in (LinkState.CREATED.value, LinkState.STATIC.value)
+    return {
+        **_summary(b),
         "calendar": {"slug": b.calendar_slug, "name": b.calendar_name, "type": b.calendar_type},
         "hosts": b.hosts,
         "invitee": {"name": b.invitee_name, "email": b.invitee_email, "timezone": b.invitee_timezone},
@@ -141,12 +148,9 @@ def booking_view(b: Booking) -> dict[str, Any]:
 
 
 def _created_body(deps: BookingDeps, b: Booking) -> dict[str, Any]:
+    """The 201 body of an intake (the manage token is handed out only here)."""
     return {
-        "id": b.id,
-        "status": b.status,
-        "start": iso_utc(b.start_utc),
-        "end": iso_utc(b.end_utc),
-        "timezone": b.calendar_timezone,
+        **_summary(b),
         "calendar": {"slug": b.calendar_slug, "name": b.calendar_name},
         "hosts": b.hosts,
         "link_status": b.link_state,

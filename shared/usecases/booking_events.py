@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.ports import MessageQueue
+from shared.usecases.queue_messages import envelope
 
 MEETINGS_QUEUE = "meetings"
 COMMUNICATIONS_QUEUE = "communications"
@@ -34,8 +35,7 @@ AWAITING_CONNECTION = "awaiting_connection"
 def meeting_message(op: str, workspace: str, host: str, booking_id: str, revision: int,
                     *, attempt: int | None = None) -> dict[str, Any]:
     """A ``meetings`` queue message."""
-    msg: dict[str, Any] = {"op": op, "workspace": workspace, "host": host, "booking_id": booking_id,
-                           "revision": int(revision)}
+    msg: dict[str, Any] = {"op": op, **envelope(workspace, host, booking_id, revision)}
     if attempt is not None:
         msg["attempt"] = int(attempt)
     return msg
@@ -44,8 +44,7 @@ def meeting_message(op: str, workspace: str, host: str, booking_id: str, revisio
 def communication_message(kind: str, workspace: str, host: str, booking_id: str, revision: int,
                           *, offset_minutes: int | None = None, due_at: str | None = None) -> dict[str, Any]:
     """A ``communications`` queue message."""
-    msg: dict[str, Any] = {"kind": kind, "workspace": workspace, "host": host, "booking_id": booking_id,
-                           "revision": int(revision)}
+    msg: dict[str, Any] = {"kind": kind, **envelope(workspace, host, booking_id, revision)}
     if offset_minutes is not None:
         msg["offset_minutes"] = int(offset_minutes)
     if due_at is not None:

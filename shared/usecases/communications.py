@@ -62,6 +62,8 @@ from shared.repositories import bookings as bookings_repo
 from shared.repositories import calendars as calendars_repo
 from shared.repositories import workspaces as workspaces_repo
 from shared.repositories.bookings import Booking
+from shared.usecases import booking_events, queue_messages
+from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, is_json_int, json_object, parse_envelope
 
 log = logging.getLogger("bookbridge.communications")
 
@@ -126,40 +128,25 @@ class CommsDeps:
 
 # ================================================================================ messages
 @dataclass(frozen=True)
-class CommsMessage:
-    """A parsed ``communications`` queue message."""
+class CommsMessage(BookingMessage):
+    """A parsed ``communications`` queue message: the shared envelope, its ``kind`` and, for a
+    ``reminder``, ``offset_minutes`` and ``due_at``."""
 
     kind: str
-    workspace: str
-    host: str
-    booking_id: str
-    revision: int
     offset_minutes: int | None = None
     due_at: str | None = None
-    attempt: int = 1
 
     @classmethod
     def parse(cls, data: Any) -> "CommsMessage":
         """Validate a message; ``ValueError`` names what is wrong."""
-        if not isinstance(data, Mapping):
-            raise ValueError("message is not a JSON object")
+        data = json_object(data)
         kind = data.get("kind")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-        values: dict[str, Any] = {}
-        for name in ("workspace", "host", "booking_id"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value or "|" in value or len(value) > 200:
-                raise ValueError(f"{name} must be a non-empty string without '|'")
-            values[name] = value
-        revision, attempt = data.get("revision", 0), data.get("attempt", 1)
-        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-            raise ValueError("revision must be a non-negative integer")
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            raise ValueError("attempt must be a positive integer")
+        envelope = parse_envelope(data, max_id_length=200)
         offset, due = data.get("offset_minutes"), data.get("due_at")
         if kind == "reminder":
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset <= 0:
+            if not is_json_int(offset) or offset <= 0:
                 raise ValueError("a reminder needs a positive offset_minutes")
             if not isinstance(due, str):
                 raise ValueError("a reminder needs due_at")
@@ -169,31 +156,23 @@ class CommsMessage:
                 raise ValueError("due_at must be an ISO-8601 instant") from None
         else:
             offset, due = None, None
-        return cls(kind=kind, revision=revision, offset_minutes=offset, due_at=due, attempt=attempt, **values)
+        return cls(kind=kind, offset_minutes=offset, due_at=due, **envelope)
 
     def to_dict(self) -> dict[str, Any]:
         """The queue form (``attempt`` only after the first)."""
-        out: dict[str, Any] = {"kind": self.kind, "workspace": self.workspace, "host": self.host,
-                               "booking_id": self.booking_id, "revision": self.revision}
+        optional: dict[str, Any] = {}
         if self.offset_minutes is not None:
-            out["offset_minutes"] = self.offset_minutes
+            optional["offset_minutes"] = self.offset_minutes
         if self.due_at is not None:
-            out["due_at"] = self.due_at
-        if self.attempt > 1:
-            out["attempt"] = self.attempt
-        return out
-
-    def again(self, attempt: int | None = None) -> "CommsMessage":
-        """The same message with another attempt number."""
-        return CommsMessage(self.kind, self.workspace, self.host, self.booking_id, self.revision,
-                            self.offset_minutes, self.due_at, self.attempt if attempt is None else attempt)
+            optional["due_at"] = self.due_at
+        return self.queue_dict({"kind": self.kind}, optional)
 
 
 def reminder_message(workspace: str, host: str, booking_id: str, revision: int, offset_minutes: int,
                      due_at: datetime) -> dict[str, Any]:
     """A ``reminder`` message."""
-    return {"kind": "reminder", "workspace": workspace, "host": host, "booking_id": booking_id,
-            "revision": int(revision), "offset_minutes": int(offset_minutes), "due_at": iso_utc(due_at)}
+    return booking_events.communication_message("reminder", workspace, host, booking_id, revision,
+                                                offset_minutes=offset_minutes, due_at=iso_utc(due_at))
 
 
 def enqueue_booking_change(queue: MessageQueue, booking: Booking | Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -209,19 +188,14 @@ def enqueue_booking_change(queue: MessageQueue, booking: Booking | Mapping[str, 
     else:
         ws, host = str(booking["workspace"]), str(booking["host"])
         booking_id, revision = str(booking["id"]), int(booking.get("revision") or 0)
-    msg = {"kind": kind, "workspace": ws, "host": host, "booking_id": booking_id, "revision": int(revision)}
-    queue.send(COMMUNICATIONS_QUEUE, msg)
-    return msg
+    return booking_events.send_communication(queue, kind, ws, host, booking_id, revision)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one message did (for logs and tests): ``action`` and a short id-free ``detail``."""
+class Outcome(WorkerOutcome):
+    """What one message did, and the kind it sent (or would have sent)."""
 
-    action: str
-    detail: str = ""
     sent_kind: str | None = None
-    requeue_delay: int | None = None
 
 
 # ================================================================================ keys and records
@@ -465,10 +439,6 @@ class _Worker:
         except ConcurrencyConflict:
             pass
 
-    def requeue(self, delay: int, *, attempt: int | None = None) -> None:
-        copy = self.msg.again(attempt)
-        self.deps.queue.send(COMMUNICATIONS_QUEUE, copy.to_dict(), visibility_timeout=max(0, int(delay)))
-
     def record_delivery_error(self, kind: str, code: str) -> bool:
         return record_delivery_error(self.deps, self.msg.workspace, self.msg.host, self.msg.booking_id, kind, code)
 
@@ -613,7 +583,8 @@ class _Worker:
         if isinstance(decision, _Later):
             if decision.count_attempt:
                 return self.retry_later(decision.delay, decision.reason)
-            self.requeue(decision.delay)
+            queue_messages.requeue(self.deps.queue, COMMUNICATIONS_QUEUE, self.msg, decision.delay,
+                                   count_attempt=False)
             return Outcome("requeued", decision.reason, requeue_delay=decision.delay)
         return self.send(decision, b)
 
@@ -661,8 +632,8 @@ class _Worker:
         return message_id_for(key or "", domain)
 
     def _backoff(self, exc: TransientError) -> int:
-        delay = max(float(exc.retry_after or 0.0), float(self.deps.backoff(self.msg.attempt)))
-        return max(1, min(MAX_BACKOFF_SECONDS, int(delay + 0.999)))
+        return queue_messages.retry_delay(exc.retry_after, self.deps.backoff(self.msg.attempt),
+                                          cap=MAX_BACKOFF_SECONDS)
 
     def retry_later(self, delay: int, reason: str, *, kind: str | None = None) -> Outcome:
         """Re-queue with ``attempt+1``; after ``max_attempts`` give up and explain it on the booking."""
@@ -671,7 +642,7 @@ class _Worker:
             self.record_delivery_error(kind, "retries_exhausted")
             log.warning("communications: gave up after %d attempts %s", self.msg.attempt, self.ids())
             return Outcome("gave_up", reason, kind)
-        self.requeue(delay, attempt=self.msg.attempt + 1)
+        queue_messages.requeue(self.deps.queue, COMMUNICATIONS_QUEUE, self.msg, delay)
         log.info("communications: re-queued attempt %d in %ds (%s) %s", self.msg.attempt + 1, delay, reason,
                  self.ids())
         return Outcome("requeued", reason, kind, requeue_delay=delay)

@@ -26,7 +26,6 @@ Failures: 429/503/504 re-queue a copy with ``attempt+1`` and a visibility delay 
 from __future__ import annotations
 
 import logging
-import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
@@ -61,6 +60,8 @@ from shared.errors import (
 )
 from shared.ports import Clock, Entity, EntityStore, MessageQueue, iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
+from shared.usecases import booking_events, queue_messages
+from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, json_object, parse_envelope
 
 log = logging.getLogger("bookbridge.meetings")
 
@@ -210,54 +211,30 @@ class MeetingDeps:
 
 # ================================================================================ messages
 @dataclass(frozen=True)
-class MeetingMessage:
-    """A parsed ``meetings`` queue message."""
+class MeetingMessage(BookingMessage):
+    """A parsed ``meetings`` queue message: the shared envelope and its ``op``."""
 
     op: str
-    workspace: str
-    host: str
-    booking_id: str
-    revision: int = 0
-    attempt: int = 1
 
     @classmethod
     def parse(cls, data: Any) -> "MeetingMessage":
         """Validate a message; ``ValueError`` names what is wrong."""
-        if not isinstance(data, Mapping):
-            raise ValueError("message is not a JSON object")
+        data = json_object(data)
         op = data.get("op")
         if op not in OPS:
             raise ValueError("op must be create, reschedule or cancel")
-        values = {}
-        for name in ("workspace", "host", "booking_id"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value or "|" in value:
-                raise ValueError(f"{name} must be a non-empty string without '|'")
-            values[name] = value
-        revision, attempt = data.get("revision", 0), data.get("attempt", 1)
-        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-            raise ValueError("revision must be a non-negative integer")
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            raise ValueError("attempt must be a positive integer")
-        return cls(op=op, revision=revision, attempt=attempt, **values)
+        return cls(op=op, **parse_envelope(data))
 
     def to_dict(self) -> dict[str, Any]:
         """The queue form (``attempt`` only after the first)."""
-        out: dict[str, Any] = {"op": self.op, "workspace": self.workspace, "host": self.host,
-                               "booking_id": self.booking_id, "revision": self.revision}
-        if self.attempt > 1:
-            out["attempt"] = self.attempt
-        return out
+        return self.queue_dict({"op": self.op})
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one message did (for logs and tests): ``action`` and a short id-free ``detail``."""
+class Outcome(WorkerOutcome):
+    """What one message did, and the booking's ``link_state`` after it."""
 
-    action: str
-    detail: str = ""
     link_state: str | None = None
-    requeue_delay: int | None = None
 
 
 # ================================================================================ helpers
@@ -365,10 +342,7 @@ class _Worker:
             return booking
         revision = _rev(booking)
         for kind in kinds:
-            self.deps.queue.send(COMMUNICATIONS_QUEUE, {
-                "kind": kind, "workspace": self.ws, "host": self.host,
-                "booking_id": self.booking_id, "revision": revision,
-            })
+            booking_events.send_communication(self.deps.queue, kind, self.ws, self.host, self.booking_id, revision)
         log.info("meetings: notices %s queued ws=%s booking=%s rev=%s", ",".join(kinds), self.ws,
                  self.booking_id, revision)
 
@@ -729,13 +703,10 @@ class _Worker:
         if attempt >= self.deps.max_attempts:
             return self.give_up(lambda b: _reason_throttled(attempt) if self.msg.op == "create"
                                 else _reason_poison(self.msg.op, attempt, event_only=bool(b.get("meeting_url"))))
-        delay = float(exc.retry_after or 0.0)
-        if attempt > 1 or exc.retry_after is None:
-            # Retry-After is a minimum: later attempts back off exponentially (with jitter) beyond it.
-            delay = max(delay, self.deps.backoff(attempt))
-        seconds = max(1, min(MAX_DELAY_SECONDS, math.ceil(delay)))
-        copy = MeetingMessage(self.msg.op, self.ws, self.host, self.booking_id, self.msg.revision, attempt + 1)
-        self.deps.queue.send(MEETINGS_QUEUE, copy.to_dict(), visibility_timeout=seconds)
+        # Retry-After alone on the first attempt; later ones back off exponentially (with jitter) beyond it.
+        backoff = self.deps.backoff(attempt) if attempt > 1 or exc.retry_after is None else 0.0
+        seconds = queue_messages.retry_delay(exc.retry_after, backoff, cap=MAX_DELAY_SECONDS)
+        queue_messages.requeue(self.deps.queue, MEETINGS_QUEUE, self.msg, seconds)
         log.info("meetings: throttled, re-queued attempt %s in %ss ws=%s booking=%s", attempt + 1, seconds,
                  self.ws, self.booking_id)
         return Outcome("requeued", "throttled", requeue_delay=seconds)

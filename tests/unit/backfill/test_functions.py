@@ -89,18 +89,10 @@ def test_timer_binding_schedule_and_startup():
 
 def test_registered_in_the_app_and_the_route_needs_a_function_key():
     """Read in a fresh interpreter: ``FunctionApp.get_functions()`` may be called once per process."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.app_index import indexed_functions
 
-    code = ("import json, function_app; fs = {f.get_function_name(): f for f in function_app.app.get_functions()}; "
-            "t = fs['management_user_backfill'].get_trigger().get_dict_repr(); "
-            "print(json.dumps({'names': sorted(fs), 'route': t['route'], 'auth': t['authLevel'].value, "
-            "'methods': [m.value for m in t['methods']]}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[3], env={},
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    functions = indexed_functions()
+    seen = {"names": sorted(functions), **functions["management_user_backfill"]}
     assert {"backfill_sweep_timer", "backfill_host", "management_user_backfill"} <= set(seen["names"])
     assert seen["route"] == "workspaces/{workspace}/users/{user}/backfill"
     assert seen["methods"] == ["GET"] and seen["auth"] == "function"

@@ -42,10 +42,10 @@ def _link(kind="teams", body=b'{"return_url": "' + RETURN_URL.encode() + b'"}', 
 
 
 def test_auth_levels_keep_function_keys_out_of_browsers():
-    import function_app
+    from tests.app_index import indexed_functions
 
-    levels = {f.get_function_name(): str(f.get_trigger().auth_level) for f in function_app.app.get_functions()
-              if f.get_function_name().startswith("connections_")}
+    levels = {name: str(f["auth"]).upper() for name, f in indexed_functions().items()
+              if name.startswith("connections_")}
     anonymous = {"connections_open_connect_link", "connections_callback", "connections_open_admin_consent_link",
                  "connections_admin_consent_callback"}
     assert len(levels) == 8
