@@ -2,7 +2,8 @@
 
 Storage entities read by ONE run of the backfill sweep (``shared.usecases.backfill.run_sweep``, the
 timer's use case, on the app's ``TableEntityStore`` over Azurite; its ``entities_read`` counter)
-divided by the candidate bookings that run found. The floor is 1: each candidate has to be read once.
+divided by the candidate bookings that run found. The floor is 1: each candidate's index row has to be
+read once (the sweep decides from it; the meeting worker reads the booking).
 
 Set-up, per size, on a fresh Azurite: a host whose Teams connection was disconnected gets 100 bookings
 through the intake use case (``awaiting_connection``: booking, locks, backfill index), then reconnects

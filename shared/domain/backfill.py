@@ -1,8 +1,11 @@
 """The backfill sweep's selection rules (rule 4), pure: which indexed bookings get a Teams link now.
 
 A ``backfillindex`` row (PK ``{ws}|{host}``, RK ``{start_utc}|{booking_id}``) names a booking that was
-stored ``awaiting_connection``. The row is only a hint: the booking itself (one point read) decides.
-A booking is backfilled only when ALL of these hold:
+stored ``awaiting_connection`` (written only then, deleted on cancel and once the link exists, moved on
+reschedule). The sweep decides from the row alone (:func:`index_row_is_past`, :func:`recently_claimed`):
+a past row is deleted; an upcoming one of a connected host is claimed and a ``meetings/create`` naming
+the row (``backfill_row``) is sent. The booking itself decides in the meeting worker, which reads it
+anyway (:func:`candidate_verdict`). A booking is backfilled only when ALL of these hold:
 
 * it exists in that host's partition, in that workspace, with that host as its primary host;
 * it is ``confirmed`` (never a cancelled one);
@@ -13,9 +16,10 @@ A booking is backfilled only when ALL of these hold:
   for the sweep);
 * it starts in the future.
 
-A row failing any of these is *stale*: the sweep deletes it (the booking itself is never touched).
-A row that passes is enqueued at most once per connection generation within
-:data:`REENQUEUE_AFTER`: the claim is written on the index row itself.
+A booking failing any of these is not backfilled: the worker deletes its index rows (the one the message
+names and the booking's own) and acknowledges; the booking itself is never touched. A row is enqueued
+at most once per connection generation within :data:`REENQUEUE_AFTER`: the claim is written on the
+index row itself. :func:`decide` (row and booking together) states the same rules for one row.
 """
 from __future__ import annotations
 
@@ -65,6 +69,7 @@ class IndexRow:
     enqueued_at: str | None = None
     enqueued_generation: int | None = None
     etag: str | None = None
+    revision: int | None = None   # the booking's revision when it was indexed (older rows: none)
 
     @classmethod
     def from_entity(cls, e: Mapping[str, Any]) -> IndexRow | None:
@@ -82,7 +87,12 @@ class IndexRow:
             enqueued_at=str(e["enqueued_at"]) if e.get("enqueued_at") else None,
             enqueued_generation=int(gen) if isinstance(gen, int) and not isinstance(gen, bool) else None,
             etag=e.get("_etag"),
+            revision=_positive_int(e.get("revision")),
         )
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def host_partition(workspace: str, host: str) -> str:

@@ -5,7 +5,7 @@
   ``booking_id``, ``booking_host`` (partition of the booking row), ``calendar``, ``revision``,
   ``created_at``, ``lock_op`` (id of the request that took it)).
 * ``backfillindex`` (PK ``{ws}|{host}``, RK ``{start_utc}|{booking_id}``): bookings stored
-  ``awaiting_connection``.
+  ``awaiting_connection`` (``revision`` as indexed: the backfill sweep enqueues from the row alone).
 * ``backfillhosts`` (PK ``hosts``, RK ``{ws}|{host}``): hosts that may have ``backfillindex`` rows (the
   sweep's list of hosts, so it never scans); written by :func:`index_awaiting` after the index row.
 * ``idempotency`` (PK ``{calendar_slug}``, RK ``sha256(key)``): ``state`` (pending|booked),
@@ -152,15 +152,21 @@ def lock_entity(ws: str, user: str, row_key: str, booking: Booking, now: datetim
     return entity
 
 
+def backfill_rk(start_utc: datetime, booking_id: str) -> str:
+    """RowKey of a booking's ``backfillindex`` row: ``{start_utc}|{booking_id}``."""
+    return f"{iso_utc(start_utc)}|{booking_id}"
+
+
 def backfill_entity(b: Booking) -> Entity:
     """The ``backfillindex`` row of a booking stored ``awaiting_connection``."""
     return {
         "PartitionKey": schedule_pk(b.workspace, b.host),
-        "RowKey": f"{iso_utc(b.start_utc)}|{b.id}",
+        "RowKey": backfill_rk(b.start_utc, b.id),
         "booking_id": b.id,
         "calendar": b.calendar,
         "start_utc": iso_utc(b.start_utc),
         "location": b.location,
+        "revision": b.revision,
     }
 
 

@@ -8,14 +8,19 @@ Reads (never a scan over bookings, whatever their number):
   a cursor, a bounded slice per run (phase 2). It catches what phase 1 cannot: a transition row written
   late with an earlier key, a booking made while a reconnect was in progress, a lost ``backfill`` message.
 * per host: its ``teams`` connection row (one point read), then its ``backfillindex`` partition (only
-  bookings stored ``awaiting_connection``) and, per row, the booking itself (one point read), which
-  decides (``shared.domain.backfill``). Stale rows (past, cancelled, linked, moved, ...) are deleted.
+  bookings stored ``awaiting_connection``). The sweep decides from the row alone and never reads a
+  booking: a row whose start (from its RowKey) is not in the future is deleted (ETag-conditional); an
+  upcoming row of a connected host is a candidate.
 
 Writes: a candidate is *claimed* on its index row (ETag-conditional merge of ``enqueued_at`` and the
-connection generation), then a ``meetings`` ``create`` message is sent; the meeting worker creates the
-link with the host's CURRENT connection, sends ``link_update`` and removes the index row. A lost claim
-race sends nothing; a duplicate message is harmless (the worker is exactly-once), so two sweeps at once
-are correct; the lease row (``sweepstate``/``sweep``/``lease``) only spares duplicate work.
+connection generation), then a ``meetings`` ``create`` message naming the row (``backfill_row``, with
+the revision the row was indexed with) is sent. The meeting worker reads the booking anyway and decides
+(``shared.domain.backfill.candidate_verdict``): a candidate gets its link with the host's CURRENT
+connection, ``link_update`` is sent and the index row removed; anything else (cancelled, linked, failed,
+not Teams, moved, missing, ... rows left by a crash between a booking write and the index delete) is
+acknowledged without touching the booking, and its index rows are deleted. A lost claim race sends
+nothing; a duplicate message is harmless (the worker is exactly-once), so two sweeps at once are
+correct; the lease row (``sweepstate``/``sweep``/``lease``) only spares duplicate work.
 
 A claim without its message (a crash between the two) is retried after ``REENQUEUE_AFTER``; a new
 connection generation (another reconnect) retries at once.
@@ -61,7 +66,7 @@ TEAMS = ConnectionKind.TEAMS.value
 MAX_SECONDS = 120.0
 #: Hosts swept per run at most (phases 1 and 2 together); the rest waits for the next run.
 MAX_HOSTS = 500
-#: Index rows of one host worked on (booking read) per run at most (earliest first: they matter first).
+#: Index rows of one host worked on (deleted or claimed) per run at most (earliest first: they matter first).
 MAX_ROWS_PER_HOST = 1000
 #: Index rows of one host read per run at most, as a multiple of ``max_rows_per_host`` (rows claimed
 #: moments ago are skipped without work, so a host with more rows than one run works on still progresses).
@@ -102,7 +107,7 @@ class HostResult:
     enqueued: int = 0
     waiting: int = 0         # enqueued by an earlier run less than ``reenqueue_after`` ago
     lost_claims: int = 0     # another sweep claimed the row first
-    stale: int = 0           # index rows removed (past, cancelled, linked, not Teams, moved, missing)
+    stale: int = 0           # index rows removed (past, malformed; the worker removes the other stale ones)
     remaining: int = 0       # index rows left after this host
     cut_short: bool = False
 
@@ -251,14 +256,6 @@ def _delete_row(store: EntityStore, row: rules.IndexRow) -> bool:
         return False
 
 
-def _ensure_own_row(store: EntityStore, booking: Mapping[str, Any]) -> None:
-    """A candidate found through an outdated row (moved): make sure its own row exists."""
-    b = bookings_repo.booking_from_entity(booking)
-    own = bookings_repo.backfill_entity(b)
-    if store.get(bookings_repo.BACKFILL, own["PartitionKey"], own["RowKey"]) is None:
-        bookings_repo.index_awaiting(store, b)
-
-
 def _claim(store: EntityStore, row: rules.IndexRow, run_id: str, generation: int, now: datetime) -> bool:
     """Mark the row enqueued for this generation, only if nobody touched it since it was read."""
     try:
@@ -272,21 +269,18 @@ def _claim(store: EntityStore, row: rules.IndexRow, run_id: str, generation: int
 
 
 def _waiting(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, now: datetime) -> bool:
-    """A row claimed for this generation moments ago: left to the worker without reading the booking."""
+    """A row claimed for this generation moments ago: left to the worker."""
     return (r.connected and not rules.index_row_is_past(row, now)
             and rules.recently_claimed(row, r.generation, now, deps.reenqueue_after))
 
 
 def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: str, now: datetime) -> None:
-    """One index row: read its booking and act on the verdict (stale: delete; candidate: claim, enqueue)."""
-    store = deps.store
-    booking = store.get(bookings_repo.SCHEDULE, row.partition, bookings_repo.booking_rk(row.booking_id))
-    verdict = rules.decide(row, booking, workspace=r.workspace, host=r.host, now=now, generation=r.generation,
-                           reenqueue_after=deps.reenqueue_after)
-    if verdict.decision is rules.Decision.STALE:
-        if verdict.reason == "moved" and booking is not None:
-            _ensure_own_row(store, booking)
-        if _delete_row(store, row):
+    """One index row, decided from the row alone: past: delete; upcoming (host connected): claim, enqueue.
+
+    The booking is not read here: the meeting worker reads it for the ``create`` and leaves anything that
+    is no candidate (cancelled, linked, failed, moved, ...) unchanged, deleting its index rows."""
+    if rules.index_row_is_past(row, now):
+        if _delete_row(deps.store, row):
             r.stale += 1
         else:
             r.remaining += 1
@@ -295,15 +289,14 @@ def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: 
     if not r.connected:
         return
     r.candidates += 1
-    if verdict.decision is rules.Decision.WAIT:
+    if rules.recently_claimed(row, r.generation, now, deps.reenqueue_after):
         r.waiting += 1
         return
-    assert booking is not None
-    if not _claim(store, row, run_id, r.generation, now):
+    if not _claim(deps.store, row, run_id, r.generation, now):
         r.lost_claims += 1
         return
-    booking_events.send_meeting(deps.queue, "create", r.workspace, r.host, row.booking_id,
-                                int(booking.get("revision") or 1))
+    booking_events.send_meeting(deps.queue, "create", r.workspace, r.host, row.booking_id, row.revision or 1,
+                                backfill_row=row.row_key)
     r.enqueued += 1
 
 
@@ -322,7 +315,7 @@ def sweep_host(deps: BackfillDeps, workspace: str, host: str, *, run_id: str, tr
     connection = get_connection_row(store, workspace, host, TEAMS)
     r = HostResult(workspace, host, connected=rules.is_connected(connection),
                    generation=rules.generation_of(connection))
-    if r.connected:  # every row: past ones are stale, upcoming ones candidates (earliest first)
+    if r.connected:  # every row: past ones are deleted, upcoming ones candidates (earliest first)
         rows: Iterable[Entity] = store.query(bookings_repo.BACKFILL, pk,
                                              limit=deps.max_rows_per_host * SCAN_FACTOR)
         limit = deps.max_rows_per_host

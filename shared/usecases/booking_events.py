@@ -3,7 +3,7 @@
 Message formats (docs/architecture.md):
 
 * ``meetings``: ``{"op": "create"|"reschedule"|"cancel", "workspace", "host", "booking_id", "revision",
-  "attempt"?}``
+  "attempt"?, "backfill_row"?}`` (``backfill_row`` only on the backfill sweep's ``create``)
 * ``communications``: ``{"kind": "confirmation"|"reminder"|"link_update"|"reschedule"|"cancellation"|
   "host_notice", "workspace", "host", "booking_id", "revision", "offset_minutes"?, "due_at"?}``
 
@@ -33,9 +33,12 @@ AWAITING_CONNECTION = "awaiting_connection"
 
 
 def meeting_message(op: str, workspace: str, host: str, booking_id: str, revision: int,
-                    *, attempt: int | None = None) -> dict[str, Any]:
-    """A ``meetings`` queue message."""
+                    *, attempt: int | None = None, backfill_row: str | None = None) -> dict[str, Any]:
+    """A ``meetings`` queue message (``backfill_row``: the ``backfillindex`` RowKey a sweep's ``create``
+    came from)."""
     msg: dict[str, Any] = {"op": op, **envelope(workspace, host, booking_id, revision)}
+    if backfill_row is not None:
+        msg["backfill_row"] = backfill_row
     if attempt is not None:
         msg["attempt"] = int(attempt)
     return msg
@@ -53,9 +56,10 @@ def communication_message(kind: str, workspace: str, host: str, booking_id: str,
 
 
 def send_meeting(queue: MessageQueue, op: str, workspace: str, host: str, booking_id: str, revision: int,
-                 *, attempt: int | None = None, visibility_timeout: int = 0) -> dict[str, Any]:
+                 *, attempt: int | None = None, visibility_timeout: int = 0,
+                 backfill_row: str | None = None) -> dict[str, Any]:
     """Put one ``meetings`` message; returns it."""
-    msg = meeting_message(op, workspace, host, booking_id, revision, attempt=attempt)
+    msg = meeting_message(op, workspace, host, booking_id, revision, attempt=attempt, backfill_row=backfill_row)
     queue.send(MEETINGS_QUEUE, msg, visibility_timeout=visibility_timeout)
     return msg
 

@@ -7,7 +7,10 @@ with its *current* state, so redelivery, reordering and crashes are harmless:
 - **create** gives a Teams booking its link (one event call for a same-account Outlook calendar, else
   ``createOrGet`` of an online meeting), writes the event in a linked Microsoft calendar, and tells the
   communications worker. Graph objects are keyed by the booking (``transactionId`` / ``externalId``),
-  and the stored state is checked first, so a repeat never makes a second meeting.
+  and the stored state is checked first, so a repeat never makes a second meeting. A backfill sweep's
+  ``create`` (``backfill_row``: the index row it came from) is for a candidate only
+  (``shared.domain.backfill.candidate_verdict``): anything else is acknowledged untouched and its
+  ``backfillindex`` rows are deleted (the sweep decides from the index row alone).
 - **reschedule** PATCHes the event / online meeting to the booking's current times when Graph is
   behind (``graph_synced_revision < revision``). An older message still moves Graph to the *current*
   times (never to the message's), a duplicate finds Graph in sync and does nothing.
@@ -30,6 +33,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
+from shared.domain import backfill as backfill_rules
 from shared.domain.meeting_plan import (
     CANCEL_COMMENT,
     ConnectionView,
@@ -82,6 +86,8 @@ MAX_WRITE_RACES = 5
 TEAMS = ConnectionKind.TEAMS.value
 CALENDAR = ConnectionKind.MICROSOFT_CALENDAR.value
 OPS = ("create", "reschedule", "cancel")
+#: Longest ``backfill_row`` accepted (a timestamp, ``|`` and a booking id).
+MAX_BACKFILL_ROW = 200
 
 # Reasons a host can act on (stored in ``link_reason`` / ``graph_sync_error``; shown to people).
 REASON_NOT_CONNECTED = ("Microsoft Teams is not connected for this host. Connect Teams and the link will be "
@@ -215,6 +221,8 @@ class MeetingMessage(BookingMessage):
     """A parsed ``meetings`` queue message: the shared envelope and its ``op``."""
 
     op: str
+    #: The ``backfillindex`` RowKey (``{start_utc}|{booking_id}``) a backfill sweep's ``create`` came from.
+    backfill_row: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> "MeetingMessage":
@@ -223,11 +231,18 @@ class MeetingMessage(BookingMessage):
         op = data.get("op")
         if op not in OPS:
             raise ValueError("op must be create, reschedule or cancel")
-        return cls(op=op, **parse_envelope(data))
+        envelope = parse_envelope(data)
+        row = data.get("backfill_row")
+        if row is not None:
+            start, _, booking_id = row.partition("|") if isinstance(row, str) else ("", "", "")
+            if op != "create" or not start or booking_id != envelope["booking_id"] or len(row) > MAX_BACKFILL_ROW:
+                raise ValueError("backfill_row must be '{start_utc}|{booking_id}' of a create")
+        return cls(op=op, backfill_row=row, **envelope)
 
     def to_dict(self) -> dict[str, Any]:
         """The queue form (``attempt`` only after the first)."""
-        return self.queue_dict({"op": self.op})
+        return self.queue_dict({"op": self.op},
+                               {"backfill_row": self.backfill_row} if self.backfill_row is not None else None)
 
 
 @dataclass(frozen=True)
@@ -252,6 +267,16 @@ def _synced(booking: Mapping[str, Any]) -> int:
 
 def _has_graph_objects(booking: Mapping[str, Any]) -> bool:
     return bool(booking.get("graph_event_id") or booking.get("online_meeting_id"))
+
+
+def _own_backfill_rk(booking: Mapping[str, Any], booking_id: str) -> str | None:
+    """The booking's ``backfillindex`` RowKey (as :func:`bookings_repo.backfill_entity` writes it); ``None``
+    when its start is unreadable."""
+    try:
+        start = parse_iso_utc(str(booking.get("start_utc") or ""))
+    except ValueError:
+        return None
+    return bookings_repo.backfill_rk(start, booking_id)
 
 
 def _is_cancelled(booking: Mapping[str, Any]) -> bool:
@@ -397,8 +422,40 @@ class _Worker:
             token = self.deps.access_token(self.ws, self.host, kind, force_refresh=True)
             return fn(token)
 
+    def drop_backfill_rows(self, booking: Mapping[str, Any] | None) -> None:
+        """Delete, in this host's ``backfillindex`` partition only, the row a backfill ``create`` came from
+        and the booking's own row (repository keys; absent is fine)."""
+        pk = bookings_repo.schedule_pk(self.ws, self.host)
+        keys = {self.msg.backfill_row} if self.msg.backfill_row else set()
+        own = _own_backfill_rk(booking, self.booking_id) if booking is not None else None
+        if own:
+            keys.add(own)
+        for rk in sorted(keys):
+            self.deps.store.delete(bookings_repo.BACKFILL, pk, rk)
+
+    def backfill_gate(self, booking: Entity) -> Outcome | None:
+        """A backfill sweep's ``create``: the sweep decided from the index row alone, so the booking decides
+        here (``shared.domain.backfill.candidate_verdict``). Not a candidate (cancelled, past, linked, failed,
+        not Teams, another host's, ...): its index rows go, the booking is not touched. A candidate found
+        through an outdated row (moved): that row goes, the booking's own row carries it."""
+        verdict = backfill_rules.candidate_verdict(booking, workspace=self.ws, host=self.host,
+                                                   now=self.deps.clock.now())
+        if verdict.decision is not backfill_rules.Decision.ENQUEUE:
+            self.drop_backfill_rows(booking)
+            log.info("meetings: backfill create not needed (%s), index row removed ws=%s booking=%s",
+                     verdict.reason, self.ws, self.booking_id)
+            return Outcome("skipped", f"not a backfill candidate: {verdict.reason}", booking.get("link_state"))
+        if self.msg.backfill_row and self.msg.backfill_row != _own_backfill_rk(booking, self.booking_id):
+            self.deps.store.delete(bookings_repo.BACKFILL, bookings_repo.schedule_pk(self.ws, self.host),
+                                   self.msg.backfill_row)
+        return None
+
     # ================================================================== create
     def create(self, booking: Entity) -> Outcome:
+        if self.msg.backfill_row is not None:
+            gated = self.backfill_gate(booking)
+            if gated is not None:
+                return gated
         if _is_cancelled(booking):
             if _has_graph_objects(booking) and not booking.get("graph_cancelled"):
                 return self.cancel_graph(booking)
@@ -724,6 +781,8 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
     booking = worker.load()
     if booking is None:
         log.warning("meetings: booking not found ws=%s booking=%s", msg.workspace, msg.booking_id)
+        if msg.backfill_row is not None:
+            worker.drop_backfill_rows(None)
         return Outcome("skipped", "booking not found")
     if msg.revision > _rev(booking):
         raise TransientError("the booking's revision is older than the message's: not visible yet")

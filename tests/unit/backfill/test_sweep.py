@@ -49,7 +49,10 @@ def at(clock, days=0, hours=0):
 
 
 # =============================================================================== selection
-def test_only_the_upcoming_awaiting_teams_booking_of_a_reconnected_host_is_enqueued(store, queue, clock):
+def test_upcoming_rows_of_a_reconnected_host_are_enqueued_from_the_row_alone_no_booking_touched(store, queue,
+                                                                                                 clock):
+    """The sweep decides from the index row (past: delete; upcoming: claim, enqueue naming the row); the
+    meeting worker reads the booking and leaves cancelled/linked/failed/... ones unchanged (its own tests)."""
     ws = new_ws()
     set_connection(store, clock, ws, "alice", "disconnected", transition=False)
     good = add_booking(store, ws, "alice", at(clock, days=2))
@@ -74,12 +77,15 @@ def test_only_the_upcoming_awaiting_teams_booking_of_a_reconnected_host_is_enque
     set_connection(store, clock, ws, "alice", "connected", generation=2)
     run = run_sweep(deps(store, queue, clock))
 
-    assert creates(queue) == [("alice", good.id, 1)]
+    upcoming = [good, cancelled, linked, before_teams, class_cal, event_cal, failed]  # by start: earliest first
+    assert creates(queue) == [("alice", b.id, b.revision) for b in upcoming]
+    assert [m["backfill_row"] for m in queue.on("meetings")] == [f"{repo.iso_utc(b.start_utc)}|{b.id}"
+                                                                 for b in upcoming]
     # alice (connected) and, through the host index, bob and the other workspace's alice (not connected)
-    assert (run.hosts, run.hosts_not_connected, run.candidates, run.enqueued, run.stale) == (3, 2, 1, 1, 7)
+    assert (run.hosts, run.hosts_not_connected, run.candidates, run.enqueued, run.stale) == (3, 2, 7, 7, 1)
     for b in (past, cancelled, linked, before_teams, class_cal, event_cal, failed, bob, other):
         assert stored(store, b) == untouched[b.id]  # never changed, not even re-written
-    assert index_keys(store, ws, "alice") == [f"{repo.iso_utc(good.start_utc)}|{good.id}"]
+    assert index_keys(store, ws, "alice") == [f"{repo.iso_utc(b.start_utc)}|{b.id}" for b in upcoming]
     assert index_keys(store, ws, "bob") != [] and index_keys(store, other_ws, "alice") != []
     claimed = store.get(repo.BACKFILL, f"{ws}|alice", index_keys(store, ws, "alice")[0])
     assert claimed["enqueued_generation"] == 2 and claimed["enqueued_run"] == run.run_id
@@ -101,13 +107,13 @@ def test_a_candidate_is_enqueued_once_per_generation_until_the_reenqueue_delay(s
     assert len(creates(queue)) == 3
 
 
-def test_the_message_carries_the_current_revision(store, queue, clock):
+def test_the_message_carries_the_revision_the_row_was_indexed_with_and_names_the_row(store, queue, clock):
     ws = new_ws()
     b = add_booking(store, ws, "alice", at(clock, days=2), revision=3)
     set_connection(store, clock, ws, "alice")
     run_sweep(deps(store, queue, clock))
     assert queue.on("meetings") == [{"op": "create", "workspace": ws, "host": "alice", "booking_id": b.id,
-                                     "revision": 3}]
+                                     "revision": 3, "backfill_row": f"{repo.iso_utc(b.start_utc)}|{b.id}"}]
 
 
 def test_a_host_that_is_not_connected_gets_nothing_and_keeps_its_upcoming_rows(store, queue, clock):
@@ -146,15 +152,16 @@ def test_the_host_row_survives_a_booking_indexed_while_the_sweep_looked(store, q
     assert r.remaining == 0 and host_keys(store) == [f"{ws}|alice"]
 
 
-def test_a_moved_booking_is_found_through_its_own_row(store, queue, clock):
+def test_a_moved_booking_is_enqueued_through_its_outdated_row_which_the_message_names(store, queue, clock):
     ws = new_ws()
     set_connection(store, clock, ws, "alice")
     b = add_booking(store, ws, "alice", at(clock, days=2), index=False)
     plant_index_row(store, repo.Booking(**{**b.__dict__, "start_utc": at(clock, days=1)}))  # outdated row only
     run_sweep(deps(store, queue, clock))
-    assert index_keys(store, ws, "alice") == [f"{repo.iso_utc(b.start_utc)}|{b.id}"]
-    run_sweep(deps(store, queue, clock))
-    assert creates(queue) == [("alice", b.id, 1)]
+    old = f"{repo.iso_utc(at(clock, days=1))}|{b.id}"
+    assert creates(queue) == [("alice", b.id, 1)] and queue.on("meetings")[0]["backfill_row"] == old
+    # the worker reads the booking: it removes the outdated row and links (or re-indexes) the booking
+    assert stored(store, b)["start_utc"] == repo.iso_utc(b.start_utc)
 
 
 def test_malformed_index_rows_are_removed(store, queue, clock):
@@ -194,8 +201,8 @@ def test_the_sweep_reads_only_candidates_whatever_else_is_stored(store, queue, c
     run = run_sweep(deps(store, queue, clock))
     reads, requests = store.entities_read - before_reads, store.requests - before_requests
     assert run.enqueued == 5 and sorted(c[1] for c in creates(queue)) == sorted(b.id for b in wanted)
-    # checkpoint 0, transition 1, connection 1, host row 1, index rows 5, bookings 5
-    assert reads <= 2 * len(wanted) + 4, reads
+    # checkpoint 0, transition 1, connection 1, host row 1, index rows 5, no booking
+    assert reads <= len(wanted) + 4, reads
     assert requests <= 4 * len(wanted) + 12, requests
 
 
@@ -316,16 +323,16 @@ def test_a_lost_claim_sends_nothing(store, queue, clock, monkeypatch):
     ws = new_ws()
     set_connection(store, clock, ws, "alice")
     add_booking(store, ws, "alice", at(clock, days=2))
-    real_get = store.get
+    real_query = store.query
 
-    def get_then_someone_claims(table, pk, rk):
-        found = real_get(table, pk, rk)
-        if table == repo.SCHEDULE:  # between reading the index row and claiming it
-            for row in list(store.query(repo.BACKFILL, pk)):
+    def query_then_someone_claims(table, pk, **kw):
+        found = list(real_query(table, pk, **kw))
+        if table == repo.BACKFILL:  # between reading the index row and claiming it
+            for row in found:
                 store.update(repo.BACKFILL, {**row, "enqueued_at": "2026-11-23T08:00:00Z"}, row["_etag"])
-        return found
+        return iter(found)
 
-    monkeypatch.setattr(store, "get", get_then_someone_claims)
+    monkeypatch.setattr(store, "query", query_then_someone_claims)
     run = run_sweep(deps(store, queue, clock))
     assert run.enqueued == 0 and queue.sent == [] and run.results[0].lost_claims == 1
 
@@ -397,14 +404,14 @@ def test_one_hosts_bad_data_does_not_stop_the_others_a_storage_outage_stops_the_
     set_connection(store, clock, ws, "a")
     clock.advance(seconds=1)
     set_connection(store, clock, ws, "b")
-    real_get = store.get
+    real_get, real_query = store.get, store.query
 
-    def broken_for_a(table, pk, rk):
-        if table == repo.SCHEDULE and pk == f"{ws}|a":
-            raise ValueError("a row nobody can read as a booking")
-        return real_get(table, pk, rk)
+    def broken_for_a(table, pk, **kw):
+        if table == repo.BACKFILL and pk == f"{ws}|a":
+            raise ValueError("a row nobody can read")
+        return real_query(table, pk, **kw)
 
-    monkeypatch.setattr(store, "get", broken_for_a)
+    monkeypatch.setattr(store, "query", broken_for_a)
     caplog.set_level(logging.INFO, logger="bookbridge.backfill")
     run = run_sweep(deps(store, queue, clock))
     assert run.failed_hosts == 1  # a, once (not again through the host index in the same run)

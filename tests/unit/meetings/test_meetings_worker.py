@@ -10,6 +10,7 @@ import pytest
 from shared.domain import meeting_plan
 from shared.errors import StorageUnavailable, TransientError
 from shared.ports import iso_utc, parse_iso_utc
+from shared.repositories import bookings as bookings_repo
 from shared.usecases import meetings
 from tests.unit.meetings.support import OID, OTHER_OID, TID, Harness, invalid_grant, not_connected
 
@@ -533,6 +534,85 @@ def test_backfill_adds_the_link_to_an_event_written_without_one(h: Harness) -> N
     assert patch.body["location"]["locationUri"] == stored["meeting_url"]
     assert stored["event_carries_link"] is True and len(h.graph.events) == 1
     assert kinds(h, b["id"]) == [("link_update", 1)]
+
+
+def _index(h: Harness, b: dict[str, Any], start: str | None = None) -> str:
+    """An index row for ``b`` as ``index_awaiting`` writes it (at ``start`` when given: an outdated row)."""
+    entity = bookings_repo.backfill_entity(bookings_repo.booking_from_entity({**b, **({"start_utc": start}
+                                                                                       if start else {})}))
+    h.store.upsert(bookings_repo.BACKFILL, entity)
+    return entity["RowKey"]
+
+
+def _index_keys(h: Harness) -> list[str]:
+    return [e["RowKey"] for e in h.store.query(bookings_repo.BACKFILL, f"{h.ws}|{h.host}")]
+
+
+@pytest.mark.parametrize("case", ["cancelled", "linked", "failed", "not_teams", "class", "past", "pending"])
+def test_a_backfill_create_for_a_booking_that_needs_no_link_removes_the_stale_row_and_touches_nothing(
+        h: Harness, case: str) -> None:
+    """Rows left by a crash between a booking write and the index delete: the sweep enqueues them from the
+    row alone, the worker reads the booking, leaves it as it is (same ETag) and deletes the row."""
+    h.connect("teams")
+    over: dict[str, Any] = {
+        "cancelled": {"status": "cancelled", "link_state": "awaiting_connection", "revision": 2},
+        "linked": {"link_state": "created", "meeting_url": "https://teams.microsoft.com/l/meetup-join/old"},
+        "failed": {"link_state": "failed", "link_reason": "teams_unavailable"},
+        "not_teams": {"location": "none", "link_state": "not_applicable"},
+        "class": {"calendar_type": "class", "link_state": "awaiting_connection"},
+        "past": {"link_state": "awaiting_connection"},
+        "pending": {"link_state": "pending"},  # not awaiting: the intake's own create handles it
+    }[case]
+    b = h.add_booking(confirmation_enqueued_revision=1, **over)
+    row = _index(h, b)
+    if case == "past":
+        h.clock.advance(days=3)
+    h.deliver(h.message(b, backfill_row=row))
+    assert h.booking(b["id"]) == b  # not re-written: the same ETag
+    assert _index_keys(h) == [] and h.graph.requests == [] and h.queue.sent == []
+
+
+def test_a_backfill_create_for_a_missing_booking_removes_its_row(h: Harness) -> None:
+    h.connect("teams")
+    b = h.add_booking(link_state="awaiting_connection")
+    row = _index(h, b)
+    h.store.delete(bookings_repo.SCHEDULE, f"{h.ws}|{h.host}", bookings_repo.booking_rk(b["id"]))
+    h.deliver(h.message(b, backfill_row=row))
+    assert _index_keys(h) == [] and h.graph.requests == []
+
+
+def test_a_backfill_create_through_an_outdated_row_removes_it_and_links_the_booking(h: Harness) -> None:
+    h.connect("teams")
+    b = h.add_booking(link_state="awaiting_connection", confirmation_enqueued_revision=1)
+    own = _index(h, b)
+    old = _index(h, b, start=iso_utc(parse_iso_utc(b["start_utc"]) - timedelta(days=1)))  # before a reschedule
+    h.deliver(h.message(b, backfill_row=old))
+    assert h.booking(b["id"])["link_state"] == "created" and own != old
+    assert _index_keys(h) == [] and kinds(h, b["id"]) == [("link_update", 1)]
+
+
+def test_a_backfill_create_still_waiting_for_the_connection_keeps_the_own_row(h: Harness) -> None:
+    b = h.add_booking(link_state="awaiting_connection", confirmation_enqueued_revision=1)
+    row = _index(h, b)
+    h.deliver(h.message(b, backfill_row=row))  # the connection broke again meanwhile
+    assert h.booking(b["id"])["link_state"] == "awaiting_connection" and _index_keys(h) == [row]
+
+
+@pytest.mark.parametrize("row", [1, "", "x", "2026-11-25T09:00:00Z|other", "2026-11-25T09:00:00Z"])
+def test_a_malformed_backfill_row_is_an_invalid_message(row: Any) -> None:
+    with pytest.raises(ValueError):
+        meetings.MeetingMessage.parse({"op": "create", "workspace": "ws", "host": "h", "booking_id": "b1",
+                                       "revision": 1, "backfill_row": row})
+    with pytest.raises(ValueError):  # only on a create
+        meetings.MeetingMessage.parse({"op": "cancel", "workspace": "ws", "host": "h", "booking_id": "b1",
+                                       "revision": 1, "backfill_row": "2026-11-25T09:00:00Z|b1"})
+
+
+def test_the_backfill_row_survives_a_requeue() -> None:
+    msg = meetings.MeetingMessage.parse({"op": "create", "workspace": "ws", "host": "h", "booking_id": "b1",
+                                         "revision": 2, "backfill_row": "2026-11-25T09:00:00Z|b1"})
+    assert msg.to_dict() == {"op": "create", "workspace": "ws", "host": "h", "booking_id": "b1", "revision": 2,
+                             "backfill_row": "2026-11-25T09:00:00Z|b1"}
 
 
 # =============================================================================== reschedule
