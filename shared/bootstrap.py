@@ -116,6 +116,13 @@ class Container:
 
         return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session)
 
+    @cached_property
+    def access_token_cache(self) -> Any:
+        """This process's in-process access tokens (``AccessTokenCache``), shared by every connection use."""
+        from shared.adapters.access_token_cache import AccessTokenCache
+
+        return AccessTokenCache()
+
     # ---------------------------------------------------------------- mail
     @cached_property
     def mail(self) -> Any:
@@ -146,8 +153,9 @@ class Container:
 
         deps = self.connection_deps()
 
-        def provide(ws: str, user: str, kind: str, *, force_refresh: bool = False) -> str:
-            return get_access_token(deps, ws, user, kind, force_refresh=force_refresh)
+        def provide(ws: str, user: str, kind: str, *, force_refresh: bool = False,
+                    connection: dict[str, Any] | None = None) -> str:
+            return get_access_token(deps, ws, user, kind, force_refresh=force_refresh, connection=connection)
 
         return provide
 

@@ -285,7 +285,9 @@ class MicrosoftIdentity:
             return TokenResult(no_account=True)
         changed = cache.serialize() if cache.has_state_changed else None
         if "access_token" in result:
-            return TokenResult(access_token=str(result["access_token"]), cache=changed)
+            return TokenResult(access_token=str(result["access_token"]), cache=changed,
+                               expires_in=_seconds(result.get("expires_in")),
+                               refresh_in=_refresh_in(result.get("refresh_on")))
         return TokenResult(
             error=str(result.get("error") or "unknown_error"),
             error_description=str(result.get("error_description") or ""),
@@ -299,6 +301,19 @@ class MicrosoftIdentity:
         query = urlencode({"client_id": self.client_id, "scope": " ".join(scopes), "redirect_uri": redirect_uri,
                            "state": state})
         return f"{self.authority_host}/{tenant}/v2.0/adminconsent?{query}"
+
+
+def _seconds(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _refresh_in(refresh_on: Any) -> int | None:
+    """MSAL's ``refresh_on`` (epoch seconds) as seconds from now."""
+    at = _seconds(refresh_on)
+    return None if at is None else at - int(time.time())
 
 
 def _is_network_error(exc: BaseException) -> bool:

@@ -114,6 +114,10 @@ class TokenResult:
     error_codes: tuple[int, ...] = ()
     no_account: bool = False
     """True when the cache held no usable account or refresh token (nothing was sent to Microsoft)."""
+    expires_in: int | None = None
+    """Seconds the access token is still valid for (MSAL's ``expires_in``), when known."""
+    refresh_in: int | None = None
+    """Seconds until Microsoft wants the token refreshed early (from MSAL's ``refresh_on``), when given."""
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,28 @@ from shared.repositories.connection_reads import get_connection_row, status_of
 log = logging.getLogger("bookbridge.availability")
 
 TokenProvider = Callable[..., str]
-"""``(workspace, user, kind, *, force_refresh=False) -> access token``; raises ``ReauthRequired`` /
-``NotConnected`` (``shared.usecases.connections.get_access_token`` bound to its deps). A provider
-that takes only the three positional arguments works too (it is then never asked to force a refresh)."""
+"""``(workspace, user, kind, *, force_refresh=False, connection=None) -> access token``; raises
+``ReauthRequired`` / ``NotConnected`` (``shared.usecases.connections.get_access_token`` bound to its deps).
+``connection`` is the member's connection row availability has just read (so the provider need not read
+it again); a provider without that keyword is not given it, and one that takes only the three positional
+arguments works too (it is then never asked to force a refresh)."""
 
 
-def _token(tokens: TokenProvider, ws: str, user: str, kind: str, force_refresh: bool) -> str:
+def _accepts_connection(tokens: TokenProvider) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(tokens).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "connection" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _token(tokens: TokenProvider, ws: str, user: str, kind: str, force_refresh: bool,
+           connection: Mapping[str, Any] | None = None) -> str:
     if not force_refresh:
+        if connection is not None and _accepts_connection(tokens):
+            return tokens(ws, user, kind, connection=connection)
         return tokens(ws, user, kind)
     try:
         return tokens(ws, user, kind, force_refresh=True)
@@ -136,7 +151,9 @@ def member_free_busy(
             return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
         answer = None
         for attempt in (1, 2):  # a refused token is asked for again once
-            token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1)
+            # the first ask reuses the row just read; a retry after a refused token reads it again
+            token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1,
+                           row if attempt == 1 else None)
             try:
                 answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
             except TransientError as exc:

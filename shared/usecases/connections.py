@@ -9,7 +9,9 @@ wraps the bootstrap container so each dependency is built only when a use case t
 Public API used by other features (meetings, availability, sweep):
 
 * ``get_access_token(deps, workspace, user, kind) -> str``: refreshes silently; raises ``NotConnected``
-  or ``ReauthRequired`` (the connection is then ``needs_reauth`` with the reason).
+  or ``ReauthRequired`` (the connection is then ``needs_reauth`` with the reason). With
+  ``deps.access_token_cache`` (``shared.adapters.access_token_cache.AccessTokenCache``, one per process)
+  a token still valid for the slot's current connection is reused without decrypting or asking MSAL.
 * ``get_connection(store_or_deps, workspace, user, kind) -> dict | None``: the ``connections`` entity.
 * ``mark_teams_unavailable(store_or_deps, workspace, user, reason)``.
 
@@ -26,7 +28,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Protocol
 
 from shared.domain import connections as rules
@@ -98,6 +100,8 @@ class ConnectionDeps:
     signer: Any = None
     queue: MessageQueue | None = None
     public_base_url: str = "http://127.0.0.1:7071"
+    access_token_cache: Any = None
+    """In-process access tokens (``AccessTokenCache``); ``None``: every call decrypts and asks MSAL."""
 
     @staticmethod
     def from_container(container: Any) -> "ContainerDeps":
@@ -117,6 +121,7 @@ class ContainerDeps:
     identity = property(lambda self: self._c.identity)
     signer = property(lambda self: self._c.signer)
     queue = property(lambda self: self._c.queue)
+    access_token_cache = property(lambda self: self._c.access_token_cache)
     public_base_url = property(lambda self: self._c.settings.get("PUBLIC_BASE_URL") or "http://127.0.0.1:7071")
 
 
@@ -375,6 +380,7 @@ def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules
         break
     else:
         raise ConcurrencyConflict("the connection kept changing while it was being connected")
+    _evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
     if outcome.transitioned and kind is ConnectionKind.TEAMS:
         _notify_backfill(deps, ws, user)
     return outcome
@@ -431,8 +437,9 @@ def disconnect(deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any
         break
     else:
         raise ConcurrencyConflict("the connection kept changing while it was being disconnected")
-    # Status first (stops new use at once), then the tokens: a failure here leaves unused ciphertext that
-    # the next disconnect or connect removes.
+    # Status first (stops new use at once, on every instance: get_access_token reads it on each call), then
+    # the tokens: a failure here leaves unused ciphertext that the next disconnect or connect removes.
+    _evict_token(deps, workspace, user, k)
     store.delete(rules.TOKEN_CACHES_TABLE, pk, k.value)
     return rules.connection_view(k, entity)
 
@@ -460,10 +467,48 @@ def mark_teams_unavailable(store_or_deps: Any, workspace: str, user: str, reason
 
 
 # ----------------------------------------------------------------------------- tokens
-def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_refresh: bool = False) -> str:
+def _token_cache(deps: Any) -> Any:
+    return getattr(deps, "access_token_cache", None)
+
+
+def _evict_token(deps: Any, workspace: str, user: str, kind: ConnectionKind) -> None:
+    cache = _token_cache(deps)
+    if cache is not None:
+        cache.evict((workspace, user, kind.value))
+
+
+def _generation(conn: Mapping[str, Any]) -> int:
+    try:
+        return int(conn.get("connected_generation") or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _remember_token(deps: Any, key: tuple[str, str, str], conn: Mapping[str, Any], result: rules.TokenResult,
+                    now: datetime) -> None:
+    """Keep ``result``'s token for the connection identity of ``conn`` (only when its lifetime is known)."""
+    cache = _token_cache(deps)
+    if cache is None or not result.access_token or result.expires_in is None:
+        return
+    refresh_on = now + timedelta(seconds=result.refresh_in) if result.refresh_in is not None else None
+    cache.remember(key, result.access_token, expires_at=now + timedelta(seconds=result.expires_in),
+                   generation=_generation(conn), account_oid=str(conn.get("account_oid") or ""),
+                   account_tid=str(conn.get("account_tid") or ""), refresh_on=refresh_on)
+
+
+def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_refresh: bool = False,
+                     connection: Mapping[str, Any] | None = None) -> str:
     """A valid Graph access token for a ``connected`` slot, refreshed silently when needed.
 
-    ``force_refresh`` skips the cached access token (after Graph refused it with a 401).
+    ``force_refresh`` skips the cached access token (after Graph refused it with a 401) and forgets the
+    in-process one. ``connection``: the slot's ``connections`` row as the caller point-read it for this
+    same request (availability reads it for the mailbox), so it is not read a second time; otherwise it
+    is read here. Either way every call decides on the row's current state.
+
+    The in-process cache (``deps.access_token_cache``) is used ONLY when the row is ``connected`` with the
+    same ``connected_generation`` and account (oid, tid) as when the token was obtained and the token has
+    more than 5 minutes left; otherwise the stored MSAL cache is decrypted and MSAL asked, and the fresh
+    token kept.
 
     Raises ``NotConnected`` (no slot, or ``disconnected``), ``ReauthRequired`` (``needs_reauth``, or the
     refresh failed now: the slot is marked with the reason), ``ConfigurationError`` (our app registration
@@ -474,14 +519,30 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
     k = _kind(kind)
     store = deps.store
     pk = rules.connection_pk(workspace, user)
+    slot = (workspace, user, k.value)
+    cache = _token_cache(deps)
+    if force_refresh and cache is not None:
+        cache.evict(slot)
+    given = connection if connection is not None and connection.get("PartitionKey") == pk \
+        and connection.get("RowKey") == k.value else None
     for _ in range(MAX_ATTEMPTS):
-        conn = store.get(rules.CONNECTIONS_TABLE, pk, k.value)
+        conn = given if given is not None else store.get(rules.CONNECTIONS_TABLE, pk, k.value)
+        given = None  # a retry reads the row again
         status = (conn or {}).get("status")
         if conn is None or status == ConnectionStatus.DISCONNECTED.value:
+            if cache is not None:
+                cache.evict(slot)
             raise NotConnected(f"no connected {k.value} connection")
         if status != ConnectionStatus.CONNECTED.value:
+            if cache is not None:
+                cache.evict(slot)
             raise ReauthRequired(reason=str(conn.get("last_error") or "needs_reauth"),
                                  consent_required=bool(conn.get("consent_required")))
+        if cache is not None and not force_refresh:
+            cached = cache.lookup(slot, generation=_generation(conn), account_oid=str(conn.get("account_oid") or ""),
+                                  account_tid=str(conn.get("account_tid") or ""), now=deps.clock.now())
+            if cached is not None:
+                return cached
         row = store.get(rules.TOKEN_CACHES_TABLE, pk, k.value)
         if row is None or not row.get("cache"):
             failure = rules.RefreshFailure("needs_reauth", "tokens_missing: no stored sign-in for this connection")
@@ -492,6 +553,7 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
                 failure = rules.RefreshFailure(
                     "needs_reauth", "tokens_unreadable: the stored sign-in cannot be decrypted with the current keys")
             else:
+                asked_at = deps.clock.now()
                 result = deps.identity.acquire_token_silent(
                     cache_text, rules.scopes_for(k), str(conn.get("account_oid") or ""),
                     str(conn.get("account_tid") or ""), force_refresh=force_refresh)
@@ -508,6 +570,7 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
                                      workspace, user, k.value)
                             force_refresh = False  # the other writer has just refreshed
                             continue
+                    _remember_token(deps, slot, conn, result, asked_at)
                     return result.access_token
                 failure = rules.classify_refresh_failure(
                     result.error, result.error_description, result.error_codes, no_account=result.no_account)
@@ -516,6 +579,8 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
             raise TransientError(f"Microsoft could not renew the token: {failure.reason}", retry_after=30)
         if failure.outcome == "configuration":
             raise ConfigurationError(f"Microsoft refused the app's credentials: {failure.reason}")
+        if cache is not None:
+            cache.evict(slot)
         entity = rules.needs_reauth(conn, reason=failure.reason, consent_required=failure.consent_required,
                                     now=iso_utc(deps.clock.now()))
         try:

@@ -253,3 +253,36 @@ def test_a_mailbox_graph_leaves_out_is_unreadable():
     start = datetime(2026, 11, 23, 9, tzinfo=UTC)
     result = get_schedule(Silent(), "t", ["a@contoso.test", "b@contoso.test"], start, start + timedelta(hours=1))
     assert all(r.error for r in result.values())
+
+
+def test_the_connection_row_is_read_once_and_handed_to_the_token_provider(store):
+    """Availability reads the member's connection row (status, mailbox) and gives that row to the token
+    provider, which then does not read it again; a retry after a refused token leaves it to read anew."""
+    from shared.adapters.graph_calendar import ScheduleResult
+    from shared.domain.availability import Interval
+    from shared.domain.calendar_config import MemberConfig
+    from shared.domain.model import CalendarProvider
+    from shared.adapters.graph_client import GraphUnauthorized
+    from shared.usecases.availability import AvailabilityDeps, member_free_busy
+    from tests.fakes import FixedClock
+
+    connect(store, "acme", "alice")
+    seen = []
+
+    def tokens(ws, user, kind, *, force_refresh=False, connection=None):
+        seen.append((force_refresh, connection))
+        return "token-2" if force_refresh else "token-1"
+
+    def fetch(token, mailboxes, start, end):
+        if token == "token-1":
+            raise GraphUnauthorized("refused")
+        return {mailboxes[0].lower(): ScheduleResult(mailboxes[0])}
+
+    window = Interval(datetime(2026, 11, 23, 8, tzinfo=UTC), datetime(2026, 11, 23, 16, tzinfo=UTC))
+    deps = AvailabilityDeps(store=store, clock=FixedClock(), tokens=tokens, fetch_schedule=fetch)
+    result = member_free_busy(deps, "acme", MemberConfig("alice", calendar_provider=CalendarProvider.MICROSOFT),
+                              window)
+    assert result.readable, result.reason
+    assert [f for f, _ in seen] == [False, True]
+    assert seen[0][1]["RowKey"] == "microsoft_calendar" and seen[0][1]["status"] == "connected"
+    assert seen[1][1] is None

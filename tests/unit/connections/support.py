@@ -189,7 +189,11 @@ def make_identity(host: str = MICROSOFT_HOST, session: Any = None) -> MicrosoftI
 
 
 def make_deps(*, store: Any = None, queue: Any = None, clock: FixedClock | None = None,
-              keys: list[str] | None = None, identity: Any = None, host: str = MICROSOFT_HOST) -> ConnectionDeps:
+              keys: list[str] | None = None, identity: Any = None, host: str = MICROSOFT_HOST,
+              token_cache: Any = "new") -> ConnectionDeps:
+    """Deps over the fakes; ``token_cache``: ``"new"`` (a fresh ``AccessTokenCache``), one to share, or ``None``."""
+    from shared.adapters.access_token_cache import AccessTokenCache
+
     return ConnectionDeps(
         store=store if store is not None else InMemoryEntityStore(),
         clock=clock or FixedClock(),
@@ -198,6 +202,7 @@ def make_deps(*, store: Any = None, queue: Any = None, clock: FixedClock | None 
         signer=Signer(SIGNING_KEY),
         queue=queue if queue is not None else InMemoryMessageQueue(),
         public_base_url=PUBLIC_BASE,
+        access_token_cache=AccessTokenCache() if token_cache == "new" else token_cache,
     )
 
 
