@@ -13,6 +13,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.http import json_response
     from shared.usecases.health import check_health
 
-    tables, queues = bootstrap.container().storage_probe()
+    tables, queues = bootstrap.container().storage_probe
     result = check_health(lambda: tables.get("health", "health", "ping"), queues.ping)
     return json_response(result, 200 if result["status"] == "healthy" else 503)

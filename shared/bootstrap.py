@@ -54,8 +54,9 @@ class Container:
 
         return StorageMessageQueue(self.storage_account.queue_service())
 
+    @cached_property
     def storage_probe(self) -> tuple[Any, Any]:
-        """Fresh table and queue adapters that try once with short timeouts (for the health check)."""
+        """Table and queue adapters that try once with short timeouts (for the health check)."""
         from shared.adapters.queue_store import StorageMessageQueue
         from shared.adapters.storage_account import PROBE_CLIENT_OPTIONS
         from shared.adapters.table_store import TableEntityStore
@@ -127,13 +128,9 @@ class Container:
     @cached_property
     def mail(self) -> Any:
         """The configured ``MailTransport`` (SMTP or Azure Communication Services)."""
-        if (self.settings.get("MAIL_TRANSPORT") or "smtp").lower() == "acs":
-            from shared.mail.acs_transport import AcsEmailTransport
+        from shared.mail.transport import transport_from_settings
 
-            return AcsEmailTransport.from_settings(self.settings, self.http_session)
-        from shared.mail.smtp_transport import SmtpTransport
-
-        return SmtpTransport.from_settings(self.settings)
+        return transport_from_settings(self.settings)
 
     # ---------------------------------------------------------------- use-case dependencies
     # Tests may override the Microsoft-facing ports on the container: ``token_provider`` (ws, user, kind,
@@ -172,10 +169,10 @@ class Container:
                                 fetch_schedule=fetch_schedule)
 
     def booking_deps(self) -> Any:
-        """``BookingDeps``; the signer is built on first use (only booking paths need LINK_SIGNING_KEY)."""
+        """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""
         from shared.usecases.booking import BookingDeps
 
-        return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=_LazySigner(self),
+        return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
                            availability=self.availability_deps())
 
     def meeting_deps(self) -> Any:
@@ -211,19 +208,6 @@ class Container:
 
         options = dict(self.__dict__.get("backfill_options") or {})
         return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **options)
-
-
-class _LazySigner:
-    """The container's signer, built on first use."""
-
-    def __init__(self, container: Container) -> None:
-        self._c = container
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
-        return self._c.signer.sign(purpose, payload)
-
-    def verify(self, purpose: str, token: str) -> dict[str, Any] | None:
-        return self._c.signer.verify(purpose, token)
 
 
 _lock = threading.Lock()

@@ -471,3 +471,14 @@ def test_reschedule_and_cancel_survive_a_worker_writing_the_booking_meanwhile(pe
     assert r.body["meeting_url"] == "https://teams.example/l/1"
     expected = [] if action == "cancel" else [f"lock|20261123T12{m:02d}Z" for m in range(0, 30, 5)]
     assert locks(store) == expected
+
+
+def test_a_missing_signing_key_refuses_the_booking_before_anything_is_stored(store, queue, clock, tokens):
+    from tests.unit.booking.helpers import Api
+
+    setup = Api(store, queue, clock, tokens=tokens)
+    setup.setup("acme", ["alice"], {"p": calendar_body("n", [member("alice")])})
+    broken = Api(store, queue, clock, tokens=tokens, settings={"LINK_SIGNING_KEY": ""})
+    r = broken.book("n", SLOT)
+    assert r.status == 500 and r.body["error"]["code"] == "configuration_error"
+    assert list(store.query("schedule", "acme|alice")) == [] and queue.sent == []
