@@ -288,10 +288,7 @@ def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: 
     r.remaining += 1
     if not r.connected:
         return
-    r.candidates += 1
-    if rules.recently_claimed(row, r.generation, now, deps.reenqueue_after):
-        r.waiting += 1
-        return
+    r.candidates += 1  # rows claimed moments ago were counted as waiting by the caller
     if not _claim(deps.store, row, run_id, r.generation, now):
         r.lost_claims += 1
         return
@@ -301,8 +298,7 @@ def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: 
 
 
 def sweep_host(deps: BackfillDeps, workspace: str, host: str, *, run_id: str, trigger: str,
-               budget: _Budget | None = None, host_row_etag: str | None = None,
-               record: bool = True) -> HostResult:
+               budget: _Budget | None = None, host_row_etag: str | None = None) -> HostResult:
     """Backfill one host: enqueue its upcoming candidates when its ``teams`` connection is ``connected``.
 
     ``host_row_etag`` is the ETag of the host's ``backfillhosts`` row as read BEFORE its index was read
@@ -353,7 +349,7 @@ def sweep_host(deps: BackfillDeps, workspace: str, host: str, *, run_id: str, tr
                 pass  # a booking was indexed meanwhile: the row stays
     elif host_row_etag is None and r.remaining:
         store.upsert(bookings_repo.BACKFILL_HOSTS, bookings_repo.backfill_host_entity(workspace, host))
-    if record and (r.connected or trigger != "timer" or r.stale):
+    if r.connected or trigger != "timer" or r.stale:
         store.upsert(SWEEPSTATE, r.record(run_id, trigger, now, str((connection or {}).get("status") or "") or None))
     return r
 

@@ -23,24 +23,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain.model import LinkState
 from shared.ports import MessageQueue
 from shared.usecases.queue_messages import envelope
 
 MEETINGS_QUEUE = "meetings"
 COMMUNICATIONS_QUEUE = "communications"
-PENDING = "pending"
-AWAITING_CONNECTION = "awaiting_connection"
+PENDING = LinkState.PENDING.value
+AWAITING_CONNECTION = LinkState.AWAITING_CONNECTION.value
 
 
 def meeting_message(op: str, workspace: str, host: str, booking_id: str, revision: int,
-                    *, attempt: int | None = None, backfill_row: str | None = None) -> dict[str, Any]:
+                    *, backfill_row: str | None = None) -> dict[str, Any]:
     """A ``meetings`` queue message (``backfill_row``: the ``backfillindex`` RowKey a sweep's ``create``
     came from)."""
     msg: dict[str, Any] = {"op": op, **envelope(workspace, host, booking_id, revision)}
     if backfill_row is not None:
         msg["backfill_row"] = backfill_row
-    if attempt is not None:
-        msg["attempt"] = int(attempt)
     return msg
 
 
@@ -56,11 +55,10 @@ def communication_message(kind: str, workspace: str, host: str, booking_id: str,
 
 
 def send_meeting(queue: MessageQueue, op: str, workspace: str, host: str, booking_id: str, revision: int,
-                 *, attempt: int | None = None, visibility_timeout: int = 0,
-                 backfill_row: str | None = None) -> dict[str, Any]:
+                 *, backfill_row: str | None = None) -> dict[str, Any]:
     """Put one ``meetings`` message; returns it."""
-    msg = meeting_message(op, workspace, host, booking_id, revision, attempt=attempt, backfill_row=backfill_row)
-    queue.send(MEETINGS_QUEUE, msg, visibility_timeout=visibility_timeout)
+    msg = meeting_message(op, workspace, host, booking_id, revision, backfill_row=backfill_row)
+    queue.send(MEETINGS_QUEUE, msg)
     return msg
 
 

@@ -67,7 +67,7 @@ from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, is_jso
 
 log = logging.getLogger("bookbridge.communications")
 
-COMMUNICATIONS_QUEUE = "communications"
+COMMUNICATIONS_QUEUE = booking_events.COMMUNICATIONS_QUEUE
 COMMUNICATIONS_POISON_QUEUE = "communications-poison"
 COMMSENT = "commsent"
 
@@ -166,29 +166,6 @@ class CommsMessage(BookingMessage):
         if self.due_at is not None:
             optional["due_at"] = self.due_at
         return self.queue_dict({"kind": self.kind}, optional)
-
-
-def reminder_message(workspace: str, host: str, booking_id: str, revision: int, offset_minutes: int,
-                     due_at: datetime) -> dict[str, Any]:
-    """A ``reminder`` message."""
-    return booking_events.communication_message("reminder", workspace, host, booking_id, revision,
-                                                offset_minutes=offset_minutes, due_at=iso_utc(due_at))
-
-
-def enqueue_booking_change(queue: MessageQueue, booking: Booking | Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """Queue a ``reschedule`` or ``cancellation`` notice for ``booking`` at its current revision.
-
-    ``shared.usecases.booking_events`` already does this for the booking API; this is for any other
-    place that changes a booking.
-    """
-    if kind not in ("reschedule", "cancellation"):
-        raise ValueError("kind must be reschedule or cancellation")
-    if isinstance(booking, Booking):
-        ws, host, booking_id, revision = booking.workspace, booking.host, booking.id, booking.revision
-    else:
-        ws, host = str(booking["workspace"]), str(booking["host"])
-        booking_id, revision = str(booking["id"]), int(booking.get("revision") or 0)
-    return booking_events.send_communication(queue, kind, ws, host, booking_id, revision)
 
 
 @dataclass(frozen=True)
@@ -456,10 +433,9 @@ class _Worker:
         offsets = list(record.config.reminder_offsets_minutes) if record is not None else list(b.reminder_offsets)
         planned = reminder_rules.plan_reminders(b.start_utc, offsets, now)
         for item in planned:
-            self.deps.queue.send(
-                COMMUNICATIONS_QUEUE,
-                reminder_message(b.workspace, b.host, b.id, b.revision, item.offset_minutes, item.due_at),
-                visibility_timeout=item.delay_seconds)
+            booking_events.send_communication(self.deps.queue, "reminder", b.workspace, b.host, b.id, b.revision,
+                                              offset_minutes=item.offset_minutes, due_at=iso_utc(item.due_at),
+                                              visibility_timeout=item.delay_seconds)
         try:
             self.deps.store.insert(COMMSENT, {
                 "PartitionKey": self.pk, "RowKey": marker, "state": SCHEDULED, "revision": b.revision,
@@ -730,7 +706,7 @@ def handle_poison_message(deps: CommsDeps, message: Any) -> Outcome:
 
 __all__ = [
     "COMMSENT", "COMMUNICATIONS_QUEUE", "COMMUNICATIONS_POISON_QUEUE", "CommsDeps", "CommsMessage", "KINDS",
-    "MAX_ATTEMPTS", "Outcome", "STALE_CLAIM", "enqueue_booking_change", "handle_communication",
+    "MAX_ATTEMPTS", "Outcome", "STALE_CLAIM", "handle_communication",
     "handle_poison_message", "idempotency_key", "link_fingerprint", "manage_url", "record_delivery_error",
-    "reminder_message", "sent_pk", "sent_rk",
+    "sent_pk", "sent_rk",
 ]

@@ -65,13 +65,13 @@ from shared.errors import (
 from shared.ports import Clock, Entity, EntityStore, MessageQueue, iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.usecases import booking_events, queue_messages
-from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, json_object, parse_envelope
+from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, is_json_int, json_object, parse_envelope
 
 log = logging.getLogger("bookbridge.meetings")
 
-MEETINGS_QUEUE = "meetings"
+MEETINGS_QUEUE = booking_events.MEETINGS_QUEUE
 MEETINGS_POISON_QUEUE = "meetings-poison"
-COMMUNICATIONS_QUEUE = "communications"
+COMMUNICATIONS_QUEUE = booking_events.COMMUNICATIONS_QUEUE
 CALENDARS_TABLE = "calendars"
 
 #: Throttled attempts (429/503/504) before a booking is given up as ``failed``.
@@ -262,7 +262,7 @@ def _rev(booking: Mapping[str, Any]) -> int:
 
 def _synced(booking: Mapping[str, Any]) -> int:
     value = booking.get("graph_synced_revision")
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else -1
+    return int(value) if is_json_int(value) else -1
 
 
 def _has_graph_objects(booking: Mapping[str, Any]) -> bool:

@@ -18,7 +18,6 @@ from shared.usecases.communications import (
     COMMUNICATIONS_QUEUE,
     MAX_ATTEMPTS,
     STALE_CLAIM,
-    enqueue_booking_change,
     handle_communication,
     handle_poison_message,
     idempotency_key,
@@ -280,13 +279,6 @@ def test_cancellation_of_a_booking_that_is_not_cancelled_is_skipped(deps, store,
     b = seed_world(store, START)
     assert handle_communication(deps, message("cancellation", b)).action == "skipped"
     assert mail.sent == []
-
-
-def test_enqueue_booking_change(queue, store) -> None:
-    b = seed_world(store, START, revision=4)
-    assert enqueue_booking_change(queue, b, "reschedule") == message("reschedule", b)
-    with pytest.raises(ValueError):
-        enqueue_booking_change(queue, b, "confirmation")
 
 
 # ------------------------------------------------------------------ host notice

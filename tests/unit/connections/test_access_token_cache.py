@@ -241,25 +241,31 @@ def test_cache_checks_identity_time_and_refresh_on():
 def test_cache_never_shows_a_token():
     cache = AccessTokenCache()
     _remember(cache, ("w", "u", "teams"), "eyJsecret.token.value")
+    assert cache.get(("w", "u", "teams")) is not None
     assert "eyJsecret" not in repr(cache) and "eyJsecret" not in repr(cache.get(("w", "u", "teams")))
 
 
 def test_cache_is_thread_safe():
     cache = AccessTokenCache(max_entries=64)
+    errors: list[BaseException] = []
 
     def work(n):
-        for i in range(500):
-            key = ("w", f"u{(n * 7 + i) % 100}", "teams")
-            _remember(cache, key, f"t{i}")
-            cache.lookup(key, generation=1, account_oid="o", account_tid="t", now=NOW)
-            cache.evict(("w", f"u{i % 100}", "teams"))
+        try:
+            for i in range(500):
+                key = ("w", f"u{(n * 7 + i) % 100}", "teams")
+                _remember(cache, key, f"t{i}")
+                cache.lookup(key, generation=1, account_oid="o", account_tid="t", now=NOW)
+                cache.evict(("w", f"u{i % 100}", "teams"))
+        except BaseException as exc:  # noqa: BLE001 - a worker's crash must fail the test
+            errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(cache) <= 64
+    assert errors == []
+    assert 0 < len(cache) <= 64
 
 
 def test_the_container_owns_one_cache_per_process():

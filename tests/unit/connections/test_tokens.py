@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared.adapters.token_cipher import TokenCipher
+from shared.adapters.token_cipher import TokenCipher, UndecryptableSecret
 from shared.errors import ConfigurationError, NotConnected, ReauthRequired, TransientError
 from shared.usecases import connections as uc
 from tests.unit.connections.support import ALICE, FakeMicrosoft, connect
@@ -146,7 +146,7 @@ def test_key_rotation_old_caches_still_decrypt_and_are_rewritten_under_the_new_k
     rewritten = _cache_row(deps)["cache"]
     assert rewritten != written_under_old
     assert TokenCipher([new_key]).decrypt(rewritten)  # a refresh re-encrypted it under the new key
-    with pytest.raises(Exception):
+    with pytest.raises(UndecryptableSecret):
         TokenCipher([new_key]).decrypt(written_under_old)
 
 
