@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
 from typing import NamedTuple
 
 from shared.errors import DeliveryRejected
@@ -38,6 +38,33 @@ _MESSAGE_ID = re.compile(r"^<[^<>\s@\"]+@[^<>\s@\"]+>$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _WHITESPACE_RUN = re.compile(r"\s+")
+
+
+class _SmtpPolicy(EmailPolicy):
+    """``email.policy.SMTP`` whose folded headers never start with an empty line.
+
+    The standard library moves a whole value that fits one line to a continuation line
+    (``Subject:\r\n Confirmed: ...``); unfolding that gives a value that starts with a
+    space, which some readers keep. Joining that first break back keeps the line well
+    under RFC 5322's 998-octet limit (the value already fit one folded line)."""
+
+    def fold(self, name: str, value: str) -> str:  # noqa: D102 - the base docstring applies
+        return _join_empty_first_line(name, super().fold(name, value), self.linesep)
+
+    def fold_binary(self, name: str, value: str) -> bytes:  # noqa: D102
+        folded = super().fold_binary(name, value)
+        return _join_empty_first_line(name, folded.decode("ascii", "surrogateescape"),
+                                      self.linesep).encode("ascii", "surrogateescape")
+
+
+def _join_empty_first_line(name: str, folded: str, linesep: str) -> str:
+    empty_first = f"{name}:{linesep} "
+    if folded.startswith(empty_first):
+        return f"{name}: " + folded[len(empty_first):]
+    return folded
+
+
+SMTP_POLICY = _SmtpPolicy(linesep="\r\n")
 
 
 class Attachment(NamedTuple):

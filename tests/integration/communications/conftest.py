@@ -22,6 +22,7 @@ from tests.unit.communications.helpers import SIGNING_KEY
 
 SENDER = "Bookings <bookings@bookbridge.test>"
 BASE_URL = "https://book.example.test"
+HARNESS_NOW = datetime(2031, 3, 4, 16, 52, tzinfo=timezone.utc)
 
 
 def user_function(fn: Any) -> Any:
@@ -62,7 +63,8 @@ class Harness:
         self.store = TableEntityStore(TableServiceClient.from_connection_string(conn))
         self.queue = RenamedQueues(StorageMessageQueue(QueueServiceClient.from_connection_string(conn)),
                                    uuid.uuid4().hex[:10])
-        self.clock = FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
+        # A fixed instant: subjects and bodies format dates, so their length must not depend on today.
+        self.clock = FixedClock(HARNESS_NOW)
         self.mail = SmtpTransport("127.0.0.1", sink.port, sender=SENDER, timeout=10)
         env = {"LINK_SIGNING_KEY": SIGNING_KEY, "PUBLIC_BASE_URL": BASE_URL, "MAIL_FROM": SENDER,
                "AzureWebJobsStorage": conn}

@@ -37,6 +37,21 @@ def test_subject_with_crlf_cannot_add_headers() -> None:
     assert parsed.get_all("To") == ["ana@example.com"]
 
 
+@pytest.mark.parametrize("length", range(60, 100))
+def test_a_folded_subject_reads_the_same_once_unfolded(length: int) -> None:
+    # The standard library folds a value that fits one line onto a continuation line
+    # ("Subject:" CRLF " Confirmed ..."), which unfolds to a value that starts with a space.
+    words = ("Confirmed: Intro Bcc: boss@evil.example Subject: spoofed, Mon 7 Dec 11:52 EST " * 3)
+    subject = words[:length].rstrip()
+    raw = build_email(OutgoingMessage(to="ana@example.com", subject=subject, text="hi"), sender=SENDER).as_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"Subject:\r\n" not in head and max(len(line) for line in head.split(b"\r\n")) <= 998
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == subject
+    legacy = email.message_from_bytes(raw, policy=email.policy.compat32)  # what older readers see
+    assert " ".join(str(legacy["Subject"]).split()) == subject
+
+
 def test_display_name_with_crlf_is_neutralised() -> None:
     parsed = _roundtrip(OutgoingMessage(
         to="ana@example.com", to_name='Ana "A"\r\nBcc: eve@evil.test', subject="s", text="t"))
