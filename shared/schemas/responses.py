@@ -1,0 +1,255 @@
+"""Response bodies of the HTTP API, as pydantic models: the OpenAPI document's response schemas.
+
+The use cases build plain dicts; these models describe them (``shared.schemas.openapi``) and tests hold
+the two together (schemathesis checks every response against the document). Fields that may be absent
+are ``Optional`` with a default; unknown fields are allowed so that adding a field is not a breaking change.
+Imported inside handlers only: ``import function_app`` must not load pydantic.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+LinkStatus = Literal["not_applicable", "pending", "created", "awaiting_connection", "failed", "static"]
+CalendarType = Literal["personal", "round_robin", "collective", "service", "class", "event"]
+
+
+class FieldProblem(BaseModel):
+    """One invalid field and why."""
+
+    field: str
+    reason: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a message, and for 422 the field(s) and reason(s)."""
+
+    code: str = Field(description="stable machine-readable code, e.g. validation_error, not_found, conflict")
+    message: str
+    field: Optional[str] = Field(default=None, description="422: the first invalid field (dotted path)")
+    reason: Optional[str] = Field(default=None, description="422: why the first field is invalid")
+    errors: Optional[list[FieldProblem]] = Field(default=None, description="422: every invalid field")
+
+
+class ErrorOut(BaseModel):
+    """The body of every JSON error response."""
+
+    error: ErrorDetail
+
+
+class StorageProbe(BaseModel):
+    """Whether one storage service answered."""
+
+    reachable: bool
+    reason: Optional[str] = None
+
+
+class HealthStorage(BaseModel):
+    """Table and Queue storage probes."""
+
+    tables: StorageProbe
+    queues: StorageProbe
+
+
+class HealthOut(BaseModel):
+    """``GET /api/health`` (the same body with 503 when storage does not answer)."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    storage: HealthStorage
+
+
+class WorkspaceOut(BaseModel):
+    """A workspace."""
+
+    workspace: str
+    name: Optional[str] = None
+    created_at: Optional[str] = None
+    updated_at: Optional[str] = None
+
+
+class UserOut(BaseModel):
+    """A user of a workspace (a calendar member)."""
+
+    workspace: str
+    user: str
+    name: Optional[str] = None
+    email: Optional[str] = None
+    timezone: Optional[str] = None
+    created_at: Optional[str] = None
+    updated_at: Optional[str] = None
+
+
+class TimeRangeOut(BaseModel):
+    """A weekly range, ``HH:MM`` (``24:00`` ends at midnight)."""
+
+    start: str
+    end: str
+
+
+class MemberOut(BaseModel):
+    """A calendar member as stored."""
+
+    user: str
+    meeting_location: Literal["teams", "custom", "none"]
+    custom_url: Optional[str] = None
+    calendar_provider: Literal["none", "microsoft"]
+    weight: Optional[int] = None
+
+
+class CalendarOut(BaseModel):
+    """A calendar as stored (the same fields as the ``PUT`` body, defaults filled in)."""
+
+    slug: str
+    name: str
+    type: CalendarType
+    timezone: str
+    duration_minutes: int
+    slot_interval_minutes: int
+    weekly_hours: dict[str, list[TimeRangeOut]]
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    minimum_notice_minutes: int
+    max_days_ahead: int
+    reminder_offsets_minutes: list[int]
+    members: list[MemberOut]
+
+
+class FreeBusyOut(BaseModel):
+    """Whether a member's free/busy could be read."""
+
+    readable: bool
+    reason: Optional[str] = None
+    checked_at: Optional[str] = None
+
+
+class DiagnosticMemberOut(BaseModel):
+    """One member of a calendar's diagnostics."""
+
+    user: str
+    meeting_location: str
+    calendar_provider: str
+    teams_connection: str = Field(description="connected, needs_reauth, disconnected or missing")
+    free_busy: FreeBusyOut
+
+
+class DiagnosticsOut(BaseModel):
+    """``GET .../calendars/{calendar}/diagnostics``."""
+
+    workspace: str
+    calendar: str
+    slug: str
+    type: CalendarType
+    members: list[DiagnosticMemberOut]
+    ready: bool
+
+
+class LastSweepOut(BaseModel):
+    """The host's last backfill sweep."""
+
+    swept_at: Optional[str] = None
+    trigger: Optional[str] = None
+    run_id: Optional[str] = None
+    connection_status: Optional[str] = None
+    generation: Optional[int] = None
+    candidates: Optional[int] = None
+    enqueued: Optional[int] = None
+    waiting: Optional[int] = None
+    lost_claims: Optional[int] = None
+    stale_removed: Optional[int] = None
+    remaining: Optional[int] = None
+    cut_short: Optional[bool] = None
+
+
+class BackfillOut(BaseModel):
+    """``GET .../users/{user}/backfill``."""
+
+    workspace: str
+    user: str
+    teams_connection: Optional[str] = None
+    candidates: int
+    last_sweep: Optional[LastSweepOut] = None
+
+
+class HostOut(BaseModel):
+    """A host of a calendar or booking."""
+
+    user: str
+    name: Optional[str] = None
+
+
+class PublicCalendarOut(BaseModel):
+    """What an invitee sees of a calendar."""
+
+    slug: str
+    name: str
+    type: CalendarType
+    timezone: str
+    duration_minutes: int
+    slot_interval_minutes: int
+    minimum_notice_minutes: int
+    max_days_ahead: int
+    hosts: list[HostOut]
+
+
+class SlotOut(BaseModel):
+    """A free slot (UTC instants)."""
+
+    start: str
+    end: str
+
+
+class SlotsOut(BaseModel):
+    """``GET /api/calendars/{slug}/slots``."""
+
+    calendar: PublicCalendarOut
+    timezone: str
+    slots: list[SlotOut]
+
+
+class BookingCalendarOut(BaseModel):
+    """The calendar a booking belongs to."""
+
+    slug: str
+    name: Optional[str] = None
+    type: Optional[CalendarType] = None
+
+
+class InviteeOut(BaseModel):
+    """The invitee of a booking."""
+
+    name: str
+    email: str
+    timezone: str
+
+
+class _BookingSummary(BaseModel):
+    id: str
+    status: Literal["confirmed", "cancelled"]
+    start: str
+    end: str
+    timezone: str
+    calendar: BookingCalendarOut
+    hosts: list[HostOut]
+    link_status: LinkStatus
+    meeting_url: Optional[str] = None
+
+
+class BookingCreatedOut(_BookingSummary):
+    """``201`` of ``POST /api/calendars/{slug}/bookings``: the manage token is handed out here."""
+
+    manage_token: str
+
+
+class BookingOut(_BookingSummary):
+    """A booking as its manage-token holder sees it."""
+
+    invitee: InviteeOut
+    notes: Optional[str] = None
+    link_reason: Optional[str] = None
+    revision: int
+    delivery_error: Optional[str] = None
+    created_at: Optional[str] = None
+    updated_at: Optional[str] = None
+    manage_token: Optional[str] = Field(default=None, description="a new token after a reschedule")
