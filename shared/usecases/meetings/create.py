@@ -1,0 +1,229 @@
+"""A ``create`` message: the booking's Teams link and its event in a linked Microsoft calendar.
+
+One event call for a same-account Outlook calendar, else ``createOrGet`` of an online meeting. Graph
+objects are keyed by the booking (``transactionId`` / ``externalId``) and the stored state is checked
+first, so a repeat never makes a second meeting. A backfill sweep's ``create`` is for a candidate only.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.domain import backfill as backfill_rules
+from shared.domain.meeting_plan import (
+    ConnectionView,
+    CreatePlan,
+    LinkSource,
+    calendar_event_body,
+    event_link_patch,
+    event_with_teams_body,
+    join_url_of_event,
+    join_url_of_online_meeting,
+    online_meeting_body,
+    plan_create,
+    static_url,
+)
+from shared.domain.model import LinkState
+from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
+from shared.ports import Entity, parse_iso_utc
+from shared.repositories import bookings as bookings_repo
+from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
+from shared.usecases.meetings.messages import Outcome
+from shared.usecases.meetings.reasons import (
+    REASON_NO_JOIN_URL_EVENT,
+    REASON_NO_JOIN_URL_MEETING,
+    REASON_NOT_CONNECTED,
+    REASON_PAST,
+    REASON_REAUTH,
+    REASON_TEAMS_UNAVAILABLE,
+    reason_rejected,
+)
+from shared.usecases.meetings.sync import cancel_graph, sync_times
+from shared.usecases.meetings.writes import (
+    apply,
+    drop_backfill_rows,
+    flush_outbox,
+    has_graph_objects,
+    is_cancelled,
+    note_sync_error,
+    own_backfill_rk,
+    revision_of,
+    store_link_result,
+    synced_revision,
+)
+
+log = logging.getLogger("bookbridge.meetings")
+
+
+def backfill_gate(job: Job, booking: Entity) -> Outcome | None:
+    """A backfill sweep's ``create``: the sweep decided from the index row alone, so the booking decides
+    here (``shared.domain.backfill.candidate_verdict``). Not a candidate (cancelled, past, linked, failed,
+    not Teams, another host's, ...): its index rows go, the booking is not touched. A candidate found
+    through an outdated row (moved): that row goes, the booking's own row carries it."""
+    verdict = backfill_rules.candidate_verdict(booking, workspace=job.ws, host=job.host,
+                                               now=job.deps.clock.now())
+    if verdict.decision is not backfill_rules.Decision.ENQUEUE:
+        drop_backfill_rows(job, booking)
+        log.info("meetings: backfill create not needed (%s), index row removed ws=%s booking=%s",
+                 verdict.reason, job.ws, job.booking_id)
+        return Outcome("skipped", f"not a backfill candidate: {verdict.reason}", booking.get("link_state"))
+    if job.msg.backfill_row and job.msg.backfill_row != own_backfill_rk(booking, job.booking_id):
+        job.deps.store.delete(bookings_repo.BACKFILL, bookings_repo.schedule_pk(job.ws, job.host),
+                              job.msg.backfill_row)
+    return None
+
+
+def create(job: Job, booking: Entity) -> Outcome:
+    """A ``create`` message: checks, then :func:`run_create` with the host's connections."""
+    if job.msg.backfill_row is not None:
+        gated = backfill_gate(job, booking)
+        if gated is not None:
+            return gated
+    if is_cancelled(booking):
+        if has_graph_objects(booking) and not booking.get("graph_cancelled"):
+            return cancel_graph(job, booking)
+        return Outcome("skipped", "booking is cancelled", booking.get("link_state"))
+    now = job.deps.clock.now()
+    start = parse_iso_utc(str(booking["start_utc"]))
+    if start <= now:
+        if str(booking.get("link_state") or "") == LinkState.PENDING.value:
+            booking = apply(job, booking, lambda cur: (
+                {"link_state": LinkState.FAILED.value, "link_reason": REASON_PAST}
+                if cur.get("link_state") == LinkState.PENDING.value else None))
+        return Outcome("skipped", "booking start is past", booking.get("link_state"))
+    teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
+    calendar = ConnectionView.from_row(job.deps.connection(job.ws, job.host, CALENDAR))
+    return run_create(job, booking, teams, calendar)
+
+
+def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
+               calendar: ConnectionView | None) -> Outcome:
+    """The link, then the event in a linked calendar, then catch up with what changed meanwhile."""
+    plan = plan_create(booking, teams, calendar)
+    if plan.nothing_to_do and plan.link_source is LinkSource.NONE:
+        return Outcome("skipped", "nothing to do", booking.get("link_state"))
+    snapshot_rev = revision_of(booking)
+
+    # 1. the link
+    if plan.link_source is LinkSource.EVENT_WITH_TEAMS:
+        result = link_from_event(job, booking, plan, calendar)
+        if result is None:  # the calendar connection broke: plan again without it
+            return run_create(job, booking, teams, None)
+    elif plan.link_source is LinkSource.ONLINE_MEETING:
+        result = link_from_online_meeting(job, booking, teams)
+    elif plan.link_source is LinkSource.NO_CONNECTION:
+        reason = REASON_REAUTH if teams is not None and teams.status == "needs_reauth" else REASON_NOT_CONNECTED
+        result = {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": reason}
+    elif plan.link_source is LinkSource.STATIC:
+        result = {"link_state": LinkState.STATIC.value, "link_reason": None, "meeting_url": static_url(booking)}
+    else:
+        result = {}
+    booking = store_link_result(job, booking, result, snapshot_rev)
+    booking = flush_outbox(job, booking)
+
+    # 2. the event in a linked Microsoft calendar of another account (or without a meeting)
+    if plan.write_event or plan.update_event_link:
+        booking = write_calendar_event(job, booking, plan)
+
+    # 3. catch up with what happened meanwhile (rescheduled / cancelled during the calls)
+    fresh = job.load() or booking
+    if is_cancelled(fresh) and has_graph_objects(fresh) and not fresh.get("graph_cancelled"):
+        cancel_graph(job, fresh)
+    elif has_graph_objects(fresh) and synced_revision(fresh) < revision_of(fresh):
+        sync_times(job, fresh)
+    state = str(fresh.get("link_state") or "")
+    return Outcome(state if result else "event", "create handled", state)
+
+
+def link_from_event(job: Job, booking: Entity, plan: CreatePlan,
+                    calendar: ConnectionView | None) -> dict[str, Any] | None:
+    """Rule 8, same account: ONE ``POST .../events`` with ``isOnlineMeeting``; link = ``onlineMeeting.joinUrl``."""
+    body = event_with_teams_body(booking, job.calendar_name(booking))
+    try:
+        event = job.call(CALENDAR, lambda t: job.deps.graph.create_event(t, body, calendar_id=plan.calendar_id))
+    except (ReauthRequired, NotConnected):
+        log.info("meetings: calendar connection unusable, using an online meeting ws=%s booking=%s",
+                 job.ws, job.booking_id)
+        return None
+    except GraphRejected as exc:
+        return {"link_state": LinkState.FAILED.value, "link_reason": reason_rejected(exc)}
+    event_id = str(event.get("id") or "")
+    join = join_url_of_event(event)
+    if not join and event_id:
+        again = job.call(CALENDAR, lambda t: job.deps.graph.get_event_online_meeting(t, event_id))
+        join = join_url_of_event(again)
+    result: dict[str, Any] = {
+        "graph_event_id": event_id or None,
+        "invitation_channel": "outlook",
+        "event_carries_link": bool(join),
+    }
+    if calendar is not None:  # the same account as the Teams connection: the meeting's organizer
+        result.update(organizer_oid=calendar.account_oid or None, organizer_tid=calendar.account_tid or None)
+    if join:
+        result.update(link_state=LinkState.CREATED.value, link_reason=None, meeting_url=join)
+    else:
+        log.warning("meetings: event without join URL ws=%s booking=%s", job.ws, job.booking_id)
+        result.update(link_state=LinkState.FAILED.value, link_reason=REASON_NO_JOIN_URL_EVENT)
+    return result
+
+
+def link_from_online_meeting(job: Job, booking: Entity, teams: ConnectionView | None) -> dict[str, Any]:
+    """``POST /me/onlineMeetings/createOrGet`` with the booking's ``externalId``; link = ``joinWebUrl``."""
+    body = online_meeting_body(booking, job.calendar_name(booking))
+    try:
+        meeting = job.call(TEAMS, lambda t: job.deps.graph.create_or_get_online_meeting(t, body))
+    except ReauthRequired:
+        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": REASON_REAUTH}
+    except NotConnected:
+        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": REASON_NOT_CONNECTED}
+    except TeamsUnavailable:
+        job.deps.mark_teams_unavailable(job.ws, job.host, REASON_TEAMS_UNAVAILABLE)
+        return {"link_state": LinkState.FAILED.value, "link_reason": REASON_TEAMS_UNAVAILABLE}
+    except GraphRejected as exc:
+        return {"link_state": LinkState.FAILED.value, "link_reason": reason_rejected(exc)}
+    join = join_url_of_online_meeting(meeting)
+    result: dict[str, Any] = {"online_meeting_id": str(meeting.get("id") or "") or None}
+    if teams is not None:
+        result.update(organizer_oid=teams.account_oid or None, organizer_tid=teams.account_tid or None)
+    if join:
+        result.update(link_state=LinkState.CREATED.value, link_reason=None, meeting_url=join)
+    else:
+        result.update(link_state=LinkState.FAILED.value, link_reason=REASON_NO_JOIN_URL_MEETING)
+    return result
+
+
+def write_calendar_event(job: Job, booking: Entity, plan: CreatePlan) -> Entity:
+    """Create the event in the linked calendar (carrying the link, no attendees), or add the link to it."""
+    link = str(booking.get("meeting_url") or "")
+    teams_link = booking.get("link_state") == LinkState.CREATED.value
+    name = job.calendar_name(booking)
+    snapshot_rev = revision_of(booking)
+    try:
+        if not booking.get("graph_event_id"):
+            body = calendar_event_body(booking, link, teams_link=teams_link, calendar_name=name)
+            event = job.call(CALENDAR, lambda t: job.deps.graph.create_event(t, body, calendar_id=plan.calendar_id))
+            event_id = str(event.get("id") or "")
+
+            def store_event(current: Entity) -> dict[str, Any] | None:
+                if current.get("graph_event_id") or not event_id:
+                    return None
+                prev = synced_revision(current)
+                return {"graph_event_id": event_id, "invitation_channel": "ics",
+                        "event_carries_link": bool(link), "graph_sync_error": None,
+                        "graph_synced_revision": snapshot_rev if prev < 0 else min(prev, snapshot_rev)}
+
+            return apply(job, booking, store_event)
+        if link and not booking.get("event_carries_link"):
+            patch = event_link_patch(booking, link, teams_link=teams_link)
+            event_id = str(booking["graph_event_id"])
+            job.call(CALENDAR, lambda t: job.deps.graph.update_event(t, event_id, patch))
+            return apply(job, booking, lambda cur: {"event_carries_link": True, "graph_sync_error": None})
+    except (ReauthRequired, NotConnected):
+        return note_sync_error(job, booking, "The linked Microsoft calendar must be reconnected: the booking "
+                                             "was not written to it.")
+    except NotFound:
+        return note_sync_error(job, booking, "The calendar event of this booking was deleted in Outlook.")
+    except GraphRejected as exc:
+        return note_sync_error(job, booking, f"Microsoft Graph refused the calendar event "
+                                             f"({exc.graph_code or exc.status}).")
+    return booking

@@ -1,0 +1,100 @@
+"""Keeping Graph in line with a booking that changed: new times (``reschedule``) and ``cancel``."""
+from __future__ import annotations
+
+import logging
+
+from shared.domain.meeting_plan import CANCEL_COMMENT, event_times_patch, online_meeting_times_patch
+from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
+from shared.ports import Entity
+from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
+from shared.usecases.meetings.messages import Outcome
+from shared.usecases.meetings.writes import apply, has_graph_objects, is_cancelled, note_sync_error, revision_of, \
+    synced_revision
+
+log = logging.getLogger("bookbridge.meetings")
+
+
+def reschedule(job: Job, booking: Entity) -> Outcome:
+    """A ``reschedule`` message: move Graph to the booking's current times when it is behind."""
+    if is_cancelled(booking):
+        if has_graph_objects(booking) and not booking.get("graph_cancelled"):
+            return cancel_graph(job, booking)
+        return Outcome("skipped", "booking is cancelled", booking.get("link_state"))
+    if not has_graph_objects(booking):
+        return Outcome("skipped", "no meeting yet: create uses the current times", booking.get("link_state"))
+    if synced_revision(booking) >= revision_of(booking):
+        return Outcome("stale", "Graph already has the current times", booking.get("link_state"))
+    return sync_times(job, booking)
+
+
+def sync_times(job: Job, booking: Entity) -> Outcome:
+    """PATCH the event / online meeting to the booking's current times (the link is unchanged)."""
+    for _ in range(3):
+        target = revision_of(booking)
+        event_id = str(booking.get("graph_event_id") or "")
+        meeting_id = str(booking.get("online_meeting_id") or "")
+        try:
+            if event_id:
+                patch = event_times_patch(booking)
+                job.call(CALENDAR, lambda t: job.deps.graph.update_event(t, event_id, patch))
+            if meeting_id:
+                mpatch = online_meeting_times_patch(booking)
+                job.call(TEAMS, lambda t: job.deps.graph.update_online_meeting(t, meeting_id, mpatch))
+        except (ReauthRequired, NotConnected):
+            booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
+                                                    "event or Teams meeting still has the old time.")
+            return Outcome("sync_error", "connection", booking.get("link_state"))
+        except NotFound:
+            booking = note_sync_error(job, booking, "The calendar event or Teams meeting of this booking "
+                                                    "was deleted in Microsoft 365.")
+            return Outcome("sync_error", "gone", booking.get("link_state"))
+        except (GraphRejected, TeamsUnavailable) as exc:
+            booking = note_sync_error(job, booking, f"Microsoft Graph refused to move the meeting "
+                                                    f"({getattr(exc, 'graph_code', '') or exc.code}).")
+            return Outcome("sync_error", "rejected", booking.get("link_state"))
+        booking = apply(job, booking, lambda cur: None if synced_revision(cur) >= target
+                        else {"graph_synced_revision": target, "graph_sync_error": None})
+        log.info("meetings: times synced ws=%s booking=%s rev=%s", job.ws, job.booking_id, target)
+        if revision_of(booking) <= target or is_cancelled(booking):
+            break
+    if is_cancelled(booking) and not booking.get("graph_cancelled"):
+        return cancel_graph(job, booking)
+    return Outcome("rescheduled", "times synced", booking.get("link_state"))
+
+
+def cancel(job: Job, booking: Entity) -> Outcome:
+    """A ``cancel`` message: cancel the Graph objects of a cancelled booking once."""
+    if not is_cancelled(booking):
+        return Outcome("stale", "booking is not cancelled", booking.get("link_state"))
+    if booking.get("graph_cancelled"):
+        return Outcome("stale", "already cancelled in Graph", booking.get("link_state"))
+    if not has_graph_objects(booking):
+        return Outcome("skipped", "nothing to cancel", booking.get("link_state"))
+    return cancel_graph(job, booking)
+
+
+def cancel_graph(job: Job, booking: Entity) -> Outcome:
+    """Cancel the event (Outlook notifies attendees) or delete it; delete the online meeting. 404 = done."""
+    event_id = str(booking.get("graph_event_id") or "")
+    meeting_id = str(booking.get("online_meeting_id") or "")
+    try:
+        if event_id:
+            if booking.get("invitation_channel") == "outlook":
+                job.call(CALENDAR, lambda t: job.deps.graph.cancel_event(t, event_id, CANCEL_COMMENT))
+            else:
+                job.call(CALENDAR, lambda t: job.deps.graph.delete_event(t, event_id))
+        if meeting_id:
+            job.call(TEAMS, lambda t: job.deps.graph.delete_online_meeting(t, meeting_id))
+    except (ReauthRequired, NotConnected):
+        booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
+                                                "event or Teams meeting was not cancelled.")
+        return Outcome("sync_error", "connection", booking.get("link_state"))
+    except (GraphRejected, TeamsUnavailable) as exc:
+        booking = note_sync_error(job, booking, f"Microsoft Graph refused to cancel the meeting "
+                                                f"({getattr(exc, 'graph_code', '') or exc.code}).")
+        return Outcome("sync_error", "rejected", booking.get("link_state"))
+    rev = revision_of(booking)
+    booking = apply(job, booking, lambda cur: None if cur.get("graph_cancelled")
+                    else {"graph_cancelled": True, "graph_synced_revision": rev, "graph_sync_error": None})
+    log.info("meetings: cancelled in Graph ws=%s booking=%s", job.ws, job.booking_id)
+    return Outcome("cancelled", "cancelled in Graph", booking.get("link_state"))

@@ -1,0 +1,60 @@
+"""The entry points of the meeting worker: one ``meetings`` message, one ``meetings-poison`` message."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.errors import Throttled, TransientError
+from shared.usecases.meetings.create import create
+from shared.usecases.meetings.deps import HOST_MAX_DEQUEUE_COUNT, Job, MeetingDeps
+from shared.usecases.meetings.failure import give_up, requeue
+from shared.usecases.meetings.messages import MeetingMessage, Outcome
+from shared.usecases.meetings.reasons import reason_poison
+from shared.usecases.meetings.sync import cancel, reschedule
+from shared.usecases.meetings.writes import drop_backfill_rows, flush_outbox, revision_of
+
+log = logging.getLogger("bookbridge.meetings")
+
+
+def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: int = 1) -> Outcome:
+    """Process one ``meetings`` message. Returns normally = acknowledge; raises = let the host retry."""
+    try:
+        msg = MeetingMessage.parse(message)
+    except ValueError as exc:
+        log.error("meetings: invalid message dropped: %s", exc)
+        return Outcome("invalid", str(exc))
+    job = Job(deps, msg)
+    booking = job.load()
+    if booking is None:
+        log.warning("meetings: booking not found ws=%s booking=%s", msg.workspace, msg.booking_id)
+        if msg.backfill_row is not None:
+            drop_backfill_rows(job, None)
+        return Outcome("skipped", "booking not found")
+    if msg.revision > revision_of(booking):
+        raise TransientError("the booking's revision is older than the message's: not visible yet")
+    log.info("meetings: %s ws=%s booking=%s rev=%s attempt=%s dequeue=%s", msg.op, msg.workspace, msg.booking_id,
+             msg.revision, msg.attempt, dequeue_count)
+    try:
+        booking = flush_outbox(job, booking)
+        if msg.op == "create":
+            outcome = create(job, booking)
+        elif msg.op == "reschedule":
+            outcome = reschedule(job, booking)
+        else:
+            outcome = cancel(job, booking)
+    except Throttled as exc:
+        outcome = requeue(job, exc)
+    log.info("meetings: %s -> %s ws=%s booking=%s", msg.op, outcome.action, msg.workspace, msg.booking_id)
+    return outcome
+
+
+def handle_poison_message(deps: MeetingDeps, message: Any, *,
+                          max_dequeue_count: int = HOST_MAX_DEQUEUE_COUNT) -> Outcome:
+    """A ``meetings`` message that failed ``max_dequeue_count`` times: explain the booking, never retry."""
+    try:
+        msg = MeetingMessage.parse(message)
+    except ValueError as exc:
+        log.error("meetings-poison: invalid message dropped: %s", exc)
+        return Outcome("invalid", str(exc))
+    return give_up(Job(deps, msg),
+                   lambda b: reason_poison(msg.op, max_dequeue_count, event_only=bool(b.get("meeting_url"))))
