@@ -1,0 +1,92 @@
+"""What the communications worker depends on (ports, limits) and :class:`Job`, one message's context."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Protocol
+
+from shared.ports import Clock, Entity, EntityStore, MessageQueue
+from shared.repositories import bookings as bookings_repo
+from shared.repositories.bookings import Booking
+from shared.usecases import booking_events
+from shared.usecases.communications.messages import CommsMessage
+
+COMMUNICATIONS_QUEUE = booking_events.COMMUNICATIONS_QUEUE
+COMMUNICATIONS_POISON_QUEUE = "communications-poison"
+COMMSENT = "commsent"
+
+#: A ``sending`` claim older than this belongs to an attempt that crashed (> functionTimeout of 5 min).
+STALE_CLAIM = timedelta(minutes=10)
+#: Delivery attempts (transient failures, busy claims) before a message counts as undeliverable.
+MAX_ATTEMPTS = 8
+#: Longest back-off of a re-queued copy after a transient failure (seconds).
+MAX_BACKOFF_SECONDS = 3600
+#: ETag races tolerated when writing ``delivery_error`` on a booking.
+MAX_WRITE_RACES = 5
+
+
+class TokenSigner(Protocol):
+    """``shared.adapters.signing.Signer``."""
+
+    def sign(self, purpose: str, payload: dict[str, Any]) -> str: ...
+
+
+class MailSender(Protocol):
+    """``shared.mail.transport.MailTransport``: raises ``DeliveryRejected`` or ``TransientError``."""
+
+    def send(self, message: Any) -> None: ...
+
+
+def default_backoff(attempt: int) -> float:
+    """Back-off after ``attempt`` (1-based) failed: 30 s, 60 s, 120 s, ... (+ up to 20 % jitter), capped."""
+    base = min(float(MAX_BACKOFF_SECONDS), 30.0 * 2.0 ** max(0, attempt - 1))
+    return base + random.uniform(0, base / 5)
+
+
+@dataclass
+class CommsDeps:
+    """Everything the worker needs (``functions/communications_worker.py`` builds the real ones)."""
+
+    store: EntityStore
+    queue: MessageQueue
+    mail: MailSender
+    clock: Clock
+    signer: TokenSigner
+    public_base_url: str = "http://127.0.0.1:7071"
+    mail_from: str = "bookings@bookbridge.local"
+    stale_claim: timedelta = STALE_CLAIM
+    max_attempts: int = MAX_ATTEMPTS
+    backoff: Callable[[int], float] = default_backoff
+
+
+def sent_pk(workspace: str, booking_id: str) -> str:
+    """Partition of a booking's sent-records."""
+    return f"{workspace}|{booking_id}"
+
+
+@dataclass
+class Job:
+    """One message's worth of work: the deps, the message and the booking's sent-records as last read."""
+
+    deps: CommsDeps
+    msg: CommsMessage
+    rows: list[Entity] = field(default_factory=list)
+
+    @property
+    def pk(self) -> str:
+        """The partition of the booking's sent-records."""
+        return sent_pk(self.msg.workspace, self.msg.booking_id)
+
+    def ids(self) -> str:
+        """The message's ids, for logs."""
+        return f"ws={self.msg.workspace} booking={self.msg.booking_id} kind={self.msg.kind} rev={self.msg.revision}"
+
+    def load_booking(self) -> Booking | None:
+        """The booking as stored now."""
+        return bookings_repo.get_booking(self.deps.store, self.msg.workspace, self.msg.host, self.msg.booking_id)
+
+    def load_rows(self) -> list[Entity]:
+        """Read the booking's sent-records (kept in :attr:`rows`)."""
+        self.rows = list(self.deps.store.query(COMMSENT, self.pk))
+        return self.rows

@@ -1,0 +1,113 @@
+"""Admin consent: a one-time link for a tenant admin and the callback recording the granted tenant."""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Mapping
+
+from shared.domain import connections as rules
+from shared.errors import (
+    ValidationError,
+)
+from shared.ports import iso_utc
+from shared.usecases.connections.deps import (
+    ADMIN_CONSENT_CALLBACK_PATH,
+    ADMIN_CONSENT_LINK_PURPOSE,
+    ADMIN_CONSENT_PATH,
+    base_url,
+    check_ids,
+    claim_once,
+    require_workspace,
+    sha256_hex,
+)
+from shared.usecases.connections.links import BAD_LINK, BAD_STATE, BrowserResult, page, read_link
+from shared.usecases.connections.sign_in import read_flow
+
+log = logging.getLogger("bookbridge.connections")
+
+
+def create_admin_consent_link(deps: Any, workspace: str, tenant: str | None = None,
+                              return_url: str | None = None) -> dict[str, Any]:
+    """A one-time link for a tenant admin, redirecting to ``<authority host>/{tenant}/v2.0/adminconsent``."""
+    check_ids(workspace)
+    tenant = (tenant or "organizations").strip()
+    if not rules.check_tenant(tenant):
+        raise ValidationError("tenant", "must be a tenant id (GUID), a verified domain or 'organizations'")
+    if return_url is not None:
+        problem = rules.return_url_problem(return_url)
+        if problem:
+            raise ValidationError("return_url", problem)
+    require_workspace(deps.store, workspace)
+    now = deps.clock.now()
+    expires = now + rules.ADMIN_CONSENT_LINK_TTL
+    token = deps.signer.sign(ADMIN_CONSENT_LINK_PURPOSE,
+                             {"n": secrets.token_urlsafe(24), "x": int(expires.timestamp())})
+    deps.store.insert(rules.CONNECT_LINKS_TABLE, {
+        "PartitionKey": sha256_hex(token), "RowKey": rules.ADMIN_CONSENT_ROW, "ws": workspace, "tenant": tenant,
+        "return_url": return_url or "", "expires_at": iso_utc(expires), "used": False, "created_at": iso_utc(now),
+    })
+    log.info("admin-consent link created ws=%s", workspace)
+    return {"url": f"{base_url(deps)}{ADMIN_CONSENT_PATH}{token}", "expires_at": iso_utc(expires), "tenant": tenant}
+
+
+def open_admin_consent_link(deps: Any, token: str) -> BrowserResult:
+    """``GET /api/admin-consent/{token}``: send the admin to Microsoft's admin-consent page."""
+    row, reason = read_link(deps, ADMIN_CONSENT_LINK_PURPOSE, rules.ADMIN_CONSENT_ROW, token)
+    if row is None:
+        log.info("admin-consent link refused: %s", reason)
+        return page(False, *BAD_LINK, 400, reason=reason)
+    now = deps.clock.now()
+    state = secrets.token_urlsafe(32)
+    url = deps.identity.admin_consent_url(row.get("tenant") or "organizations", rules.admin_consent_scopes(),
+                                          f"{base_url(deps)}{ADMIN_CONSENT_CALLBACK_PATH}", state)
+    deps.store.insert(rules.AUTH_FLOWS_TABLE, {
+        "PartitionKey": sha256_hex(state), "RowKey": rules.ADMIN_CONSENT_ROW, "ws": row["ws"],
+        "tenant": row.get("tenant") or "organizations", "return_url": row.get("return_url") or "",
+        "expires_at": iso_utc(now + rules.AUTH_FLOW_TTL), "used": False, "created_at": iso_utc(now),
+    })
+    if not claim_once(deps.store, rules.CONNECT_LINKS_TABLE, row, iso_utc(now)):
+        return page(False, *BAD_LINK, 400, reason="link_used")
+    log.info("admin consent started ws=%s", row["ws"])
+    return BrowserResult(True, "Redirecting to Microsoft", "Continue to Microsoft to grant consent.", 302,
+                         redirect_to=url)
+
+
+def complete_admin_consent(deps: Any, params: Mapping[str, str]) -> BrowserResult:
+    """``/api/auth/microsoft/admin-consent/callback``: record the granted tenant (``error`` checked first)."""
+    row, problem = read_flow(deps, rules.ADMIN_CONSENT_ROW, str(params.get("state") or ""))
+    if row is None:
+        log.warning("admin-consent callback refused: %s", problem)
+        return page(False, *BAD_STATE, 400, reason="invalid_state")
+    now = iso_utc(deps.clock.now())
+    if not claim_once(deps.store, rules.AUTH_FLOWS_TABLE, row, now):
+        return page(False, *BAD_STATE, 400, reason="invalid_state")
+    ws, return_url = row["ws"], row.get("return_url") or None
+
+    def refused(reason: str, message: str) -> BrowserResult:
+        log.info("admin consent not granted ws=%s reason=%s", ws, reason)
+        res = page(False, "Consent not granted", message, 400, reason=reason, return_url=return_url)
+        return res
+
+    if params.get("error"):
+        err = str(params.get("error"))
+        codes = rules.aadsts_codes(str(params.get("error_description") or ""))
+        if err == "access_denied" or set(codes) & rules.DECLINED_CODES:
+            return refused("access_denied", "Consent was not granted: the administrator declined or cancelled.")
+        return refused("admin_consent_failed", "Microsoft could not record the consent. Ask the administrator to "
+                       "try again (they must be a Global, Application or Cloud Application Administrator).")
+    tenant = str(params.get("tenant") or "").strip()
+    if str(params.get("admin_consent") or "").lower() != "true" or not rules.GUID_PATTERN.match(tenant):
+        return refused("admin_consent_failed", "Microsoft did not confirm the consent.")
+    if tenant.lower() == rules.PERSONAL_ACCOUNT_TENANT_ID:
+        return refused("personal_account", "Only Microsoft work or school organisations can grant consent.")
+    deps.store.upsert(rules.ADMIN_CONSENTS_TABLE, {
+        "PartitionKey": ws, "RowKey": tenant.lower(), "tenant": tenant.lower(), "granted_at": now,
+        "scopes": " ".join(rules.admin_consent_scopes()),
+    })
+    log.info("admin consent granted ws=%s tenant=%s", ws, tenant.lower())
+    res = page(True, "Consent granted", "Your organisation approved bookbridge. Hosts can now connect their "
+                "Microsoft accounts.", 200, return_url=return_url, extra={"tenant": tenant.lower()})
+    if res.redirect_to:  # ``status=granted`` reads better than ``connected`` here
+        res = BrowserResult(True, res.title, res.message, 200,
+                            rules.with_query(res.redirect_to, {"status": "granted"}), None, None)
+    return res

@@ -1,0 +1,138 @@
+"""The OAuth callback: redeem the code, check the account (rule 5), store the encrypted token cache and
+mark the slot ``connected`` (rule 6), recording ``teams`` transitions for the backfill sweep."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping
+
+from shared.domain import connections as rules
+from shared.domain.model import ConnectionKind
+from shared.errors import (
+    AuthorizationFailed,
+    ConcurrencyConflict,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from shared.ports import EntityExists, iso_utc
+from shared.usecases.connections.deps import MAX_ATTEMPTS, MAX_STATE_LENGTH, claim_once, expired, kind_of, sha256_hex
+from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
+from shared.usecases.connections.tokens import evict_token
+
+log = logging.getLogger("bookbridge.connections")
+
+
+def read_flow(deps: Any, row_key: str, state: str) -> tuple[dict[str, Any] | None, str]:
+    if not state or len(state) > MAX_STATE_LENGTH:
+        return None, "state_missing"
+    row = deps.store.get(rules.AUTH_FLOWS_TABLE, sha256_hex(state), row_key)
+    if row is None:
+        return None, "state_unknown"
+    if row.get("used"):
+        return None, "state_used"
+    if expired(row, deps.clock.now()):
+        return None, "state_expired"
+    return row, ""
+
+
+def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
+    """``/api/auth/microsoft/callback``: redeem the code, check the account, store tokens, mark connected.
+
+    A missing, unknown, replayed or expired ``state`` is refused (400) and nothing is stored; so is a
+    personal Microsoft account. Microsoft's own ``error`` ends in a result naming the reason (consent
+    required offers the admin-consent path).
+    """
+    row, problem = read_flow(deps, rules.FLOW_ROW, str(params.get("state") or ""))
+    if row is None:
+        log.warning("sign-in callback refused: %s", problem)
+        return page(False, *BAD_STATE, 400, reason="invalid_state")
+    now = deps.clock.now()
+    if not claim_once(deps.store, rules.AUTH_FLOWS_TABLE, row, iso_utc(now), flow=""):
+        log.warning("sign-in callback refused: state_used (concurrent)")
+        return page(False, *BAD_STATE, 400, reason="invalid_state")
+    ws, user, kind, return_url = row["ws"], row["user"], kind_of(row["kind"]), row.get("return_url") or None
+
+    if params.get("error"):
+        err = rules.classify_callback_error(str(params.get("error")), str(params.get("error_description") or ""))
+        log.info("sign-in ended by Microsoft ws=%s user=%s kind=%s reason=%s", ws, user, kind.value, err.reason)
+        extra = {"admin_consent": "required"} if err.admin_consent else None
+        return page(False, "Not connected", err.message, 400, reason=err.reason, kind=kind.value,
+                     return_url=return_url, extra=extra)
+    if not params.get("code"):
+        return page(False, "Not connected", "Microsoft returned no authorization code. Start the connection again.",
+                     400, reason="sign_in_failed", kind=kind.value, return_url=return_url)
+    try:
+        flow = json.loads(deps.cipher.decrypt(row["flow"]))
+        result = deps.identity.finish_sign_in(flow, {k: str(v) for k, v in params.items()})
+    except TransientError:
+        log.warning("sign-in could not be completed (transient) ws=%s user=%s kind=%s", ws, user, kind.value)
+        return page(False, "Microsoft is not answering", "Microsoft could not be reached to finish the sign-in. "
+                     "Start the connection again in a moment.", 503, reason="temporarily_unavailable",
+                     kind=kind.value, return_url=return_url)
+    except (AuthorizationFailed, PermanentError) as exc:
+        log.warning("sign-in refused ws=%s user=%s kind=%s code=%s", ws, user, kind.value, exc.code)
+        return page(False, "Not connected", "Microsoft could not complete the sign-in. Start the connection again.",
+                     400, reason="sign_in_failed", kind=kind.value, return_url=return_url)
+
+    check = rules.check_account(result.claims)
+    if check.account is None:
+        log.warning("sign-in refused ws=%s user=%s kind=%s reason=%s", ws, user, kind.value, check.refusal)
+        return page(False, "Work or school account required" if check.refusal == "personal_account"
+                     else "Not connected", check.message, 400, reason=check.refusal, kind=kind.value,
+                     return_url=return_url)
+
+    scopes = [s for s in result.scopes if s.lower() not in {"openid", "profile", "offline_access", "email"}] or \
+        rules.scopes_for(kind)
+    outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache)
+    log.info("connected ws=%s user=%s kind=%s generation=%s transition=%s replaced=%s", ws, user, kind.value,
+             outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
+    label = "Microsoft Teams" if kind is ConnectionKind.TEAMS else "Microsoft calendar"
+    return page(True, "Connected", f"Your {label} connection is ready. You can close this page.", 200,
+                 kind=kind.value, return_url=return_url)
+
+
+def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules.MicrosoftAccount,
+             scopes: list[str], cache_text: str) -> rules.ConnectOutcome:
+    """Store the account's tokens and mark the slot connected (ETag-guarded, retried on a lost race)."""
+    store = deps.store
+    pk = rules.connection_pk(ws, user)
+    now = iso_utc(deps.clock.now())
+    # The new cache replaces whatever the slot held (a different account's tokens are gone with it).
+    store.upsert(rules.TOKEN_CACHES_TABLE, {
+        "PartitionKey": pk, "RowKey": kind.value, "cache": deps.cipher.encrypt(cache_text),
+        "account_oid": account.oid, "account_tid": account.tid, "updated_at": now,
+    })
+    for _ in range(MAX_ATTEMPTS):
+        previous = store.get(rules.CONNECTIONS_TABLE, pk, kind.value)
+        outcome = rules.connect(previous, workspace=ws, user=user, kind=kind, account=account, scopes=scopes, now=now)
+        if outcome.transitioned and kind is ConnectionKind.TEAMS:
+            # recorded first: a spurious row (lost race) only makes the sweep look once more
+            try:
+                store.insert(rules.TRANSITIONS_TABLE, rules.transition_row(outcome.entity))
+            except EntityExists:
+                pass
+        try:
+            if previous is None:
+                store.insert(rules.CONNECTIONS_TABLE, outcome.entity)
+            else:
+                store.update(rules.CONNECTIONS_TABLE, outcome.entity, previous.get("_etag"))
+        except (EntityExists, ConcurrencyConflict, NotFound):
+            continue
+        break
+    else:
+        raise ConcurrencyConflict("the connection kept changing while it was being connected")
+    evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
+    if outcome.transitioned and kind is ConnectionKind.TEAMS:
+        _notify_backfill(deps, ws, user)
+    return outcome
+
+
+def _notify_backfill(deps: Any, ws: str, user: str) -> None:
+    try:
+        queue = deps.queue
+        if queue is None:
+            raise RuntimeError("no queue configured")
+        queue.send(rules.BACKFILL_QUEUE, {"workspace": ws, "host": user, "reason": "reconnected"})
+    except Exception as exc:  # noqa: BLE001 - the timer sweep is the guarantee
+        log.warning("backfill message not sent ws=%s user=%s: %s", ws, user, type(exc).__name__)
