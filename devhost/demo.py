@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from devhost.run_notes import calendar_notes, certificate_notes, connect_link_notes
+
 log = logging.getLogger("devhost.demo")
 
 WORKSPACE = "demo"
@@ -153,7 +155,7 @@ def seed_demo(stack: Any) -> dict[str, Any]:
     booking_body = json.dumps({"start": f"{day}T09:00:00Z", "name": "Ivy Invitee", "email": "ivy@example.com",
                                "timezone": TIMEZONE})
     instructions = [
-        f"demo workspace '{WORKSPACE}': host '{HOST_USER}' on {intro} (personal) and {team} (round robin with "
+        f"demo workspace '{WORKSPACE}': host '{HOST_USER}' on slug {intro} (personal) and {team} (round robin with "
         f"'{SECOND_USER}'), Teams as location",
         f"1. connect Teams for {HOST_USER} (now: {state(HOST_USER, 'teams')}; {account(HOST_ACCOUNT)}):",
         f"     {links['alex_teams']}",
@@ -172,10 +174,15 @@ def seed_demo(stack: Any) -> dict[str, Any]:
     if standin:
         instructions.append(f"   the Microsoft stand-in's sandbox: {stack.standin.base_url}/_sandbox/  "
                             f"(events: /_sandbox/events?upn={HOST_ACCOUNT})")
+    calendars = [{"id": cid, "slug": body["slug"], "type": body["type"]} for cid, body in demo_calendars()]
+    instructions += calendar_notes(WORKSPACE, calendars)
+    instructions += connect_link_notes(base, key, WORKSPACE, HOST_USER)
+    if standin:
+        instructions += certificate_notes(stack.standin.base_url, stack.standin.ca_bundle_path)
     if problems:
         instructions.append("seeding problems (see the log): " + "; ".join(problems)[:500])
     return {"workspace": WORKSPACE, "host": HOST_USER, "host_account": HOST_ACCOUNT if standin else None,
             "connect_url": links["alex_teams"], "calendar_connect_url": links["alex_calendar"],
             "second_connect_url": links["sam_teams"],
-            "booking_page": f"{base}/api/book/{intro}", "calendars": [intro, team],
+            "booking_page": f"{base}/api/book/{intro}", "calendars": calendars,
             "connections": status, "problems": problems, "instructions": instructions}

@@ -61,7 +61,7 @@ def management_user(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="workspaces/{workspace}/calendars/{calendar}", methods=["PUT", "GET"])
 def management_calendar(req: func.HttpRequest) -> func.HttpResponse:
-    """``PUT|GET /api/workspaces/{workspace}/calendars/{calendar}``."""
+    """``PUT|GET /api/workspaces/{workspace}/calendars/{calendar}`` (GET also takes the slug)."""
     from shared import bootstrap
     from shared.http import handle, json_response, parse_model, read_json
     from shared.usecases import calendars, workspaces
@@ -77,14 +77,15 @@ def management_calendar(req: func.HttpRequest) -> func.HttpResponse:
             body = parse_model(CalendarIn, read_json(req))
             view, created = calendars.put_calendar(c.store, c.clock, ws, cal, body.to_config())
             return json_response(view, 201 if created else 200)
-        return json_response(calendars.get_calendar(c.store, ws, cal).to_dict())
+        return json_response(calendars.find_calendar(c.store, ws, cal).to_dict())
 
     return handle(run)
 
 
 @bp.route(route="workspaces/{workspace}/calendars/{calendar}/diagnostics", methods=["GET"])
 def management_calendar_diagnostics(req: func.HttpRequest) -> func.HttpResponse:
-    """``GET .../calendars/{calendar}/diagnostics``: per member, can free/busy be read, and why not."""
+    """``GET .../calendars/{calendar}/diagnostics`` (id or slug): per member, can it produce what the calendar
+    promises (free/busy, Teams), and why not."""
     from shared import bootstrap
     from shared.http import handle, json_response
     from shared.usecases import calendars
@@ -92,8 +93,8 @@ def management_calendar_diagnostics(req: func.HttpRequest) -> func.HttpResponse:
 
     def run() -> func.HttpResponse:
         c = bootstrap.container()
-        record = calendars.get_calendar(c.store, req.route_params.get("workspace", ""),
-                                        req.route_params.get("calendar", ""))
+        record = calendars.find_calendar(c.store, req.route_params.get("workspace", ""),
+                                         req.route_params.get("calendar", ""))
         return json_response(diagnose_calendar(c.availability_deps(), record))
 
     return handle(run)

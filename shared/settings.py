@@ -60,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     # mail
     Setting("MAIL_TRANSPORT", False, "smtp", False, "'smtp' or 'acs' (Azure Communication Services Email)."),
     Setting("MAIL_FROM", False, "bookings@bookbridge.local", False, "Sender address of every message."),
+    Setting("MAIL_FROM_NAME", False, "bookbridge", False,
+            "Sender display name shown by mail clients (SMTP; a name given in MAIL_FROM wins; with ACS the "
+            "display name of the sender username in Azure is used)."),
     Setting("SMTP_HOST", False, "127.0.0.1", False, "SMTP server host."),
     Setting("SMTP_PORT", False, "8025", False, "SMTP server port."),
     Setting("SMTP_USERNAME", False, None, False, "SMTP user name, if the server needs one."),

@@ -196,6 +196,10 @@ def _is_grid_multiple(value: int) -> bool:
 
 def _validate_weekly_hours(config: CalendarConfig) -> list[Problem]:
     problems: list[Problem] = []
+    if not any(config.weekly_hours.values()):
+        problems.append(("weekly_hours", "at least one weekly range is required, for example "
+                                         '{"monday": [{"start": "09:00", "end": "17:00"}]}; '
+                                         "without one the calendar never offers a time"))
     for day, ranges in config.weekly_hours.items():
         if day not in WEEKDAYS:
             problems.append((f"weekly_hours.{day}", f"unknown weekday; use one of {', '.join(WEEKDAYS)}"))

@@ -229,7 +229,8 @@ def _body_text(booking: Mapping[str, Any], link: str, *, for_host_only: bool) ->
     notes = str(booking.get("notes") or "").strip()
     if notes:
         lines += ["", "Notes from the invitee:", notes]
-    lines += ["", "Booked with bookbridge. Reschedule or cancel through the booking's manage link."]
+    lines += ["", "Booked with bookbridge. The invitee can reschedule or cancel with the \"Manage your booking\" "
+                  "link in their confirmation email."]
     return "\n".join(lines).strip()
 
 

@@ -41,6 +41,7 @@ class SmtpTransport:
         port: int,
         *,
         sender: str,
+        sender_name: str | None = None,
         username: str | None = None,
         password: str | None = None,
         starttls: bool = False,
@@ -55,6 +56,7 @@ class SmtpTransport:
             raise ConfigurationError("an SMTP password is set without a user name")
         try:
             self._sender, self._sender_name = parse_sender(sender)
+            self._sender_name = self._sender_name or (sender_name or "").strip() or None
         except DeliveryRejected as exc:
             raise ConfigurationError("the mail sender (MAIL_FROM) is not a valid address") from exc
         self._host = host
@@ -67,11 +69,12 @@ class SmtpTransport:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpTransport:
-        """A transport configured by ``SMTP_*`` and ``MAIL_FROM``."""
+        """A transport configured by ``SMTP_*``, ``MAIL_FROM`` and ``MAIL_FROM_NAME``."""
         return cls(
             settings.require("SMTP_HOST"),
             settings.get_int("SMTP_PORT"),
             sender=settings.require("MAIL_FROM"),
+            sender_name=settings.get("MAIL_FROM_NAME"),
             username=settings.get("SMTP_USERNAME"),
             password=settings.get("SMTP_PASSWORD"),
             starttls=settings.get_bool("SMTP_STARTTLS"),

@@ -28,6 +28,10 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "September", "October", "November", "December")
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
 _WAITING_STATES = frozenset({"awaiting_connection", "pending"})
+#: How a host reconnects Teams when the notice carries no link of its own (there is no settings page).
+CONNECT_LINK_HELP = ("To reconnect, ask your workspace admin for a new Microsoft Teams connect link and open "
+                     "it in your browser. Each link works once and expires 15 minutes after it is made; if it "
+                     "has expired, ask for another.")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class _Options:
     offset_minutes: int | None = None
     invitation_attached: bool = False
     recipient_name: str | None = None
+    invitation_by_outlook: bool = False
 
 
 @dataclass
@@ -225,6 +230,15 @@ def _manage(view: BookingView) -> list[_Block]:
     return blocks
 
 
+def _outlook_invitation(view: BookingView, opts: _Options) -> list[_Block]:
+    """Same-account path (rule 8): Outlook, not this email, carries the calendar invitation."""
+    if not opts.invitation_by_outlook or opts.invitation_attached:
+        return []
+    sender = _hosts(view) or "your host"
+    return [_Para(f"The calendar invitation comes from Microsoft Outlook in a separate email from {sender}: "
+                  "accept it there to add the meeting to your calendar. No invitation is attached to this email.")]
+
+
 def _greeting(name: str | None) -> _Para:
     clean = _one_line(name)
     return _Para(f"Hello {clean}," if clean else "Hello,")
@@ -238,6 +252,7 @@ def _confirmation(view: BookingView, opts: _Options) -> _Doc:
     doc.blocks += [*_invitee_core(view), *_notes(view)]
     if opts.invitation_attached:
         doc.blocks.append(_Para("A calendar invitation is attached."))
+    doc.blocks += _outlook_invitation(view, opts)
     doc.blocks += _manage(view)
     return doc
 
@@ -262,6 +277,7 @@ def _link_update(view: BookingView, opts: _Options) -> _Doc:
     doc.blocks += _invitee_core(view)
     if opts.invitation_attached:
         doc.blocks.append(_Para("An updated calendar invitation is attached."))
+    doc.blocks += _outlook_invitation(view, opts)
     doc.blocks += _manage(view)
     return doc
 
@@ -277,6 +293,7 @@ def _reschedule(view: BookingView, opts: _Options) -> _Doc:
     doc.blocks += [*_invitee_core(view, previously), *_notes(view)]
     if opts.invitation_attached:
         doc.blocks.append(_Para("An updated calendar invitation is attached."))
+    doc.blocks += _outlook_invitation(view, opts)
     doc.blocks += _manage(view)
     return doc
 
@@ -322,6 +339,8 @@ def _host_notice(view: BookingView, opts: _Options) -> _Doc:
             "created for this booking and sent to the invitee automatically."))
     if view.reconnect_url:
         doc.blocks.append(_Link("Reconnect Microsoft Teams", view.reconnect_url))
+    else:
+        doc.blocks.append(_Para(CONNECT_LINK_HELP))
     return doc
 
 
@@ -394,17 +413,19 @@ def render(
     offset_minutes: int | None = None,
     invitation_attached: bool = False,
     recipient_name: str | None = None,
+    invitation_by_outlook: bool = False,
 ) -> RenderedMessage:
     """Subject, text and HTML of a ``kind`` message (one of :data:`KINDS`) about ``view``.
 
     ``offset_minutes`` words a reminder ("starts in 1 hour"); ``invitation_attached``
-    mentions the attached .ics; ``recipient_name`` greets the host of a ``host_notice``.
+    mentions the attached .ics; ``recipient_name`` greets the host of a ``host_notice``;
+    ``invitation_by_outlook`` says that Outlook sends the invitation (same-account path, no .ics).
     Raises ``ValueError`` for an unknown kind.
     """
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise ValueError(f"unknown message kind {kind!r}")
-    doc = builder(view, _Options(offset_minutes, invitation_attached, recipient_name))
+    doc = builder(view, _Options(offset_minutes, invitation_attached, recipient_name, invitation_by_outlook))
     subject = clean_header_value(doc.subject)
     doc.subject = subject
     return RenderedMessage(subject=subject, text=_text(doc), html=_html(doc))

@@ -31,6 +31,7 @@ from shared.domain.availability import (
 )
 from shared.domain.calendar_config import CalendarConfig, MemberConfig
 from shared.domain.model import CalendarProvider, ConnectionKind, ConnectionStatus
+from shared.domain.readiness import calendar_problems, member_problems
 from shared.domain.slot_locks import GRID, LOCK_PREFIX, cell_key, ceil_to_grid, floor_to_grid
 from shared.errors import (
     BookbridgeError,
@@ -299,7 +300,8 @@ def list_slots(deps: AvailabilityDeps, slug: str, start: date, end: date, tz: st
 # ------------------------------------------------------------------ diagnostics
 def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarRecord,
                       *, horizon: timedelta = timedelta(days=1)) -> dict[str, Any]:
-    """Per member: can free/busy be read (and why not), and the state of the Teams connection."""
+    """Per member: can free/busy be read (and why not), the Teams connection, and ``ready``/``problems``
+    (``shared.domain.readiness``); the calendar is ``ready`` only when nothing stands in the way."""
     now = deps.clock.now()
     window = Interval(floor_to_grid(now), floor_to_grid(now) + horizon)
     ws = record.workspace
@@ -319,6 +321,9 @@ def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarReco
         else:
             entry["free_busy"] = {"readable": True,
                                   "reason": "no calendar provider: only bookbridge bookings block this member"}
+        entry["problems"] = member_problems(member.user, entry["meeting_location"], entry["teams_connection"],
+                                            entry["free_busy"])
+        entry["ready"] = not entry["problems"]
         return entry
 
     members = list(record.config.members)
@@ -331,5 +336,6 @@ def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarReco
         "slug": record.config.slug,
         "type": record.config.type.value,
         "members": entries,
-        "ready": all(e["free_busy"]["readable"] for e in entries),
+        "problems": [*calendar_problems(record.config), *(p for e in entries for p in e["problems"])],
+        "ready": not calendar_problems(record.config) and all(e["ready"] for e in entries),
     }

@@ -84,3 +84,19 @@ def get_calendar(store: EntityStore, ws: str, calendar: str) -> repo.CalendarRec
     if record is None:
         raise NotFound("no such calendar in this workspace")
     return record
+
+
+def find_calendar(store: EntityStore, ws: str, id_or_slug: str) -> repo.CalendarRecord:
+    """The calendar whose id is ``id_or_slug``, else the calendar of this workspace with that slug; ``NotFound``
+    naming both when neither exists (``make run`` and ``stack.json`` name a calendar by both)."""
+    check_id("workspace", ws)
+    check_id("calendar", id_or_slug)
+    record = repo.get_calendar(store, ws, id_or_slug)
+    if record is not None:
+        return record
+    row = repo.get_slug_row(store, id_or_slug)
+    if row and row.get("ws") == ws:
+        record = repo.get_calendar(store, ws, str(row.get("calendar", "")))
+        if record is not None:
+            return record
+    raise NotFound(f"no calendar with id or slug {id_or_slug!r} in workspace {ws!r}")

@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from shared.domain.model import (
+    BookingStatus,
     LinkState,
 )
 from shared.errors import (
@@ -35,8 +36,9 @@ def summary_of(b: Booking) -> dict[str, Any]:
 
 
 def booking_view(b: Booking) -> dict[str, Any]:
-    """What the manage-token holder sees."""
-    shows_link = b.link_state in (LinkState.CREATED.value, LinkState.STATIC.value)
+    """What the manage-token holder sees (no join link once cancelled)."""
+    shows_link = (b.status == BookingStatus.CONFIRMED.value
+                  and b.link_state in (LinkState.CREATED.value, LinkState.STATIC.value))
     return {
         **summary_of(b),
         "calendar": {"slug": b.calendar_slug, "name": b.calendar_name, "type": b.calendar_type},

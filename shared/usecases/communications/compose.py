@@ -17,8 +17,8 @@ from shared.usecases.communications.deps import CommsDeps, Job
 from shared.usecases.communications.sent_records import SENT, idempotency_key, link_fingerprint
 
 #: Added to the reason of a host notice about a missing connection (how to reconnect).
-HOST_NOTICE_FIX = ("Reconnect Microsoft Teams in your bookbridge settings; if you cannot, ask your "
-                   "workspace admin for a new connect link.")
+HOST_NOTICE_FIX = ("Reconnect Microsoft Teams with a new Teams connect link from your workspace admin "
+                   "(a link works once, within 15 minutes of being made).")
 
 
 @dataclass
@@ -69,7 +69,7 @@ def compose(job: Job, send: Send, b: Booking) -> Mail:
     link = link_of(b)
     method = ics_method(job, send, b)
     rendered = render(send.kind, view, offset_minutes=job.msg.offset_minutes if send.kind == "reminder" else None,
-                      invitation_attached=bool(method))
+                      invitation_attached=bool(method), invitation_by_outlook=graph_invited(b))
     attachments = [invitation(job, method, b, link, host_row)] if method else []
     message = OutgoingMessage(to=b.invitee_email, to_name=b.invitee_name, subject=rendered.subject,
                               text=rendered.text, html=rendered.html, attachments=attachments,

@@ -217,6 +217,8 @@ def test_cancel_deletes_the_locks_and_frees_the_slot(personal, store, queue):
     queue.sent.clear()
     r = personal.cancel(a["id"], a["manage_token"])
     assert r.status == 200 and r.body["status"] == "cancelled" and r.body["revision"] == 2
+    assert r.body["meeting_url"] is None  # issue 21 (9): a cancelled booking shows no join link
+    assert personal.get(a["id"], a["manage_token"]).body["meeting_url"] is None
     assert locks(store) == []
     assert queue.on("meetings") == [{"op": "cancel", "workspace": "acme", "host": "alice", "booking_id": a["id"],
                                      "revision": 2}]
@@ -468,7 +470,7 @@ def test_reschedule_and_cancel_survive_a_worker_writing_the_booking_meanwhile(pe
     assert fired and r.status == 200, r.body
     row = booking_from_entity(store.get("schedule", "acme|alice", f"booking|{a['id']}"))
     assert row.extra["graph_event_id"] == "EVT-1" and row.link_state == "created" and row.revision == 2
-    assert r.body["meeting_url"] == "https://teams.example/l/1"
+    assert r.body["meeting_url"] == (None if action == "cancel" else "https://teams.example/l/1")
     expected = [] if action == "cancel" else [f"lock|20261123T12{m:02d}Z" for m in range(0, 30, 5)]
     assert locks(store) == expected
 

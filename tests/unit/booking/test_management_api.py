@@ -183,3 +183,36 @@ def test_diagnostics_say_per_member_whether_free_busy_is_readable_and_why_not(ac
     assert by_user["dave"]["free_busy"]["readable"] is True
     assert r.body["ready"] is False
     assert acme.diagnostics("acme", "missing").status == 404
+
+
+def test_diagnostics_are_not_ready_while_a_teams_member_has_no_teams_connection(acme, store, graph):
+    """Issue 21 (5): free/busy readable everywhere, but alice meets on Teams and never connected Teams."""
+    body = calendar_body("solo", [member("alice", "teams", "none")])
+    assert acme.put_calendar("acme", "solo", body).status == 201
+    r = acme.diagnostics("acme", "solo")
+    assert r.status == 200, r.body
+    alice = r.body["members"][0]
+    assert alice["free_busy"]["readable"] is True and alice["teams_connection"] == "missing"
+    assert alice["ready"] is False and "Teams connect link" in alice["problems"][0]
+    assert r.body["ready"] is False and r.body["problems"] == alice["problems"]
+    connect(store, "acme", "alice", kind="teams")
+    r = acme.diagnostics("acme", "solo")
+    assert r.body["ready"] is True and r.body["problems"] == [] and r.body["members"][0]["ready"] is True
+
+
+def test_a_calendar_without_weekly_hours_is_refused_with_422_and_nothing_stored(acme, store):
+    """Issue 21 (5): it would be valid yet never bookable."""
+    r = acme.put_calendar("acme", "closed", calendar_body("closed", [member("alice")], weekly_hours={}))
+    assert r.status == 422
+    assert r.body["error"]["field"] == "weekly_hours" and "at least one weekly range" in r.body["error"]["message"]
+    assert calendar_tables_empty(store)
+
+
+def test_get_and_diagnostics_take_the_slug_where_the_id_is_expected(acme, store, graph):
+    """Issue 21 (7): ``make run`` names calendars by slug; the management API finds them by either."""
+    assert acme.put_calendar("acme", "intro", calendar_body("acme-intro", [member("alice")])).status == 201
+    assert acme.get_calendar("acme", "acme-intro").body["calendar"] == "intro"
+    assert acme.diagnostics("acme", "acme-intro").body["calendar"] == "intro"
+    acme.put_workspace("other")
+    missing = acme.diagnostics("other", "acme-intro")  # a slug of another workspace is not found here
+    assert missing.status == 404 and "id or slug 'acme-intro'" in missing.body["error"]["message"]

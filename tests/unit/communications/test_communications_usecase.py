@@ -177,6 +177,9 @@ def test_outlook_invitation_means_no_ics_of_ours(deps, store, mail) -> None:
     b = seed_world(store, START, extra={"invitation_channel": "outlook", "graph_event_id": "ev-1"})
     handle_communication(deps, message("confirmation", b))
     assert ics_of(mail.sent[0]) is None and TEAMS_URL in mail.sent[0].text
+    # issue 21 (4): the email says where the invitation comes from, instead of leaving the invitee waiting
+    assert "The calendar invitation comes from Microsoft Outlook in a separate email" in mail.sent[0].text
+    assert "comes from Microsoft Outlook" in mail.sent[0].html
     b = update_booking(store, b, status="cancelled", revision=2)
     handle_communication(deps, message("cancellation", b))
     assert mail.kinds() == ["confirmation", "cancellation"] and ics_of(mail.sent[1]) is None
@@ -193,6 +196,7 @@ def test_static_link_is_carried(deps, store, mail) -> None:
     b = seed_world(store, START, location="custom", link_state="static", meeting_url=url, custom_url=url)
     handle_communication(deps, message("confirmation", b))
     assert url in mail.sent[0].text and str(_event(_ics(mail.sent[0]))["LOCATION"]) == url
+    assert "Microsoft Outlook" not in mail.sent[0].text  # our .ics is attached: nothing comes from Outlook
 
 
 # ------------------------------------------------------------------ link updates
@@ -289,8 +293,10 @@ def test_host_notice_goes_to_the_host_with_reason_and_fix(deps, store, mail) -> 
         handle_communication(deps, message("host_notice", b))
     [notice] = mail.sent
     assert notice.to == HOST_EMAIL and notice.headers["X-Bookbridge-Kind"] == "host_notice"
-    assert reason in notice.text and "Reconnect Microsoft Teams in your bookbridge settings" in notice.text
-    assert "ask your workspace admin for a new connect link" in notice.text
+    assert reason in notice.text and "bookbridge settings" not in notice.text  # issue 21 (6): no such page
+    assert "a new Teams connect link from your workspace admin" in notice.text
+    assert "ask your workspace admin for a new Microsoft Teams connect link" in notice.text
+    assert "expires 15 minutes after it is made" in notice.text
     assert "token=" not in notice.text
     # the link later fails for another reason: the host is told again
     b = update_booking(store, b, link_state="failed", link_reason="Graph refused the meeting.")

@@ -47,6 +47,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("off-grid time", {"weekly_hours": {"monday": hours(("09:02", "12:00"))}}, "weekly_hours.monday[0]"),
     ("range shorter than duration", {"weekly_hours": {"monday": hours(("09:00", "09:15"))}}, "weekly_hours.monday[0]"),
     ("unknown weekday", {"weekly_hours": {"funday": hours(("09:00", "12:00"))}}, "weekly_hours.funday"),
+    ("no weekly hours (never bookable)", {"weekly_hours": {}}, "weekly_hours"),
+    ("only empty days (never bookable)", {"weekly_hours": {"monday": ()}}, "weekly_hours"),
     ("teams on class", {"type": CalendarType.CLASS, "members": (member("alice", meeting_location=TEAMS),)},
      "members[0].meeting_location"),
     ("teams on event", {"type": CalendarType.EVENT, "members": (member("alice", meeting_location=TEAMS),)},

@@ -174,3 +174,15 @@ def test_from_settings_and_factory() -> None:
     assert isinstance(acs, AcsEmailTransport)
     with pytest.raises(ConfigurationError):
         transport_from_settings(Settings({"MAIL_TRANSPORT": "pigeon"}))
+
+
+def test_the_sender_gets_a_display_name_from_mail_from_name() -> None:
+    """Issue 21 (9): a bare MAIL_FROM used to arrive with no display name."""
+    transport_from_settings(Settings({"MAIL_FROM": "bookings@example.com", "MAIL_FROM_NAME": "Acme Bookings"})) \
+        .send(_msg())
+    transport_from_settings(Settings({"MAIL_FROM": "bookings@example.com"})).send(_msg())
+    transport_from_settings(Settings({"MAIL_FROM": "Desk <desk@example.com>", "MAIL_FROM_NAME": "Ignored"})) \
+        .send(_msg())
+    froms = [smtp.sent[0][0]["From"] for smtp in FakeSMTP.instances]
+    assert froms == ["Acme Bookings <bookings@example.com>", "bookbridge <bookings@example.com>",
+                     "Desk <desk@example.com>"]

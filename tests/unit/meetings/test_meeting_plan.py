@@ -96,6 +96,9 @@ def test_host_only_event_says_who_booked_and_carries_the_link() -> None:
     body = mp.calendar_event_body(booking(), "https://teams.microsoft.com/l/x", teams_link=True)
     assert "attendees" not in body and "isOnlineMeeting" not in body
     assert "Ada <ada@example.com>" in body["body"]["content"]
+    # issue 21 (9): the host has no manage link; the text says whose link it is and where it is
+    assert "manage link" not in body["body"]["content"]
+    assert "\"Manage your booking\" link in their confirmation email" in body["body"]["content"]
     assert body["body"]["content"].startswith("Join the meeting: https://teams.microsoft.com/l/x")
     assert body["location"] == {"displayName": "Microsoft Teams Meeting", "locationUri": "https://teams.microsoft.com/l/x"}
     assert "location" not in mp.calendar_event_body(booking(), "", teams_link=False)
