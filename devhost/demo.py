@@ -168,7 +168,8 @@ def seed_demo(stack: Any) -> dict[str, Any]:
         f"   or with curl: curl '{base}/api/calendars/{intro}/slots?start={day}&end={day}&timezone={TIMEZONE}'",
         f"                 curl -X POST '{base}/api/calendars/{intro}/bookings' -H 'Content-Type: application/json'"
         f" -d '{booking_body}'",
-        f"   then: curl '{base}/api/bookings/<id>?token=<manage_token>' (link_status, meeting_url)",
+        f"   then: curl '{base}/api/bookings/<id>?token=<manage_token>' (link_status, meeting_url); the invitee's "
+        f"page: {base}/api/manage/<id>?token=<manage_token> (the emails' \"Manage your booking\" link)",
         f"4. received emails (.eml): {stack.outbox_dir}",
     ]
     if standin:

@@ -1,7 +1,8 @@
 """Browser-facing pages and assets (anonymous): the public booking page, its static files, the widget.
 
 * ``GET /api/book/{slug}`` - the booking page of a calendar (HTML shell + ``page.js``; strict CSP).
-* ``GET /api/static/{name}`` - ``booking.css``, ``booking.js``, ``page.js``, ``widget.js``
+* ``GET /api/manage/{id}?token=`` - the invitee's manage page (see, reschedule, cancel; ``manage.js``).
+* ``GET /api/static/{name}`` - ``booking.css``, ``booking.js``, ``manage.js``, ``page.js``, ``widget.js``
   (``?v=<version>`` URLs are cached for a year, others for 5 minutes; ETag / 304; CORS ``*``).
 * ``GET /api/widget.js`` - the embed script: ``<script src=".../api/widget.js" data-calendar="slug">``.
 
@@ -18,6 +19,8 @@ bp = func.Blueprint()
 
 # Same shape as calendar slugs (shared.domain.calendar_config): lower-case letters, digits, dashes.
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Booking ids are uuid4().hex.
+_BOOKING_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _html(body: str, status: int, headers: dict[str, str]) -> func.HttpResponse:
@@ -42,6 +45,21 @@ def pages_booking_page(req: func.HttpRequest) -> func.HttpResponse:
     if not _SLUG.match(slug):
         return _html(render_not_found_page(), 404, dict(RESULT_PAGE_HEADERS))
     return _html(render_booking_page(slug), 200, dict(BOOKING_PAGE_HEADERS))
+
+
+@bp.route(route="manage/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def pages_manage_page(req: func.HttpRequest) -> func.HttpResponse:
+    """200: the manage page of booking ``id`` (the page checks ``?token=`` with the API); 404 page for a
+    malformed id. The token never reaches the HTML: the page's script reads it from its own URL."""
+    from shared.pages.templates import MANAGE_PAGE_HEADERS, RESULT_PAGE_HEADERS, render_manage_page, \
+        render_result_page
+
+    booking_id = req.route_params.get("id", "")
+    if not _BOOKING_ID.match(booking_id):
+        page = render_result_page("Booking not found", "This booking link is not valid. Use the \"Manage your "
+                                  "booking\" link in your confirmation email.", ok=False)
+        return _html(page, 404, dict(RESULT_PAGE_HEADERS))
+    return _html(render_manage_page(booking_id), 200, dict(MANAGE_PAGE_HEADERS))
 
 
 @bp.route(route="static/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -25,6 +25,7 @@ VERSION_PLACEHOLDER = "__BOOKBRIDGE_ASSET_VERSION__"
 ASSETS: dict[str, str] = {
     "booking.css": "text/css; charset=utf-8",
     "booking.js": "text/javascript; charset=utf-8",
+    "manage.js": "text/javascript; charset=utf-8",
     "page.js": "text/javascript; charset=utf-8",
     "widget.js": "text/javascript; charset=utf-8",
 }

@@ -4,6 +4,8 @@
   booking flow (``booking.js``); nothing is inlined, so the page runs under ``script-src 'self'``.
 * :func:`render_result_page` - the result pages of the host's connect flow (connected, personal
   account refused, consent required, expired link, ...); serve it with :data:`RESULT_PAGE_HEADERS`.
+* :func:`render_manage_page` - ``GET /api/manage/{id}?token=``: the invitee's page (``manage.js``): see the
+  booking, reschedule it with the booking flow's slot picker, cancel it after a confirmation step.
 * :func:`render_not_found_page` - an unknown booking page.
 
 Every interpolated value is HTML-escaped; action links are used only when they are http(s) URLs.
@@ -29,6 +31,13 @@ BOOKING_PAGE_HEADERS: dict[str, str] = {
     "Cache-Control": "no-cache",
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
+}
+
+#: The manage page carries the manage token in its URL: never sent on as a referrer, never cached.
+MANAGE_PAGE_HEADERS: dict[str, str] = {
+    **BOOKING_PAGE_HEADERS,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
 }
 
 RESULT_PAGE_HEADERS: dict[str, str] = {
@@ -77,6 +86,24 @@ def render_booking_page(slug: str) -> str:
         "</div>\n</main>"
     )
     return page_shell("Book a time", body, head_extra=head)
+
+
+def render_manage_page(booking_id: str) -> str:
+    """The invitee's manage page of booking ``booking_id``; ``manage.js`` reads the token from the URL."""
+    head = (
+        f'<link rel="modulepreload" href="{escape(asset_url("booking.js"), quote=True)}">\n'
+        f'<script type="module" src="{escape(asset_url("manage.js"), quote=True)}"></script>\n'
+    )
+    body = (
+        f'<main id="bookbridge-manage" class="bb-page-main" data-booking="{escape(booking_id, quote=True)}">\n'
+        '<div class="bb bb-card">\n'
+        '<h1 class="bb-title">Your booking</h1>\n'
+        '<p class="bb-muted" role="status">Loading your booking…</p>\n'
+        "<noscript><p>This page needs JavaScript to show, reschedule or cancel your booking. Please enable it, "
+        "or reply to your confirmation email.</p></noscript>\n"
+        "</div>\n</main>"
+    )
+    return page_shell("Your booking", body, head_extra=head)
 
 
 def render_result_page(

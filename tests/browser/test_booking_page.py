@@ -222,6 +222,14 @@ def test_keyboard_moves_through_dates_and_slots_with_arrow_keys(stack, new_page)
     page.keyboard.press("ArrowRight")
     second = active_element(page)
     assert "bb-slot" in second["cls"] and second["start"] > first["start"]
+    # issue 21 (8): every time is a Tab stop too, and the grid's keys are said on screen
+    page.keyboard.press("Tab")
+    third = active_element(page)
+    assert "bb-slot" in third["cls"] and third["start"] > second["start"]
+    page.keyboard.press("Shift+Tab")
+    hint = page.locator(".bb-grid-hint")
+    assert hint.is_visible() and "arrow keys" in hint.inner_text()
+    assert page.locator("table.bb-grid").get_attribute("aria-describedby") == hint.get_attribute("id")
     page.keyboard.press("Enter")
     heading = page.get_by_role("heading", name="Your details")
     heading.wait_for()

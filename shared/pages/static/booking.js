@@ -29,7 +29,8 @@ export function mountBooking(container, options = {}) {
 }
 
 // ------------------------------------------------------------------------------------------ DOM
-function el(tag, attrs = {}, ...children) {
+/** createElement with attributes ("text", "class", "on<event>") and children; never parses HTML. */
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
@@ -149,7 +150,16 @@ function offsetLabel(tz) {
   }
 }
 
-const zoneLabel = (tz) => tz.replace(/_/g, " ");
+export const zoneLabel = (tz) => tz.replace(/_/g, " ");
+
+/** "Tuesday, 3 March 2026, 9:30 AM – 10:00 AM" of an ISO interval in `tz`, in `locale`'s style. */
+export function formatWhen(startIso, endIso, tz, locale) {
+  const time = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit", timeZone: tz });
+  const date = new Intl.DateTimeFormat(locale, { weekday: "long", day: "numeric", month: "long", year: "numeric",
+    timeZone: tz });
+  const start = new Date(startIso);
+  return `${date.format(start)}, ${time.format(start)} – ${time.format(new Date(endIso))}`;
+}
 
 function firstDayOfWeek(locale) {
   try {
@@ -182,7 +192,7 @@ function randomKey() {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function hostNames(hosts) {
+export function hostNames(hosts) {
   if (!Array.isArray(hosts)) return [];
   return hosts
     .map((h) => (typeof h === "string" ? h : h && (h.name || h.display_name || h.user)))
@@ -190,7 +200,7 @@ function hostNames(hosts) {
     .map((n) => n.trim());
 }
 
-function joinNames(names, locale) {
+export function joinNames(names, locale) {
   if (!names.length) return "";
   try {
     return new Intl.ListFormat(locale, { style: "long", type: "conjunction" }).format(names);
@@ -209,6 +219,8 @@ class BookingFlow {
     if (!this.apiBase.endsWith("/")) this.apiBase += "/";
     this.level = Math.min(Math.max(Number(options.headingLevel) || 2, 1), 5);
     this.isPage = Boolean(options.page);
+    this.onChoose = typeof options.onChoose === "function" ? options.onChoose : null;
+    this.fixedTitle = options.title || null;
     this.locale = options.locale || (typeof navigator !== "undefined" && navigator.language) || "en";
     try {
       new Intl.DateTimeFormat(this.locale);
@@ -308,7 +320,7 @@ class BookingFlow {
   start() {
     const id = this.id;
     this.container.textContent = "";
-    this.title = this.h(0, { class: "bb-title", id: `${id}-title` }, "Book a time");
+    this.title = this.h(0, { class: "bb-title", id: `${id}-title` }, this.fixedTitle || "Book a time");
     this.hostsLine = el("p", { class: "bb-hosts", hidden: true });
     this.facts = el("ul", { class: "bb-facts", hidden: true });
     this.status = el("div", { class: "bb-visually-hidden", role: "status", "aria-live": "polite" });
@@ -333,10 +345,13 @@ class BookingFlow {
       headRow.append(el("th", { scope: "col", abbr: this.fmt("wdl", { weekday: "long", timeZone: "UTC" }).format(sample) },
         this.fmt("wds", { weekday: "short", timeZone: "UTC" }).format(sample)));
     }
-    this.grid = el("table", { class: "bb-grid", role: "grid", "aria-labelledby": `${id}-month` },
-      el("thead", {}, headRow), this.gridBody);
+    this.grid = el("table", { class: "bb-grid", role: "grid", "aria-labelledby": `${id}-month`,
+      "aria-describedby": `${id}-grid-hint` }, el("thead", {}, headRow), this.gridBody);
+    // WAI-ARIA grid pattern: one Tab stop in the grid, arrow keys inside it; said on screen, not only to readers
+    const hint = el("p", { class: "bb-grid-hint bb-small bb-muted", id: `${id}-grid-hint` },
+      "Keyboard: arrow keys move between dates, Enter shows a date's times, Tab goes on to the times.");
     const calendarBox = el("div", { class: "bb-calendar" },
-      el("div", { class: "bb-calendar-head" }, this.prevButton, this.monthLabel, this.nextButton), this.grid);
+      el("div", { class: "bb-calendar-head" }, this.prevButton, this.monthLabel, this.nextButton), this.grid, hint);
 
     this.dayHeading = this.h(1, { class: "bb-day-heading", id: `${id}-day` });
     this.dayNote = el("p", { class: "bb-day-note" });
@@ -382,6 +397,7 @@ class BookingFlow {
       this.doneHeading, this.doneIntro,
       el("dl", { class: "bb-details-list" }, el("dt", {}, "When"), this.doneWhen, ...this.doneWithRow,
         ...this.doneLinkRow),
+      this.doneManage = el("p", { class: "bb-done-manage", hidden: true }),
       el("div", { class: "bb-actions" },
         el("button", { type: "button", class: "bb-button bb-secondary", onclick: () => this.bookAnother() },
           "Book another time")));
@@ -434,7 +450,7 @@ class BookingFlow {
   renderCalendar(calendar) {
     if (!calendar) return;
     this.calendar = calendar;
-    if (calendar.name) {
+    if (calendar.name && !this.fixedTitle) {
       this.title.textContent = calendar.name;
       if (this.isPage) document.title = `${calendar.name} - Book a time`;
     }
@@ -739,7 +755,7 @@ class BookingFlow {
       const label = `${this.timeText(slot.start)}`;
       grid.append(el("button", {
         type: "button", class: "bb-slot", "data-start": slot.start, "data-end": slot.end || "",
-        tabindex: index === 0 ? "0" : "-1",
+        "data-index": String(index), // every time is its own Tab stop (arrow keys work too)
         "aria-label": slot.end ? `${label} to ${this.timeText(slot.end)}` : label,
         onclick: () => this.chooseSlot(slot),
       }, label));
@@ -765,7 +781,6 @@ class BookingFlow {
     }
     event.preventDefault();
     next = Math.min(Math.max(next, 0), buttons.length - 1);
-    buttons.forEach((b, i) => b.setAttribute("tabindex", i === next ? "0" : "-1"));
     buttons[next].focus();
   }
 
@@ -775,6 +790,10 @@ class BookingFlow {
     this.showAlert("");
     this.clearErrors();
     const end = slot.end || new Date(Date.parse(slot.start) + (Number(this.calendar?.duration_minutes) || 0) * 60000).toISOString();
+    if (this.onChoose) {
+      this.onChoose({ start: slot.start, end }, this);
+      return;
+    }
     this.summary.textContent = "";
     this.summary.append(el("span", { class: "bb-summary-when" }, this.whenText(slot.start, end)),
       el("span", { class: "bb-summary-tz" }, zoneLabel(this.tz)));
@@ -936,12 +955,23 @@ class BookingFlow {
     this.doneWith.textContent = joinNames(shown, this.locale);
     this.doneWithRow.forEach((n) => { n.hidden = !shown.length; });
     this.root.dataset.bookingId = booking.id || "";
+    this.renderManageLink(booking);
     this.setStep("done");
     this.doneHeading.focus();
     this.renderLink(booking);
     this.startedPolling = Date.now();
     this.pollIndex = 0;
     this.maybePoll(booking);
+  }
+
+  renderManageLink(booking) {
+    this.doneManage.textContent = "";
+    this.doneManage.hidden = !(booking.id && booking.manage_token);
+    if (this.doneManage.hidden) return;
+    const href = this.url(`manage/${encodeURIComponent(booking.id)}`, { token: booking.manage_token });
+    this.doneManage.append(el("a", { class: "bb-manage-link", href, target: this.isPage ? null : "_blank",
+      rel: this.isPage ? null : "noopener" }, "Manage your booking"),
+    " (reschedule or cancel; the link is also in your confirmation email)");
   }
 
   linkStatus(booking) {

@@ -31,12 +31,12 @@ class Mail:
 
 
 def manage_url(deps: CommsDeps, b: Booking) -> str:
-    """``{PUBLIC_BASE_URL}/api/bookings/{id}?token={manage token}`` (the booking API's token)."""
+    """``{PUBLIC_BASE_URL}/api/manage/{id}?token={manage token}``: the invitee's manage page (rule 30)."""
     from shared.usecases.booking import manage_token
 
     token = manage_token(deps.signer, b)
     base = (deps.public_base_url or "").rstrip("/")
-    return f"{base}/api/bookings/{quote(b.id, safe='')}?token={quote(token, safe='')}"
+    return f"{base}/api/manage/{quote(b.id, safe='')}?token={quote(token, safe='')}"
 
 
 def instant(value: Any) -> datetime | None:

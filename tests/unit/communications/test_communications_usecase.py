@@ -101,10 +101,10 @@ def test_confirmation_carries_the_stored_link_ics_and_manage_link(deps, store, q
     assert str(event["LOCATION"]) == TEAMS_URL and str(event["URL"]) == TEAMS_URL
     assert TEAMS_URL in str(event["DESCRIPTION"])
     assert str(event["ORGANIZER"]).lower() == f"mailto:{HOST_EMAIL}"
-    # the manage link: {PUBLIC_BASE_URL}/api/bookings/{id}?token=<the booking API's manage token>
+    # the manage link opens the manage page (issue 21: it used to open raw JSON), with the API's manage token
     manage = next(line for line in sent.text.splitlines() if line.startswith("Manage your booking: "))
     url = urlsplit(manage.split(": ", 1)[1])
-    assert f"{url.scheme}://{url.netloc}{url.path}" == f"https://book.example.test/api/bookings/{b.id}"
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"https://book.example.test/api/manage/{b.id}"
     token = parse_qs(url.query)["token"][0]
     assert Signer(SIGNING_KEY).verify("manage", token) == {"ws": b.workspace, "host": b.host, "id": b.id}
     # the sent-record
