@@ -153,6 +153,23 @@ function offsetLabel(tz) {
 export const zoneLabel = (tz) => tz.replace(/_/g, " ");
 
 /** "Tuesday, 3 March 2026, 9:30 AM – 10:00 AM" of an ISO interval in `tz`, in `locale`'s style. */
+/** fetch a JSON API without cookies: `{status, ok, data}` (data null when the body is not JSON). */
+export async function requestJson(url, { method = "GET", body, headers } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...(headers || {}) }, credentials: "omit" };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const res = await fetch(url, init);
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  return { status: res.status, ok: res.ok, data };
+}
+
 export function formatWhen(startIso, endIso, tz, locale) {
   const time = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit", timeZone: tz });
   const date = new Intl.DateTimeFormat(locale, { weekday: "long", day: "numeric", month: "long", year: "numeric",
@@ -252,19 +269,7 @@ class BookingFlow {
   }
 
   async request(path, { params, method = "GET", body, headers } = {}) {
-    const init = { method, headers: { Accept: "application/json", ...(headers || {}) }, credentials: "omit" };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers["Content-Type"] = "application/json";
-    }
-    const res = await fetch(this.url(path, params), init);
-    let data = null;
-    try {
-      data = await res.json();
-    } catch {
-      data = null;
-    }
-    return { status: res.status, ok: res.ok, data };
+    return requestJson(this.url(path, params), { method, body, headers });
   }
 
   fmt(key, opts) {

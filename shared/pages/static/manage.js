@@ -7,7 +7,9 @@
  */
 const here = new URL(import.meta.url);
 const flowModule = await import(new URL(`./booking.js${here.search}`, here).href);
-const { el, mountBooking, formatWhen, zoneLabel, hostNames, joinNames, detectTimeZone, isValidTimeZone } = flowModule;
+const {
+  el, mountBooking, requestJson, formatWhen, zoneLabel, hostNames, joinNames, detectTimeZone, isValidTimeZone,
+} = flowModule;
 
 const HTTP_URL = /^https?:\/\//i;
 const TEXT = {
@@ -35,20 +37,8 @@ class ManagePage {
     return url.href;
   }
 
-  async call(path, method = "GET", body) {
-    const init = { method, credentials: "omit", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers["Content-Type"] = "application/json";
-    }
-    const res = await fetch(this.url(path), init);
-    let data = null;
-    try {
-      data = await res.json();
-    } catch {
-      data = null;
-    }
-    return { status: res.status, ok: res.ok, data };
+  call(path, method = "GET", body) {
+    return requestJson(this.url(path), { method, body });
   }
 
   // ---------------------------------------------------------------- skeleton
