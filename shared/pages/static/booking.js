@@ -117,9 +117,39 @@ export function isValidTimeZone(tz) {
   }
 }
 
+// Browsers (ICU) still list and report some zones under names the IANA database has renamed; the
+// current names are shown and sent (both work in Intl and in the API's tz database).
+const RENAMED_ZONES = {
+  "Africa/Asmera": "Africa/Asmara",
+  "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+  "America/Catamarca": "America/Argentina/Catamarca",
+  "America/Coral_Harbour": "America/Atikokan",
+  "America/Cordoba": "America/Argentina/Cordoba",
+  "America/Godthab": "America/Nuuk",
+  "America/Indianapolis": "America/Indiana/Indianapolis",
+  "America/Jujuy": "America/Argentina/Jujuy",
+  "America/Louisville": "America/Kentucky/Louisville",
+  "America/Mendoza": "America/Argentina/Mendoza",
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Pacific/Enderbury": "Pacific/Kanton",
+  "Pacific/Ponape": "Pacific/Pohnpei",
+  "Pacific/Truk": "Pacific/Chuuk",
+};
+
+/** The current IANA name of a zone (a renamed one's new name). */
+export function currentZoneName(tz) {
+  const renamed = RENAMED_ZONES[tz];
+  return renamed && isValidTimeZone(renamed) ? renamed : tz;
+}
+
 export function detectTimeZone() {
   try {
-    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const tz = currentZoneName(Intl.DateTimeFormat().resolvedOptions().timeZone);
     return isValidTimeZone(tz) ? tz : "UTC";
   } catch {
     return "UTC";
@@ -133,10 +163,16 @@ function timeZoneList(current) {
   } catch {
     zones = [];
   }
-  const all = new Set(zones);
+  const all = new Set(zones.map(currentZoneName));
   all.add("UTC");
   if (current) all.add(current);
   return [...all].sort((a, b) => a.localeCompare(b));
+}
+
+/** Does a zone match a search text? Words in any order, against the name and its offset label. */
+function zoneMatches(label, query) {
+  const text = label.toLowerCase().replace(/[_/]/g, " ");
+  return query.toLowerCase().replace(/[_/]/g, " ").split(/\s+/).filter(Boolean).every((word) => text.includes(word));
 }
 
 function offsetLabel(tz) {
@@ -193,6 +229,8 @@ function firstDayOfWeek(locale) {
 const TEXT = {
   loading: "Loading available times…",
   notFound: "This booking page does not exist. Check the link you were given.",
+  notAllowed: (origin) => `This site (${origin}) is not allowed to use the booking service. The site's owner must ` +
+    `add ${origin} to the app setting CORS_ALLOWED_ORIGINS of the bookbridge app.`,
   unreachable: "The booking service could not be reached. Check your connection and try again.",
   failed: "Something went wrong. Please try again in a moment.",
   busy: "The booking service is busy. Please try again in a moment.",
@@ -245,7 +283,7 @@ class BookingFlow {
       this.locale = "en";
     }
     this.weekStart = firstDayOfWeek(this.locale);
-    this.tz = isValidTimeZone(options.timezone) ? options.timezone : detectTimeZone();
+    this.tz = isValidTimeZone(options.timezone) ? currentZoneName(options.timezone) : detectTimeZone();
     this.id = `bb${++instances}`;
     this.calendar = null;
     this.cache = new Map(); // `${tz}|${month}` -> Map(date -> slots)
@@ -270,6 +308,39 @@ class BookingFlow {
 
   async request(path, { params, method = "GET", body, headers } = {}) {
     return requestJson(this.url(path, params), { method, body, headers });
+  }
+
+  /** The page's origin when it is not the API's (the widget on another site), else null. */
+  get foreignOrigin() {
+    const origin = window.location.origin;
+    return origin && origin !== "null" && origin !== new URL(this.apiBase).origin ? origin : null;
+  }
+
+  /**
+   * Why a fetch of the API failed. A browser hides a CORS refusal behind a network error; when the page is on
+   * another origin and an asset of the same app loads (assets allow every origin), the app is reachable, so the
+   * site's origin is not allowed: say so, naming the setting, on the page and in the console.
+   */
+  async unreachableText() {
+    const origin = this.foreignOrigin;
+    if (!origin) return TEXT.unreachable;
+    try {
+      const probe = await fetch(new URL("static/booking.css", this.apiBase).href, { credentials: "omit" });
+      if (!probe.ok) return TEXT.unreachable;
+    } catch {
+      return TEXT.unreachable;
+    }
+    const text = TEXT.notAllowed(origin);
+    console.error(`bookbridge widget: ${text} (the API at ${this.apiBase} answered without CORS for this origin)`);
+    return text;
+  }
+
+  notFoundText() {
+    if (this.isPage) return TEXT.notFound;
+    const text = `There is no booking calendar with slug "${this.slug}". Check the data-calendar attribute ` +
+      "of the widget's script tag.";
+    console.error(`bookbridge widget: no calendar with slug "${this.slug}" at ${this.apiBase}`);
+    return text;
   }
 
   fmt(key, opts) {
@@ -334,7 +405,11 @@ class BookingFlow {
     // step 1: date and time
     this.tzSelect = el("select", { id: `${id}-tz`, class: "bb-select", autocomplete: "off",
       onchange: () => this.changeTimeZone(this.tzSelect.value) });
+    this.tzSearch = el("input", { type: "search", id: `${id}-tz-search`, class: "bb-input bb-tz-search",
+      autocomplete: "off", spellcheck: "false", placeholder: "Search, e.g. Kyiv or GMT+05:30",
+      "aria-controls": `${id}-tz`, oninput: () => this.filterTimeZones() });
     const tzField = el("div", { class: "bb-tz" },
+      el("label", { for: `${id}-tz-search`, class: "bb-label" }, "Find a city or offset"), this.tzSearch,
       el("label", { for: `${id}-tz`, class: "bb-label" }, "Time zone"), this.tzSelect);
 
     this.monthLabel = this.h(1, { class: "bb-month", id: `${id}-month`, "aria-live": "polite" });
@@ -434,14 +509,36 @@ class BookingFlow {
   }
 
   fillTimeZones() {
-    const frag = document.createDocumentFragment();
-    for (const tz of timeZoneList(this.tz)) {
+    this.zoneOptions = timeZoneList(this.tz).map((tz) => {
       const offset = offsetLabel(tz);
-      frag.append(el("option", { value: tz, selected: tz === this.tz }, offset ? `${zoneLabel(tz)} (${offset})` : zoneLabel(tz)));
+      const [area, ...rest] = tz.split("/");
+      // grouped by area ("America"), the option names the place city first: short enough for a phone
+      const place = rest.length ? rest.reverse().map(zoneLabel).join(", ") : zoneLabel(area);
+      return { tz, area: rest.length ? area : "", text: offset ? `${place} (${offset})` : place,
+        label: `${zoneLabel(tz)} ${offset}` };
+    });
+    this.filterTimeZones();
+  }
+
+  /** List the zones matching the search box (the current zone always stays listed, first when filtered). */
+  filterTimeZones() {
+    const query = this.tzSearch.value.trim();
+    const shown = this.zoneOptions.filter((z) => !query || zoneMatches(z.label, query));
+    const current = this.zoneOptions.find((z) => z.tz === this.tz);
+    const list = current && !shown.includes(current) ? [current, ...shown] : shown;
+    const frag = document.createDocumentFragment();
+    let group = null;
+    for (const z of list) {
+      if (!group || group.label !== (z.area || "Other")) {
+        group = el("optgroup", { label: z.area || "Other" });
+        frag.append(group);
+      }
+      group.append(el("option", { value: z.tz, selected: z.tz === this.tz, title: zoneLabel(z.tz) }, z.text));
     }
     this.tzSelect.textContent = "";
     this.tzSelect.append(frag);
     this.tzSelect.value = this.tz;
+    if (query) this.announce(`${shown.length} ${shown.length === 1 ? "time zone matches" : "time zones match"}.`);
   }
 
   setStep(step) {
@@ -509,9 +606,9 @@ class BookingFlow {
       res = await this.request(`calendars/${encodeURIComponent(this.slug)}/slots`,
         { params: { start, end, timezone: this.tz } });
     } catch {
-      return { error: TEXT.unreachable };
+      return { error: await this.unreachableText() };
     }
-    if (res.status === 404) return { error: TEXT.notFound, notFound: true };
+    if (res.status === 404) return { error: this.notFoundText(), notFound: true };
     if (res.status === 422) {
       const err = (res.data && res.data.error) || {};
       if (err.field === "timezone") return { error: "badTimeZone" };
@@ -557,7 +654,7 @@ class BookingFlow {
       this.byDate = new Map();
       this.root.dataset.error = result.notFound ? "not-found" : "load";
       if (result.notFound) {
-        this.title.textContent = "Page not found";
+        this.title.textContent = this.isPage ? "Page not found" : `No calendar with slug "${this.slug}"`;
         this.pickStep.hidden = true;
       }
       this.showAlert(result.error);
@@ -587,6 +684,7 @@ class BookingFlow {
   }
 
   changeTimeZone(tz, { keepAlert = false } = {}) {
+    tz = currentZoneName(tz);
     if (!isValidTimeZone(tz)) return;
     this.tz = tz;
     if (this.tzSelect.value !== tz) this.tzSelect.value = tz;
@@ -731,9 +829,8 @@ class BookingFlow {
     }
     if (errorText !== undefined) {
       this.dayHeading.textContent = "Available times";
-      if (errorText) {
-        box.append(el("p", { class: "bb-muted" }, errorText),
-          el("button", { type: "button", class: "bb-button bb-secondary", onclick: () => {
+      if (errorText) { // the reason is in the alert above: said once, with a way to try again here
+        box.append(el("button", { type: "button", class: "bb-button bb-secondary", onclick: () => {
             this.showAlert("");
             this.showMonth(this.month);
           } }, "Try again"));
@@ -878,7 +975,7 @@ class BookingFlow {
         { method: "POST", body: payload, headers: { "Idempotency-Key": this.attempt.key } });
     } catch {
       this.setBusy(false);
-      this.formProblem(TEXT.unreachable);
+      this.formProblem(await this.unreachableText());
       return;
     }
     this.setBusy(false);
@@ -896,7 +993,7 @@ class BookingFlow {
       return;
     }
     if (res.status === 404) {
-      this.formProblem(TEXT.notFound);
+      this.formProblem(this.notFoundText());
       return;
     }
     this.formProblem(res.status === 429 || res.status === 503 ? TEXT.busy : TEXT.failed);
