@@ -132,6 +132,8 @@ class DiagnosticMemberOut(BaseModel):
     calendar_provider: str
     teams_connection: str = Field(description="connected, needs_reauth, disconnected or missing")
     free_busy: FreeBusyOut
+    ready: bool = Field(description="the member can produce what the calendar promises")
+    problems: list[str] = Field(description="what stops the member, each saying what to do (empty when ready)")
 
 
 class DiagnosticsOut(BaseModel):
@@ -142,6 +144,7 @@ class DiagnosticsOut(BaseModel):
     slug: str
     type: CalendarType
     members: list[DiagnosticMemberOut]
+    problems: list[str] = Field(description="the calendar's own problems (no weekly hours) and every member's")
     ready: bool
 
 
