@@ -97,7 +97,7 @@ def public_create_booking(req: func.HttpRequest) -> func.HttpResponse:
 
         body = parse_model(BookingIn, read_json(req))
         key = _idempotency_key(req)
-        request = BookingRequest(body.start_utc, body.name, body.email, body.timezone, body.notes)
+        request = BookingRequest(body.start_utc, body.name, body.email, body.timezone, body.notes, body.time_format)
         result = create_booking(booking_deps(), req.route_params.get("slug", ""), request, key)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return json_response(result.body, 201, headers)

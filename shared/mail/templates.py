@@ -64,6 +64,7 @@ class BookingView:
     previous_end_utc: datetime | None = None
     host_timezone: str | None = None
     reconnect_url: str | None = None
+    time_format: str | None = None  # "12h" or "24h" (the invitee's clock, as on the booking page); default 24h
 
 
 @dataclass(frozen=True)
@@ -142,26 +143,35 @@ def _date(local: datetime) -> str:
     return f"{_DAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
-def format_time_range(start_utc: datetime, end_utc: datetime, tz_name: str | None) -> str:
+def clock(local: datetime, time_format: str | None = None) -> str:
+    """``14:05`` (24-hour, the default) or ``2:05 PM`` (``time_format="12h"``), as the booking page shows it."""
+    if time_format == "12h":
+        return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+    return f"{local:%H:%M}"
+
+
+def format_time_range(start_utc: datetime, end_utc: datetime, tz_name: str | None,
+                      time_format: str | None = None) -> str:
     """``Tuesday, 3 March 2026, 14:00 - 14:30 (Europe/Berlin, CET)`` in ``tz_name``
-    (UTC when the zone is unknown)."""
+    (UTC when the zone is unknown); ``2:00 PM - 2:30 PM`` with ``time_format="12h"``."""
     tz = _zone(tz_name)
     start = _aware(start_utc).astimezone(tz)
     end = _aware(end_utc).astimezone(tz)
     if start.date() == end.date():
-        span = f"{_date(start)}, {start:%H:%M} - {end:%H:%M}"
+        span = f"{_date(start)}, {clock(start, time_format)} - {clock(end, time_format)}"
     else:
-        span = f"{_date(start)}, {start:%H:%M} - {_date(end)}, {end:%H:%M}"
+        span = f"{_date(start)}, {clock(start, time_format)} - {_date(end)}, {clock(end, time_format)}"
     return f"{span} ({_zone_label(tz, start)})"
 
 
-def _short_when(start_utc: datetime, tz_name: str | None) -> str:
+def _short_when(start_utc: datetime, tz_name: str | None, time_format: str | None = None) -> str:
     tz = _zone(tz_name)
     start = _aware(start_utc).astimezone(tz)
     abbr = start.tzname() or "UTC"
     if abbr[0] in "+-":
         abbr = f"UTC{abbr}"
-    return f"{_DAYS[start.weekday()][:3]} {start.day} {_MONTHS[start.month - 1][:3]} {start:%H:%M} {abbr}"
+    when = clock(start, time_format)
+    return f"{_DAYS[start.weekday()][:3]} {start.day} {_MONTHS[start.month - 1][:3]} {when} {abbr}"
 
 
 def _in_how_long(minutes: int) -> str:
@@ -184,7 +194,7 @@ def _hosts(view: BookingView) -> str:
 def _details(view: BookingView, *, tz_name: str | None, with_invitee: bool = False,
              extra: Sequence[tuple[str, str]] = ()) -> _Details:
     rows: list[tuple[str, str]] = [("What", _one_line(view.calendar_name))]
-    rows.append(("When", format_time_range(view.start_utc, view.end_utc, tz_name)))
+    rows.append(("When", format_time_range(view.start_utc, view.end_utc, tz_name, view.time_format)))
     if with_invitee:
         rows.append(("Invitee", f"{_one_line(view.invitee_name)} <{_one_line(view.invitee_email)}>"))
     hosts = _hosts(view)
@@ -247,7 +257,7 @@ def _greeting(name: str | None) -> _Para:
 # ------------------------------------------------------------------ kinds
 def _confirmation(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Confirmed: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc = _Doc(f"Confirmed: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name), _Para("Your booking is confirmed.")]
     doc.blocks += [*_invitee_core(view), *_notes(view)]
     if opts.invitation_attached:
@@ -259,7 +269,7 @@ def _confirmation(view: BookingView, opts: _Options) -> _Doc:
 
 def _reminder(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Reminder: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc = _Doc(f"Reminder: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
     intro = "This is a reminder of your upcoming meeting."
     if opts.offset_minutes and opts.offset_minutes > 0:
         intro = f"This is a reminder: your meeting starts in {_in_how_long(opts.offset_minutes)}."
@@ -270,7 +280,7 @@ def _reminder(view: BookingView, opts: _Options) -> _Doc:
 
 def _link_update(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Your meeting link: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc = _Doc(f"Your meeting link: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
     intro = ("The meeting link for your booking is now available." if view.meeting_url
              else "There is an update about the meeting link for your booking.")
     doc.blocks += [_greeting(view.invitee_name), _Para(intro)]
@@ -284,12 +294,12 @@ def _link_update(view: BookingView, opts: _Options) -> _Doc:
 
 def _reschedule(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Rescheduled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc = _Doc(f"Rescheduled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name), _Para("Your booking has been moved to a new time.")]
     previously: list[tuple[str, str]] = []
     if view.previous_start_utc is not None:
         prev_end = view.previous_end_utc or (view.previous_start_utc + (view.end_utc - view.start_utc))
-        previously.append(("Previously", format_time_range(view.previous_start_utc, prev_end, tz)))
+        previously.append(("Previously", format_time_range(view.previous_start_utc, prev_end, tz, view.time_format)))
     doc.blocks += [*_invitee_core(view, previously), *_notes(view)]
     if opts.invitation_attached:
         doc.blocks.append(_Para("An updated calendar invitation is attached."))
@@ -300,7 +310,7 @@ def _reschedule(view: BookingView, opts: _Options) -> _Doc:
 
 def _cancellation(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Cancelled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz)}")
+    doc = _Doc(f"Cancelled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name),
                    _Para("Your booking has been cancelled. The meeting will not take place.")]
     doc.blocks.append(_details(view, tz_name=tz))
@@ -316,7 +326,7 @@ def _host_notice(view: BookingView, opts: _Options) -> _Doc:
     failed = view.link_state == "failed"
     subject = ("Action needed: meeting link could not be created" if failed
                else "Action needed: reconnect Microsoft Teams")
-    doc = _Doc(f"{subject} ({invitee}, {_short_when(view.start_utc, tz)})")
+    doc = _Doc(f"{subject} ({invitee}, {_short_when(view.start_utc, tz, view.time_format)})")
     doc.blocks.append(_greeting(opts.recipient_name))
     if failed:
         doc.blocks.append(_Para("A Microsoft Teams link could not be created for the booking below. "

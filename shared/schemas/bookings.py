@@ -5,7 +5,7 @@ Imported inside handlers only: ``import function_app`` must not load pydantic.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
@@ -83,6 +83,8 @@ class BookingIn(_StartIn):
     email: StrictStr = Field(min_length=3, max_length=254)
     timezone: StrictStr = Field(min_length=1, max_length=64)
     notes: Optional[StrictStr] = Field(default=None, max_length=2000)
+    time_format: Optional[Literal["12h", "24h"]] = Field(
+        default=None, description="the invitee's clock (the page sends its locale's): times in emails use it")
 
     _tz = field_validator("timezone")(check_timezone)
     _email = field_validator("email")(check_email)

@@ -353,6 +353,12 @@ class BookingFlow {
     return f;
   }
 
+  /** "12h" or "24h": the clock the page shows times in (the locale's), so that the emails use the same. */
+  timeFormat() {
+    const cycle = this.fmt("time", { hour: "numeric", minute: "2-digit" }).resolvedOptions().hourCycle;
+    return cycle === "h11" || cycle === "h12" ? "12h" : "24h";
+  }
+
   timeText(iso) {
     return this.fmt("time", { hour: "numeric", minute: "2-digit" }).format(new Date(iso));
   }
@@ -963,7 +969,7 @@ class BookingFlow {
       this.announce("Please correct the highlighted fields.");
       return;
     }
-    const payload = { start: this.slot.start, name, email, timezone: this.tz };
+    const payload = { start: this.slot.start, name, email, timezone: this.tz, time_format: this.timeFormat() };
     if (notes) payload.notes = notes;
     const text = JSON.stringify(payload);
     if (!this.attempt || this.attempt.payload !== text) this.attempt = { payload: text, key: randomKey() };

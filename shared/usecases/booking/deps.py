@@ -64,6 +64,7 @@ class BookingRequest:
     email: str
     timezone: str
     notes: str | None = None
+    time_format: str | None = None  # "12h" / "24h": the invitee's clock, used by every email (issue 21)
 
     def fingerprint(self) -> str:
         """SHA-256 of the request's content (an Idempotency-Key is bound to one request)."""

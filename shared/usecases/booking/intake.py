@@ -85,6 +85,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         created_at=stamp,
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
+        extra={"invitee_time_format": req.time_format} if req.time_format else {},
     )
 
 

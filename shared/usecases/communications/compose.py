@@ -101,6 +101,7 @@ def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
         previous_start_utc=instant(b.extra.get("previous_start_utc")) if moved else None,
         previous_end_utc=instant(b.extra.get("previous_end_utc")) if moved else None,
         host_timezone=str(host_row.get("timezone") or "") or b.calendar_timezone,
+        time_format=None if send.to_host else b.extra.get("invitee_time_format"),
     )
 
 

@@ -104,6 +104,14 @@ def test_no_location_is_not_applicable(api, store, queue):
     assert api.book("n", SLOT).body["link_status"] == "not_applicable"
 
 
+def test_the_invitees_clock_is_stored_with_the_booking(personal, store):
+    """Issue 21 (9): the page sends its locale's clock; the emails use it."""
+    body = personal.book("alice", SLOT, time_format="12h").body
+    assert store.get("schedule", "acme|alice", f"booking|{body['id']}")["invitee_time_format"] == "12h"
+    plain = personal.book("alice", "2026-11-23T11:00:00Z").body
+    assert "invitee_time_format" not in store.get("schedule", "acme|alice", f"booking|{plain['id']}")
+
+
 def test_the_same_slot_twice_is_409_and_one_booking_is_stored(personal, store):
     assert personal.book("alice", SLOT).status == 201
     again = personal.book("alice", SLOT)
@@ -143,6 +151,7 @@ def test_minimum_notice_is_enforced(api, store, queue):
     ({"notes": "x" * 2001}, "notes"),
     ({"unexpected": True}, "unexpected"),
     ({"start": 1700000000}, "start"),
+    ({"time_format": "13h"}, "time_format"),
 ])
 def test_bad_booking_inputs_are_422_and_store_nothing(personal, store, queue, over, field):
     r = personal.book("alice", over.pop("start", SLOT), **over)

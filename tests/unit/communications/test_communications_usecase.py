@@ -112,6 +112,14 @@ def test_confirmation_carries_the_stored_link_ics_and_manage_link(deps, store, q
     assert row["state"] == "sent" and row["ics"] == "REQUEST" and row["link_sha"]
 
 
+def test_the_invitees_12_hour_clock_is_used_in_their_emails_not_in_the_hosts(deps, store, mail) -> None:
+    """Issue 21 (9): one time format in page and mail (the page stores the invitee's clock on the booking)."""
+    b = seed_world(store, START, extra={"invitee_time_format": "12h"})
+    handle_communication(deps, message("confirmation", b))
+    assert "9:00 AM - 9:30 AM (America/New_York, EST)" in mail.sent[0].text
+    assert "9:00 AM EST" in mail.sent[0].subject
+
+
 def test_confirmation_schedules_one_reminder_per_offset(deps, store, queue, clock) -> None:
     b = seed_world(store, START, offsets=(1440, 60))
     handle_communication(deps, message("confirmation", b))
