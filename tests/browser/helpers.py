@@ -124,3 +124,26 @@ CONTRAST_JS = """
 def contrast_ratios(page: Any, selectors: list[str]) -> dict[str, float | None]:
     """WCAG contrast ratio of each selector's first element (text colour against its opaque background)."""
     return page.evaluate(CONTRAST_JS, selectors)
+
+
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.x A/AA violations of the page as it is now (shadow roots included).
+
+    axe-core is the npm package from ``package.json`` (never a CDN). The page's CSP allows only its own
+    scripts, so the page must come from a context made with ``bypass_csp=True``.
+    """
+    assert AXE_SCRIPT.is_file(), f"{AXE_SCRIPT} is missing: run `make setup` (npm ci installs axe-core)"
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_SCRIPT))
+    result = page.evaluate(
+        """async () => {
+          const r = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+        }"""
+    )
+    return list(result)
