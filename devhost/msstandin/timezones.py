@@ -1,62 +1,62 @@
-"""Graph ``dateTimeTimeZone`` values: parse (IANA or Windows names) and format, like Outlook."""
+"""Graph ``dateTimeTimeZone`` values: parse (Windows names, UTC, the documented IANA names) and format."""
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# The Windows zone names Outlook uses most, mapped to IANA (CLDR windowsZones, territory 001).
-WINDOWS_TO_IANA: dict[str, str] = {
-    "UTC": "UTC",
-    "Coordinated Universal Time": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "Romance Standard Time": "Europe/Paris",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kiev",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Russian Standard Time": "Europe/Moscow",
-    "Turkey Standard Time": "Europe/Istanbul",
-    "Israel Standard Time": "Asia/Jerusalem",
-    "South Africa Standard Time": "Africa/Johannesburg",
-    "Arabian Standard Time": "Asia/Dubai",
-    "India Standard Time": "Asia/Kolkata",
-    "China Standard Time": "Asia/Shanghai",
-    "Singapore Standard Time": "Asia/Singapore",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Korea Standard Time": "Asia/Seoul",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "New Zealand Standard Time": "Pacific/Auckland",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "US Mountain Standard Time": "America/Phoenix",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "Atlantic Standard Time": "America/Halifax",
-    "E. South America Standard Time": "America/Sao_Paulo",
-    "SA Pacific Standard Time": "America/Bogota",
-    "Central Standard Time (Mexico)": "America/Mexico_City",
-}
+#: Page "dateTimeTimeZone resource type": besides the Windows zone names, ``timeZone`` takes these IANA
+#: names ("Additional time zones"; the page's parenthesised spellings are listed as both names). Every other
+#: IANA name is answered 400 ``TimeZoneNotSupportedException`` (e.g. Europe/Amsterdam, America/Toronto).
+DOCUMENTED_IANA: tuple[str, ...] = (
+    "Etc/GMT+12", "Etc/GMT+11", "Pacific/Honolulu", "America/Anchorage", "America/Santa_Isabel",
+    "America/Los_Angeles", "America/Phoenix", "America/Chihuahua", "America/Denver", "America/Guatemala",
+    "America/Chicago", "America/Mexico_City", "America/Regina", "America/Bogota", "America/New_York",
+    "America/Indiana/Indianapolis", "America/Caracas", "America/Asuncion", "America/Halifax", "America/Cuiaba",
+    "America/La_Paz", "America/Santiago", "America/St_Johns", "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires", "America/Cayenne", "America/Godthab", "America/Montevideo", "America/Bahia",
+    "Etc/GMT+2", "Atlantic/Azores", "Atlantic/Cape_Verde", "Africa/Casablanca", "Etc/GMT", "Europe/London",
+    "Atlantic/Reykjavik", "Europe/Berlin", "Europe/Budapest", "Europe/Paris", "Europe/Warsaw", "Africa/Lagos",
+    "Africa/Windhoek", "Europe/Bucharest", "Asia/Beirut", "Africa/Cairo", "Asia/Damascus", "Africa/Johannesburg",
+    "Europe/Kyiv", "Europe/Kiev", "Europe/Istanbul", "Asia/Jerusalem", "Asia/Amman", "Asia/Baghdad",
+    "Europe/Kaliningrad", "Asia/Riyadh", "Africa/Nairobi", "Asia/Tehran", "Asia/Dubai", "Asia/Baku",
+    "Europe/Moscow", "Indian/Mauritius", "Asia/Tbilisi", "Asia/Yerevan", "Asia/Kabul", "Asia/Karachi",
+    "Asia/Tashkent", "Asia/Kolkata", "Asia/Colombo", "Asia/Kathmandu", "Asia/Almaty", "Asia/Dhaka",
+    "Asia/Yekaterinburg", "Asia/Yangon", "Asia/Rangoon", "Asia/Bangkok", "Asia/Novosibirsk", "Asia/Shanghai",
+    "Asia/Krasnoyarsk", "Asia/Singapore", "Australia/Perth", "Asia/Taipei", "Asia/Ulaanbaatar", "Asia/Irkutsk",
+    "Asia/Tokyo", "Asia/Seoul", "Australia/Adelaide", "Australia/Darwin", "Australia/Brisbane", "Australia/Sydney",
+    "Pacific/Port_Moresby", "Australia/Hobart", "Asia/Yakutsk", "Pacific/Guadalcanal", "Asia/Vladivostok",
+    "Pacific/Auckland", "Etc/GMT-12", "Pacific/Fiji", "Asia/Magadan", "Pacific/Tongatapu", "Pacific/Apia",
+    "Pacific/Kiritimati",
+)
+
+
+def _windows_to_iana() -> dict[str, str]:
+    """Every Windows zone name (CLDR windowsZones, as shipped by ``tzlocal``) -> its IANA zone."""
+    from tzlocal.windows_tz import win_tz
+
+    return {**win_tz, "UTC": "UTC"}
+
+
+WINDOWS_TO_IANA: dict[str, str] = _windows_to_iana()
 _WINDOWS_LOWER = {k.lower(): v for k, v in WINDOWS_TO_IANA.items()}
+_IANA_LOWER = {n.lower(): n for n in DOCUMENTED_IANA}
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
 
 class TimeZoneNotSupported(ValueError):
-    """The timeZone name is neither a known Windows name nor an IANA name."""
+    """The timeZone name is neither a Windows name, ``UTC`` nor one of Graph's documented IANA names."""
 
 
 def zone(name: str | None) -> ZoneInfo | timezone:
-    """The zone for a Windows or IANA name (``None``/empty: UTC)."""
-    if not name or name.upper() in ("UTC", "ETC/UTC", "Z"):
+    """The zone for a Windows name or a documented IANA name (``None``/empty/``UTC``: UTC)."""
+    if not name or name.upper() == "UTC":
         return UTC
-    iana = _WINDOWS_LOWER.get(name.lower(), name)
+    iana = _WINDOWS_LOWER.get(name.lower()) or _IANA_LOWER.get(name.lower())
     try:
-        return ZoneInfo(iana)
+        if iana is None:
+            raise ZoneInfoNotFoundError(name)
+        return UTC if iana == "UTC" else ZoneInfo(iana)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise TimeZoneNotSupported(
             f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{name}'."

@@ -41,6 +41,7 @@ from shared.domain.model import CalendarProvider, CalendarType
 UTC = timezone.utc
 BLOCKING_STATUSES = frozenset({"busy", "tentative", "oof"})
 NON_BLOCKING_STATUSES = frozenset({"free", "workingElsewhere", "unknown"})
+_NON_BLOCKING_FOLDED = frozenset(s.casefold() for s in NON_BLOCKING_STATUSES)
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -188,8 +189,11 @@ def candidate_slots(config: CalendarConfig, window: Interval, now: datetime) -> 
 
 
 def status_blocks(status: str | None) -> bool:
-    """Whether a Graph ``freeBusyStatus`` blocks a slot (unrecognised values and null do: fail closed)."""
-    return status not in NON_BLOCKING_STATUSES
+    """Whether a Graph ``freeBusyStatus`` blocks a slot (unrecognised values and null do: fail closed).
+
+    Compared without case: getSchedule answers ``"Free"``/``"Busy"`` in its examples ("calendar: getSchedule").
+    """
+    return not isinstance(status, str) or status.strip().casefold() not in _NON_BLOCKING_FOLDED
 
 
 @dataclass(frozen=True)

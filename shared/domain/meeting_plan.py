@@ -11,10 +11,10 @@ redelivered create can never make a second Graph object:
 - :func:`external_id` -> ``externalId`` of ``POST /me/onlineMeetings/createOrGet`` (Teams returns
   the meeting already created for that id by the same organizer).
 
-Times: events carry ``dateTimeTimeZone`` values in the calendar's IANA timezone (``Europe/Berlin``).
-Graph documents Windows names ("W. Europe Standard Time") and also accepts IANA names in
-``timeZone``; sending the calendar's own zone keeps DST right for the host's and the invitee's
-Outlook and avoids a mapping table. Online meetings take ``Edm.DateTimeOffset`` instants in UTC.
+Times: events carry ``dateTimeTimeZone`` values named by the Windows zone of the calendar's IANA zone
+(``Europe/Amsterdam`` -> ``W. Europe Standard Time``, CLDR windowsZones via ``shared.domain.graph_time``),
+else ``UTC`` (rule 22: Graph refuses most IANA names). Online meetings take ``Edm.DateTimeOffset`` instants
+in UTC.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.domain import graph_time
 from shared.domain.model import (
     DYNAMIC_LINK_CALENDAR_TYPES,
     CalendarType,
@@ -188,18 +188,12 @@ def _instant(value: str) -> datetime:
 
 
 def _zone_name(booking: Mapping[str, Any]) -> str:
-    name = str(booking.get("calendar_timezone") or "UTC")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-    return name
+    return str(booking.get("calendar_timezone") or "UTC")
 
 
 def date_time_time_zone(instant_utc: str, zone: str) -> dict[str, str]:
-    """A Graph ``dateTimeTimeZone``: wall-clock time in ``zone`` (IANA) plus the zone's name."""
-    local = _instant(instant_utc).astimezone(ZoneInfo(zone))
-    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone}
+    """A Graph ``dateTimeTimeZone``: the Windows name of ``zone`` (IANA) and its wall-clock time, else UTC."""
+    return graph_time.date_time_time_zone(_instant(instant_utc), zone)
 
 
 def utc_offset_string(instant_utc: str) -> str:

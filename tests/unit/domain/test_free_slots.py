@@ -65,6 +65,14 @@ def test_non_blocking_statuses_keep_the_slot(status: str) -> None:
     assert offered_starts(offered(config(), {"alice": avail})) == ALL_STARTS
 
 
+@pytest.mark.parametrize("status", ["Free", "WorkingElsewhere", "FREE", " free "])
+def test_free_busy_statuses_are_read_without_case(status: str) -> None:
+    """Page "calendar: getSchedule": its example answers statuses capitalised ("Busy", "Free")."""
+    avail = MemberAvailability.from_blocks("alice", [BusyBlock(at(7, 30), at(8, 0), status)])
+    assert avail.busy == ()
+    assert MemberAvailability.from_blocks("alice", [BusyBlock(at(7, 30), at(8, 0), "Busy")]).busy != ()
+
+
 @pytest.mark.parametrize("status", [None, "somethingNew"])
 def test_null_or_unrecognised_status_blocks(status: str | None) -> None:
     avail = MemberAvailability.from_blocks("alice", [BusyBlock(at(7, 30), at(8, 0), status)])

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from shared.domain import graph_time
 from shared.domain import meeting_plan as mp
 from shared.domain.meeting_plan import ConnectionView, LinkSource
 from tests.graph_contract_check import request_problems
@@ -66,13 +67,37 @@ def test_custom_location_plan() -> None:
     assert mp.plan_create({**b, "meeting_url": "https://meet.example/x"}, TEAMS, None).nothing_to_do
 
 
-def test_event_times_are_wall_clock_in_the_calendar_iana_zone_across_dst() -> None:
+def test_event_times_are_wall_clock_in_the_calendar_zone_named_by_windows_across_dst() -> None:
     # 2026-03-08 is the US DST switch: 14:00Z is 10:00 EDT (UTC-4), not 09:00 EST
     body = mp.event_with_teams_body(booking(), "Intro")
-    assert body["start"] == {"dateTime": "2026-03-08T10:00:00", "timeZone": "America/New_York"}
-    assert body["end"] == {"dateTime": "2026-03-08T10:45:00", "timeZone": "America/New_York"}
+    assert body["start"] == {"dateTime": "2026-03-08T10:00:00", "timeZone": "Eastern Standard Time"}
+    assert body["end"] == {"dateTime": "2026-03-08T10:45:00", "timeZone": "Eastern Standard Time"}
     winter = mp.event_times_patch(booking(start_utc="2026-03-07T14:00:00Z", end_utc="2026-03-07T14:30:00Z"))
     assert winter["start"]["dateTime"] == "2026-03-07T09:00:00"
+
+
+@pytest.mark.parametrize("iana, windows, wall", [
+    ("Europe/Amsterdam", "W. Europe Standard Time", "2026-03-08T15:00:00"),
+    ("Europe/Madrid", "Romance Standard Time", "2026-03-08T15:00:00"),
+    ("Europe/Zurich", "W. Europe Standard Time", "2026-03-08T15:00:00"),
+    ("America/Toronto", "Eastern Standard Time", "2026-03-08T10:00:00"),
+    ("Asia/Kolkata", "India Standard Time", "2026-03-08T19:30:00"),
+])
+def test_graph_gets_the_windows_zone_name_never_an_iana_name(iana: str, windows: str, wall: str) -> None:
+    """Page "dateTimeTimeZone resource type": timeZone takes Windows names and a short list of IANA names;
+    Europe/Amsterdam, Madrid, Zurich and America/Toronto are not on it (400 TimeZoneNotSupportedException)."""
+    for body in (mp.event_with_teams_body(booking(calendar_timezone=iana), "Intro"),
+                 mp.calendar_event_body(booking(calendar_timezone=iana), "", teams_link=False),
+                 mp.event_times_patch(booking(calendar_timezone=iana))):
+        assert body["start"] == {"dateTime": wall, "timeZone": windows}
+
+
+def test_a_zone_without_a_windows_name_is_sent_in_utc() -> None:
+    assert graph_time.windows_zone_name("Mars/Olympus") is None
+    body = mp.event_times_patch(booking(calendar_timezone="Etc/GMT-14"))
+    assert body["start"]["timeZone"] in {"UTC", "Line Islands Standard Time"}
+    utc = mp.event_times_patch(booking(calendar_timezone="UTC"))
+    assert utc["start"] == {"dateTime": "2026-03-08T14:00:00", "timeZone": "UTC"}
 
 
 def test_unknown_timezone_falls_back_to_utc() -> None:

@@ -57,8 +57,8 @@ def test_same_account_is_one_event_call_with_the_teams_link(h: Harness, no_sleep
     assert req.token == "tok-microsoft_calendar-1"
     body = req.body
     assert body["subject"] == "Intro call with Ada Lovelace"
-    assert body["start"] == {"dateTime": "2026-11-25T10:00:00", "timeZone": "Europe/Berlin"}
-    assert body["end"] == {"dateTime": "2026-11-25T10:30:00", "timeZone": "Europe/Berlin"}
+    assert body["start"] == {"dateTime": "2026-11-25T10:00:00", "timeZone": "W. Europe Standard Time"}
+    assert body["end"] == {"dateTime": "2026-11-25T10:30:00", "timeZone": "W. Europe Standard Time"}
     assert body["attendees"] == [{"emailAddress": {"address": "ada@example.com", "name": "Ada Lovelace"},
                                   "type": "required"}]
     assert body["isOnlineMeeting"] is True and body["onlineMeetingProvider"] == "teamsForBusiness"
@@ -637,8 +637,8 @@ def test_reschedule_patches_the_same_event_and_keeps_the_link(h: Harness) -> Non
     h.deliver(h.message(moved, "reschedule"))
     patches = h.graph.calls("PATCH", r"/me/events/.+")
     assert len(patches) == 1
-    assert patches[0].body == {"start": {"dateTime": "2026-11-26T10:00:00", "timeZone": "Europe/Berlin"},
-                               "end": {"dateTime": "2026-11-26T10:30:00", "timeZone": "Europe/Berlin"}}
+    assert patches[0].body == {"start": {"dateTime": "2026-11-26T10:00:00", "timeZone": "W. Europe Standard Time"},
+                               "end": {"dateTime": "2026-11-26T10:30:00", "timeZone": "W. Europe Standard Time"}}
     assert patches[0].path.endswith(event_id.replace("/", "%2F").replace("=", "%3D"))
     stored = h.booking(b["id"])
     assert stored["meeting_url"] == link and stored["graph_synced_revision"] == 2
