@@ -56,7 +56,7 @@ PERSONAL_IDP_MARKERS = ("live.com",)
 # AADSTS codes (https://learn.microsoft.com/entra/identity-platform/reference-error-codes)
 REAUTH_CODES = frozenset({70000, 70008, 700082, 50173, 50076, 50079, 50078, 50158, 53003, 700084})
 """Refresh failures the host fixes by signing in again (expired, revoked or MFA/CA-blocked grants)."""
-CONSENT_CODES = frozenset({65001, 90094, 90095, 700016})
+CONSENT_CODES = frozenset({65001, 90093, 90094, 90095, 900941, 700016})
 """The app lacks consent (or is not in the tenant): an administrator may have to grant it."""
 DECLINED_CODES = frozenset({65004})
 """The user declined consent."""
@@ -75,7 +75,9 @@ _REASONS = {
     53003: "a conditional access policy blocked the connection",
     700084: "the Microsoft sign-in expired",
     65001: "the permissions were not granted (consent is missing or was withdrawn)",
+    90093: "the permissions need an administrator's approval (user consent is not allowed for them)",
     90094: "the organisation requires an administrator to approve this app",
+    900941: "an administrator's consent is required for the requested permissions",
     90095: "the organisation requires an administrator to approve this app",
     700016: "the app is not approved in the Microsoft organisation",
 }
@@ -176,6 +178,23 @@ def parse_kind(value: Any) -> ConnectionKind | None:
 def scopes_for(kind: ConnectionKind) -> list[str]:
     """The Graph scopes asked for a kind (MSAL adds ``openid profile offline_access``)."""
     return list(SCOPES[kind])
+
+
+def missing_scopes(kind: ConnectionKind, granted: Any) -> list[str]:
+    """The scopes ``kind`` needs that Microsoft did not grant (names compared without case or resource prefix).
+
+    The token response's ``scope`` lists what was actually consented; a tenant may grant less than asked.
+    """
+    have = {str(s).rsplit("/", 1)[-1].casefold() for s in (granted or ())}
+    return [s for s in SCOPES[kind] if s.casefold() not in have]
+
+
+def consent_missing_message(missing: list[str]) -> str:
+    """What the host reads when Microsoft granted fewer permissions than the kind needs."""
+    return ("Microsoft did not grant every permission bookbridge needs (" + ", ".join(missing) + "). Your "
+            "organisation may require an administrator to approve them: ask your Microsoft 365 administrator to "
+            "grant consent (your workspace administrator can create an admin-consent link for them), then connect "
+            "again.")
 
 
 def admin_consent_scopes(graph_resource: str = "https://graph.microsoft.com") -> list[str]:

@@ -82,8 +82,14 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
                      else "Not connected", check.message, 400, reason=check.refusal, kind=kind.value,
                      return_url=return_url)
 
-    scopes = [s for s in result.scopes if s.lower() not in {"openid", "profile", "offline_access", "email"}] or \
-        rules.scopes_for(kind)
+    scopes = [s for s in result.scopes if s.lower() not in {"openid", "profile", "offline_access", "email"}]
+    missing = rules.missing_scopes(kind, scopes)
+    if missing:  # rule 26: what Microsoft granted, not what was asked for
+        log.warning("sign-in refused ws=%s user=%s kind=%s reason=consent_required missing=%s", ws, user, kind.value,
+                    ",".join(missing))
+        return page(False, "Administrator approval needed", rules.consent_missing_message(missing), 400,
+                     reason="consent_required", kind=kind.value, return_url=return_url,
+                     extra={"admin_consent": "required"})
     outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache)
     log.info("connected ws=%s user=%s kind=%s generation=%s transition=%s replaced=%s", ws, user, kind.value,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)

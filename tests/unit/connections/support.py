@@ -81,6 +81,7 @@ class FakeMicrosoft:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     authorize_params: list[dict[str, str]] = field(default_factory=list)
     last_refresh_token: str = ""
+    grant_only: list[str] | None = None  # a tenant that grants fewer scopes than asked for
 
     def __post_init__(self) -> None:
         self.seen_secrets.add(CLIENT_SECRET)
@@ -170,6 +171,8 @@ class FakeMicrosoft:
         id_token = unsigned_jwt(claims)
         self.seen_secrets.update({access, refresh, id_token})
         resource = [s for s in scopes if s not in ("openid", "profile", "offline_access")]
+        if self.grant_only is not None:
+            resource = list(self.grant_only)
         body = {"token_type": "Bearer", "scope": " ".join(resource + ["openid", "profile"]),
                 "expires_in": self.access_token_lifetime, "ext_expires_in": self.access_token_lifetime,
                 "access_token": access, "refresh_token": refresh, "id_token": id_token,

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from shared.domain import connections as rules
 from shared.errors import NotConnected, NotFound, ValidationError
 from shared.usecases import connections as uc
 from tests.unit.connections.support import (
@@ -167,6 +168,42 @@ def test_consent_required_offers_admin_consent(deps, ms):
     q = location_query(result.redirect_to)
     assert (q["status"], q["reason"], q["admin_consent"]) == ("error", "admin_consent_required", "required")
     _nothing_stored(deps)
+
+
+@pytest.mark.parametrize("code, text", [
+    (90093, "AADSTS90093: The app is requesting permissions that you are not authorized to grant."),
+    (900941, "AADSTS900941: Administrator consent is required. App requested permissions."),
+])
+def test_consent_codes_90093_and_900941_offer_admin_consent(deps, ms, code, text):
+    """Page "Unexpected error when performing consent to an application": AADSTS90093 means an administrator
+    has to consent; AADSTS900941 (Entra error codes reference) is "admin consent required"."""
+    opened = _open(deps)
+    result = uc.complete_sign_in(deps, ms.error_response(opened.redirect_to, "access_denied", text))
+    q = location_query(result.redirect_to)
+    assert (q["reason"], q["admin_consent"]) == ("admin_consent_required", "required")
+    failure = rules.classify_refresh_failure("invalid_grant", text, [code])
+    assert failure.consent_required and failure.outcome == "needs_reauth"
+    _nothing_stored(deps)
+
+
+@pytest.mark.parametrize("kind, granted", [("teams", ["User.Read"]),
+                                           ("microsoft_calendar", ["User.Read", "Calendars.Read"]),
+                                           ("teams", [])])
+def test_granted_scopes_short_of_the_kind_are_refused_with_the_admin_consent_path(deps, ms, kind, granted):
+    """The token response's ``scope`` is what was granted; a tenant may grant less than asked (rule 26)."""
+    ms.grant_only = granted
+    opened = _open(deps, kind=kind)
+    result = uc.complete_sign_in(deps, ms.sign_in(opened.redirect_to, ALICE))
+    q = location_query(result.redirect_to)
+    assert not result.ok and (q["reason"], q["admin_consent"]) == ("consent_required", "required")
+    assert "administrator" in result.message
+    _nothing_stored(deps)
+
+
+def test_granted_scopes_may_come_as_full_uris_in_any_case(deps, ms):
+    ms.grant_only = ["https://graph.microsoft.com/onlinemeetings.readwrite", "https://graph.microsoft.com/User.Read"]
+    opened = _open(deps)
+    assert uc.complete_sign_in(deps, ms.sign_in(opened.redirect_to, ALICE)).ok
 
 
 def test_a_code_microsoft_refuses_ends_in_an_error_result(deps, ms):
