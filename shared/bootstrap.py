@@ -118,6 +118,13 @@ class Container:
         return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session)
 
     @cached_property
+    def mailbox_reader(self) -> Any:
+        """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``)."""
+        from shared.adapters.graph_user import MailboxReader
+
+        return MailboxReader(self.graph)
+
+    @cached_property
     def access_token_cache(self) -> Any:
         """This process's in-process access tokens (``AccessTokenCache``), shared by every connection use."""
         from shared.adapters.access_token_cache import AccessTokenCache
@@ -166,7 +173,7 @@ class Container:
             return get_schedule(self.graph, token, schedules, start, end)
 
         return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
-                                fetch_schedule=fetch_schedule)
+                                fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader)
 
     def booking_deps(self) -> Any:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""

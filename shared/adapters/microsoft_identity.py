@@ -247,7 +247,8 @@ class MicrosoftIdentity:
         if not claims:
             raise AuthorizationFailed("Microsoft returned no id token for the sign-in.", code="sign_in_failed")
         granted = tuple(str(result.get("scope") or "").split())
-        return SignInResult(claims=claims, cache=cache.serialize(), scopes=granted)
+        return SignInResult(claims=claims, cache=cache.serialize(), scopes=granted,
+                            access_token=str(result.get("access_token") or ""))
 
     # ------------------------------------------------------------------ tokens
     def acquire_token_silent(

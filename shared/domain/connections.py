@@ -102,6 +102,8 @@ class SignInResult:
     cache: str
     """The serialized MSAL token cache holding this sign-in's tokens (plain text: encrypt it)."""
     scopes: tuple[str, ...] = ()
+    access_token: str = ""
+    """The sign-in's access token (used once, to read the mailbox address; never stored in clear)."""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from shared.ports import Clock, EntityStore, iso_utc
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
+from shared.usecases.mailbox_address import mailbox_address
 
 log = logging.getLogger("bookbridge.availability")
 
@@ -101,6 +102,9 @@ class AvailabilityDeps:
     #: Threads of one read: every member's Outlook read of a calendar (at most 50 members) starts at once,
     #: so a page costs one Graph round trip; with 8, a 20-member round robin needed 3 waves.
     max_workers: int = 64
+    #: ``GET /me?$select=mail,userPrincipalName`` for a connection that has no ``mailbox`` yet (rule 23);
+    #: ``None``: only a stored ``mailbox`` (else the calendar profile's email) is used.
+    mailbox_reader: Any = None
 
 
 # ------------------------------------------------------------------ one member
@@ -147,15 +151,18 @@ def member_free_busy(
         if status is not ConnectionStatus.CONNECTED:
             return MemberAvailability.unreadable(
                 user, f"the member's Microsoft calendar connection is {status.value}: they must connect again")
-        mailbox = (row or {}).get("upn") or mailbox_hint
-        if not mailbox:
-            return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
         answer = None
+        mailbox: str | None = None
         for attempt in (1, 2):  # a refused token is asked for again once
             # the first ask reuses the row just read; a retry after a refused token reads it again
             token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1,
                            row if attempt == 1 else None)
             try:
+                # rule 23: the mailbox read from /me, never the id token's preferred_username (``upn``)
+                mailbox = mailbox or mailbox_address(deps.store, deps.mailbox_reader, row or {}, token) \
+                    or mailbox_hint
+                if not mailbox:
+                    return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
                 answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
             except TransientError as exc:
                 if getattr(exc, "code", "") == "graph_unauthorized" and attempt == 1:

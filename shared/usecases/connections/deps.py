@@ -86,6 +86,8 @@ class ConnectionDeps:
     public_base_url: str = "http://127.0.0.1:7071"
     access_token_cache: Any = None
     """In-process access tokens (``AccessTokenCache``); ``None``: every call decrypts and asks MSAL."""
+    mailbox_reader: Any = None
+    """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
 
     @staticmethod
     def from_container(container: Any) -> "ContainerDeps":
@@ -106,6 +108,7 @@ class ContainerDeps:
     signer = property(lambda self: self._c.signer)
     queue = property(lambda self: self._c.queue)
     access_token_cache = property(lambda self: self._c.access_token_cache)
+    mailbox_reader = property(lambda self: self._c.mailbox_reader)
     public_base_url = property(lambda self: self._c.settings.get("PUBLIC_BASE_URL") or "http://127.0.0.1:7071")
 
 

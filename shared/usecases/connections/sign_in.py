@@ -16,6 +16,7 @@ from shared.errors import (
     TransientError,
 )
 from shared.ports import EntityExists, iso_utc
+from shared.usecases import mailbox_address
 from shared.usecases.connections.deps import MAX_ATTEMPTS, MAX_STATE_LENGTH, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
@@ -90,7 +91,8 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
         return page(False, "Administrator approval needed", rules.consent_missing_message(missing), 400,
                      reason="consent_required", kind=kind.value, return_url=return_url,
                      extra={"admin_consent": "required"})
-    outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache)
+    mailbox = mailbox_address.read_at_sign_in(getattr(deps, "mailbox_reader", None), result.access_token)
+    outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache, mailbox)
     log.info("connected ws=%s user=%s kind=%s generation=%s transition=%s replaced=%s", ws, user, kind.value,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
     label = "Microsoft Teams" if kind is ConnectionKind.TEAMS else "Microsoft calendar"
@@ -99,7 +101,7 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
 
 
 def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules.MicrosoftAccount,
-             scopes: list[str], cache_text: str) -> rules.ConnectOutcome:
+             scopes: list[str], cache_text: str, mailbox: str = "") -> rules.ConnectOutcome:
     """Store the account's tokens and mark the slot connected (ETag-guarded, retried on a lost race)."""
     store = deps.store
     pk = rules.connection_pk(ws, user)
@@ -112,6 +114,7 @@ def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules
     for _ in range(MAX_ATTEMPTS):
         previous = store.get(rules.CONNECTIONS_TABLE, pk, kind.value)
         outcome = rules.connect(previous, workspace=ws, user=user, kind=kind, account=account, scopes=scopes, now=now)
+        outcome.entity["mailbox"] = mailbox  # rule 23 ("" until read: availability fills it in)
         if outcome.transitioned and kind is ConnectionKind.TEAMS:
             # recorded first: a spurious row (lost race) only makes the sweep look once more
             try:

@@ -139,10 +139,11 @@ class Api:
 
 
 def connect(store: Any, ws: str, user: str, kind: str = "microsoft_calendar", status: str = "connected",
-            upn: str | None = None) -> None:
+            upn: str | None = None, mailbox: str | None = None) -> None:
     """A connection row as the connections use case writes it (only the fields availability reads)."""
     store.upsert("connections", {"PartitionKey": f"{ws}|{user}", "RowKey": kind, "status": status,
-                                 "upn": upn or f"{user}@contoso.test"})
+                                 "upn": upn or f"{user}@contoso.test",
+                                 "mailbox": f"{user}@contoso.test" if mailbox is None else mailbox})
 
 
 def utc(text: str) -> datetime:

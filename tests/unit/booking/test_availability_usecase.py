@@ -286,3 +286,40 @@ def test_the_connection_row_is_read_once_and_handed_to_the_token_provider(store)
     assert [f for f, _ in seen] == [False, True]
     assert seen[0][1]["RowKey"] == "microsoft_calendar" and seen[0][1]["status"] == "connected"
     assert seen[1][1] is None
+
+
+# ---------------------------------------------------------------- rule 23: the mailbox, not the sign-in name
+def test_free_busy_asks_for_the_stored_mailbox_not_the_sign_in_name(api, store, graph):
+    """Pages "calendar: getSchedule" (schedules are SMTP addresses) and "ID token claims reference"
+    (``preferred_username`` is a display hint that need not be the mailbox)."""
+    setup(api, store, ["alice"], calendar_body("solo", [member("alice", provider="microsoft")]))
+    connect(store, "acme", "alice", upn="a.archer@contoso.onmicrosoft.test", mailbox="alice@contoso.test")
+    standin = ScheduleStandIn()
+    standin.install(graph)
+    assert day_slots(api.slots("solo", MONDAY, MONDAY)) == ALL_MONDAY
+    assert [c["schedules"] for c in standin.calls] == [["alice@contoso.test"]]
+
+
+def test_a_connection_made_before_the_mailbox_was_stored_reads_it_once_from_me(api, store, graph):
+    """``GET /me?$select=mail,userPrincipalName``: ``mail`` first (rule 23); stored on the connection."""
+    setup(api, store, ["alice"], calendar_body("solo", [member("alice", provider="microsoft")]))
+    connect(store, "acme", "alice", upn="a.archer@contoso.onmicrosoft.test", mailbox="")
+    me = graph.get(f"{GRAPH}/me", json={"mail": "alice@contoso.test",
+                                         "userPrincipalName": "a.archer@contoso.onmicrosoft.test"})
+    standin = ScheduleStandIn()
+    standin.install(graph)
+    assert day_slots(api.slots("solo", MONDAY, MONDAY)) == ALL_MONDAY
+    assert day_slots(api.slots("solo", MONDAY, MONDAY)) == ALL_MONDAY
+    assert [c["schedules"] for c in standin.calls] == [["alice@contoso.test"]] * 2
+    assert me.call_count == 1 and "%24select=mail%2CuserPrincipalName" in graph.calls[0].request.url
+    assert store.get("connections", "acme|alice", "microsoft_calendar")["mailbox"] == "alice@contoso.test"
+
+
+def test_without_mail_the_user_principal_name_from_graph_is_the_address(api, store, graph):
+    setup(api, store, ["alice"], calendar_body("solo", [member("alice", provider="microsoft")]))
+    connect(store, "acme", "alice", upn="someone@else.test", mailbox="")
+    graph.get(f"{GRAPH}/me", json={"mail": None, "userPrincipalName": "alice@contoso.test"})
+    standin = ScheduleStandIn()
+    standin.install(graph)
+    api.slots("solo", MONDAY, MONDAY)
+    assert [c["schedules"] for c in standin.calls] == [["alice@contoso.test"]]

@@ -379,3 +379,37 @@ def test_a_stand_in_authority_host_works_without_instance_discovery(rsps):
     assert result.ok
     assert all("discovery/instance" not in c.request.url for c in rsps.calls)
     assert all(c.request.url.startswith(host) for c in rsps.calls)
+
+
+# ----------------------------------------------------------------------------- rule 23: the mailbox address
+class _Mailboxes:
+    """``GET /me?$select=mail,userPrincipalName`` as the connections use case sees it."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address, self.tokens = address, []
+
+    def mailbox(self, token):
+        from shared.errors import TransientError
+
+        self.tokens.append(token)
+        if self.address is None:
+            raise TransientError("Graph unreachable")
+        return self.address
+
+
+def test_sign_in_stores_the_mailbox_read_from_graph_not_the_sign_in_name(deps, ms):
+    """Page "ID token claims reference": ``preferred_username`` need not be the mailbox; rule 23 reads
+    ``mail`` (else ``userPrincipalName``) from ``GET /me`` with the sign-in's own access token."""
+    deps.mailbox_reader = _Mailboxes("alice.archer@contoso.example")
+    opened = _open(deps, kind="microsoft_calendar")
+    assert uc.complete_sign_in(deps, ms.sign_in(opened.redirect_to, ALICE)).ok
+    row = deps.store.get("connections", "ws1|u1", "microsoft_calendar")
+    assert row["mailbox"] == "alice.archer@contoso.example" and row["upn"] == ALICE["upn"]
+    assert deps.mailbox_reader.tokens and deps.mailbox_reader.tokens[0].startswith("at-")
+
+
+def test_a_mailbox_graph_cannot_answer_now_does_not_stop_the_sign_in(deps, ms):
+    deps.mailbox_reader = _Mailboxes(None)
+    opened = _open(deps, kind="microsoft_calendar")
+    assert uc.complete_sign_in(deps, ms.sign_in(opened.redirect_to, ALICE)).ok
+    assert deps.store.get("connections", "ws1|u1", "microsoft_calendar")["mailbox"] == ""
