@@ -50,7 +50,7 @@ def get_me(call: GraphCall) -> Response:
     call.require_scope(USER_READ + CALENDAR_READ + ("OnlineMeetings.ReadWrite",))
     a = call.account
     user: dict[str, Any] = {"@odata.context": call.context_url("users/$entity"), "businessPhones": [],
-            "displayName": a.display_name, "givenName": a.given_name, "jobTitle": None, "mail": a.upn,
+            "displayName": a.display_name, "givenName": a.given_name, "jobTitle": None, "mail": a.mailbox,
             "mobilePhone": None, "officeLocation": None, "preferredLanguage": "en-US", "surname": a.surname,
             "userPrincipalName": a.upn, "id": a.oid}
     return json_response(200, apply_select(user, select_fields(call, "user")))

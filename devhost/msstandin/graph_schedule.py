@@ -39,11 +39,13 @@ def _view(events: list[StoredEvent], start: datetime, end: datetime, interval: i
 
 
 def _info(call: GraphCall, email: str, start: datetime, end: datetime, interval: int) -> dict[str, Any]:
-    who: Account | None = call.ctx.state.account(email)
+    # Only a mailbox's SMTP address resolves: a sign-in name that differs from ``mail`` does not
+    # (getSchedule answers responseCode 5009, "Unable to resolve e-mail address ... to an Active Directory object").
+    who: Account | None = call.ctx.state.by_mailbox(email)
     me = call.account
     if who is None or who.is_personal != me.is_personal or (who.tid != me.tid and who.upn != me.upn):
-        code = "ErrorMailRecipientNotFound" if who is None else "ErrorNoFreeBusyAccess"
-        text = ("The SMTP address has no mailbox associated with it." if who is None
+        code = "5009" if who is None else "ErrorNoFreeBusyAccess"
+        text = (f"Unable to resolve e-mail address {email} to an Active Directory object." if who is None
                 else "Unable to access free/busy information of this mailbox from the requester's organization.")
         return {"scheduleId": email, "availabilityView": "", "scheduleItems": [],
                 "error": {"message": text, "responseCode": code}}

@@ -40,6 +40,13 @@ class Account:
     kind: str
     time_zone: str
     calendars: tuple[CalendarInfo, ...]
+    mail: str = ""
+    """The mailbox's SMTP address when it differs from the sign-in name (``user.mail``; default: the UPN)."""
+
+    @property
+    def mailbox(self) -> str:
+        """The SMTP address free/busy resolves (``mail``, else the UPN)."""
+        return (self.mail or self.upn).lower()
 
     @property
     def calendar_id(self) -> str:
@@ -58,7 +65,7 @@ class Account:
 
     def public(self) -> dict[str, Any]:
         """The ``/_sandbox/accounts`` view."""
-        return {"upn": self.upn, "tenant_id": self.tid, "oid": self.oid, "kind": self.kind,
+        return {"upn": self.upn, "mail": self.mailbox, "tenant_id": self.tid, "oid": self.oid, "kind": self.kind,
                 "display_name": self.display_name, "time_zone": self.time_zone,
                 "calendar_id": self.calendar_id,
                 "calendars": [{"id": c.id, "name": c.name, "is_default": c.is_default} for c in self.calendars]}
@@ -78,7 +85,7 @@ def account_from_dict(a: dict[str, Any]) -> Account:
     cals = [CalendarInfo(a["calendar_id"], "Calendar", True)]
     cals += [CalendarInfo(c["id"], c.get("name", "Calendar"), False) for c in a.get("extra_calendars", [])]
     return Account(a["upn"], a["display_name"], a.get("given_name", ""), a.get("surname", ""), a["oid"],
-                   a["tid"], a["kind"], a.get("time_zone", "UTC"), tuple(cals))
+                   a["tid"], a["kind"], a.get("time_zone", "UTC"), tuple(cals), str(a.get("mail") or ""))
 
 
 @dataclass
@@ -230,6 +237,13 @@ class State:
         with self.lock:
             found = self.accounts.get(key.lower())
             return found or next((a for a in self.accounts.values() if a.oid == key.lower()), None)
+
+    def by_mailbox(self, address: str | None) -> Account | None:
+        """The account whose mailbox (``mail``, else UPN) is ``address`` (case-insensitive)."""
+        if not address:
+            return None
+        with self.lock:
+            return next((a for a in self.accounts.values() if a.mailbox == address.strip().lower()), None)
 
     def tenant_ids(self) -> set[str]:
         """Tenant ids of all accounts."""

@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from devhost.msstandin import StandIn
+
 from .conftest import ALICE, BOB, Graph
 
 
@@ -43,3 +45,25 @@ def test_windows_names_utc_and_documented_iana_names_pass(graph: Graph, tz: str,
     assert resp.json()["start"]["dateTime"][11:13] == utc_hour
     assert resp.json()["originalStartTimeZone"] == tz
 
+
+
+def schedule(graph: Graph, who: str, *addresses: str) -> list[dict[str, Any]]:
+    resp = graph.post(who, "/me/calendar/getSchedule", json={
+        "schedules": list(addresses), "startTime": {"dateTime": "2030-01-07T00:00:00", "timeZone": "UTC"},
+        "endTime": {"dateTime": "2030-01-08T00:00:00", "timeZone": "UTC"}})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["value"]
+
+
+def test_get_schedule_resolves_mailboxes_only_not_sign_in_names(ms: StandIn, graph: Graph, http: Any) -> None:
+    """Page "calendar: getSchedule": schedules are SMTP addresses; an address that is no mailbox comes back
+    as a per-schedule error (responseCode 5009, microsoft-graph-docs#11225). Page "ID token claims reference":
+    the sign-in name (preferred_username) need not be the mailbox."""
+    accounts = {a["upn"]: a for a in http.get(f"{ms.base_url}/_sandbox/accounts").json()["accounts"]}
+    assert accounts[BOB]["mail"] == "bob.baker@contoso.example" and accounts[ALICE]["mail"] == ALICE
+    by_upn, by_mail, ghost = schedule(graph, ALICE, BOB, "bob.baker@contoso.example", "ghost@contoso.example")
+    assert by_upn["error"]["responseCode"] == "5009" and "resolve" in by_upn["error"]["message"]
+    assert ghost["error"]["responseCode"] == "5009"
+    assert "error" not in by_mail and by_mail["availabilityView"] == "0" * 48
+    me = graph.get(BOB, "/me?$select=mail,userPrincipalName").json()
+    assert (me["mail"], me["userPrincipalName"]) == ("bob.baker@contoso.example", BOB)
