@@ -91,7 +91,9 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
         return page(False, "Administrator approval needed", rules.consent_missing_message(missing), 400,
                      reason="consent_required", kind=kind.value, return_url=return_url,
                      extra={"admin_consent": "required"})
-    mailbox = mailbox_address.read_at_sign_in(getattr(deps, "mailbox_reader", None), result.access_token)
+    mailbox = ""  # free/busy (rule 23) needs the calendar's mailbox address; Teams needs none
+    if kind is ConnectionKind.MICROSOFT_CALENDAR:
+        mailbox = mailbox_address.read_at_sign_in(getattr(deps, "mailbox_reader", None), result.access_token)
     outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache, mailbox)
     log.info("connected ws=%s user=%s kind=%s generation=%s transition=%s replaced=%s", ws, user, kind.value,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
