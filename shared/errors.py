@@ -104,6 +104,16 @@ class DeliveryRejected(PermanentError):
     code = "delivery_rejected"
 
 
+class UndecryptableSecret(PermanentError):
+    """A stored secret cannot be decrypted with any configured key (tampered, or its key removed)."""
+
+    code = "undecryptable_secret"
+
+
+class SlotTaken(Exception):
+    """A lock transaction found the time taken (internal to booking, which answers a ``Conflict``)."""
+
+
 # --------------------------------------------------------------------- transient
 class TransientError(BookbridgeError):
     """A dependency is busy or unavailable; retry later (after ``retry_after`` seconds if known)."""
@@ -131,3 +141,23 @@ class ConcurrencyConflict(TransientError):
     """An ETag-conditional write lost a race; re-read and try again."""
 
     code = "concurrency_conflict"
+
+
+class GraphUnauthorized(TransientError):
+    """Graph answered 401: the access token was refused; refresh once and retry."""
+
+    code = "graph_unauthorized"
+
+
+# --------------------------------------------------------------------- storage
+class EntityExists(Exception):
+    """An insert found the entity already there (also raised by a transaction that hits one).
+
+    Not a :class:`BookbridgeError`: callers always handle it (it is how a conditional insert answers).
+    """
+
+    def __init__(self, table: str, partition_key: str, row_key: str | None = None) -> None:
+        super().__init__(f"entity exists in {table}")
+        self.table = table
+        self.partition_key = partition_key
+        self.row_key = row_key

@@ -1,9 +1,26 @@
-"""The ports use cases depend on. Adapters implement them; tests use fakes of them."""
+"""The ports use cases depend on. Adapters implement them; tests use fakes of them.
+
+``EntityExists`` lives in ``shared.errors`` with every other error class (importable from here too).
+"""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from shared.errors import EntityExists
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from shared.domain.availability import BusyBlock
+    from shared.domain.connections import SignInResult, TokenResult
+    from shared.mail.message import OutgoingMessage
+
+__all__ = [
+    "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionPort", "Entity", "EntityExists",
+    "EntityStore", "Identity", "MailTransport", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
+    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc",
+]
 
 Entity = dict[str, Any]
 """A table entity: ``PartitionKey``, ``RowKey`` and scalar values; ``_etag`` when read from a store."""
@@ -11,15 +28,6 @@ Entity = dict[str, Any]
 TransactionOp = tuple[Literal["create", "upsert", "update", "delete"], Entity]
 """One operation of an entity-group transaction; ``update``/``delete`` honour the entity's ``_etag``."""
 
-
-class EntityExists(Exception):
-    """An insert found the entity already there (also raised by a transaction that hits one)."""
-
-    def __init__(self, table: str, partition_key: str, row_key: str | None = None) -> None:
-        super().__init__(f"entity exists in {table}")
-        self.table = table
-        self.partition_key = partition_key
-        self.row_key = row_key
 
 
 class EntityStore(Protocol):
@@ -97,3 +105,138 @@ def parse_iso_utc(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"instant without offset: {value!r}")
     return parsed.astimezone(timezone.utc)
+
+
+# ================================================================================ secrets and links
+class Signer(Protocol):
+    """Signed, purpose-bound tokens: manage tokens and one-time links (``shared.adapters.signing.Signer``)."""
+
+    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
+        """A token carrying ``payload`` for ``purpose``."""
+        ...
+
+    def verify(self, purpose: str, token: str) -> dict[str, Any] | None:
+        """The payload of a valid ``token`` for ``purpose``; ``None`` otherwise."""
+        ...
+
+
+class Cipher(Protocol):
+    """Authenticated encryption at rest (``shared.adapters.token_cipher.TokenCipher``)."""
+
+    def encrypt(self, plaintext: str) -> str:
+        """Ciphertext of ``plaintext``."""
+        ...
+
+    def decrypt(self, ciphertext: str) -> str:
+        """Plaintext of ``ciphertext``; raises ``shared.errors.UndecryptableSecret``."""
+        ...
+
+
+# ================================================================================ Microsoft
+class Identity(Protocol):
+    """Microsoft's identity platform as the connection use cases need it (``MicrosoftIdentity``)."""
+
+    def start_sign_in(self, scopes: list[str], redirect_uri: str, state: str) -> dict[str, Any]:
+        """MSAL's auth-code flow (with ``auth_uri``) for ``scopes``."""
+        ...
+
+    def finish_sign_in(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
+        """Redeem the code of ``auth_response``."""
+        ...
+
+    def acquire_token_silent(
+        self, cache_text: str, scopes: list[str], account_oid: str, account_tid: str, *, force_refresh: bool = False
+    ) -> TokenResult:
+        """An access token from a serialized MSAL cache (refreshed when needed)."""
+        ...
+
+    def admin_consent_url(self, tenant: str, scopes: list[str], redirect_uri: str, state: str) -> str:
+        """Microsoft's admin-consent page for ``tenant``."""
+        ...
+
+
+class AccessTokenPort(Protocol):
+    """An access token of a host's connection; ``force_refresh`` skips the cache (after a Graph 401).
+
+    Raises ``ReauthRequired`` (refresh failed: the connection is now ``needs_reauth``) or
+    ``NotConnected`` (no ``connected`` connection of that kind).
+    """
+
+    def __call__(self, workspace: str, user: str, kind: str, *, force_refresh: bool = False) -> str: ...
+
+
+TokenProvider = Callable[..., str]
+"""``(workspace, user, kind, *, force_refresh=False, connection=None) -> access token``; raises
+``ReauthRequired`` / ``NotConnected`` (``shared.usecases.connections.get_access_token`` bound to its deps).
+``connection`` is the member's connection row availability has just read (so the provider need not read
+it again); a provider without that keyword is not given it, and one that takes only the three positional
+arguments works too (it is then never asked to force a refresh)."""
+
+
+class ConnectionPort(Protocol):
+    """A connection row (``connections`` table) or ``None``."""
+
+    def __call__(self, workspace: str, user: str, kind: str) -> dict[str, Any] | None: ...
+
+
+class TeamsUnavailablePort(Protocol):
+    """Record on the host's ``teams`` connection that the account cannot create Teams meetings."""
+
+    def __call__(self, workspace: str, user: str, reason: str) -> None: ...
+
+
+class MeetingsGraph(Protocol):
+    """The Graph calls of the meeting worker (``shared.adapters.graph_events.GraphEvents``)."""
+
+    def create_event(self, token: str, body: dict[str, Any], *, calendar_id: str = "") -> dict[str, Any]: ...
+    def get_event_online_meeting(self, token: str, event_id: str) -> dict[str, Any]: ...
+    def update_event(self, token: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    def cancel_event(self, token: str, event_id: str, comment: str) -> bool: ...
+    def delete_event(self, token: str, event_id: str) -> bool: ...
+    def create_or_get_online_meeting(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def update_online_meeting(self, token: str, meeting_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    def delete_online_meeting(self, token: str, meeting_id: str) -> bool: ...
+
+
+class ScheduleAnswer(Protocol):
+    """One mailbox's free/busy answer (``shared.adapters.graph_calendar.ScheduleResult``)."""
+
+    blocks: list[BusyBlock]
+    error: str | None
+
+
+ScheduleFetcher = Callable[[str, Sequence[str], datetime, datetime], Mapping[str, ScheduleAnswer]]
+"""``(token, mailboxes, start, end) -> {mailbox.lower(): answer}`` (``graph_calendar.get_schedule``)."""
+
+
+# ================================================================================ mail
+@runtime_checkable
+class MailTransport(Protocol):
+    """Sends one message.
+
+    Returns when the server or service has accepted it. Raises
+    :class:`shared.errors.DeliveryRejected` when retrying cannot help (5xx SMTP reply,
+    recipient refused, malformed address, 4xx HTTP answer) and
+    :class:`shared.errors.TransientError` when it may (connection refused or timed out,
+    4xx SMTP reply, HTTP 429/5xx; ``retry_after`` set when the service says so).
+    """
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Send ``message`` or raise ``DeliveryRejected`` / ``TransientError``."""
+        ...
+
+
+# ================================================================================ repositories
+class BookingRepository(Protocol):
+    """Point read and ETag-conditional replace of a booking entity (table ``schedule``)."""
+
+    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None:
+        """The booking entity (with ``_etag``), or ``None``."""
+        ...
+
+    def save(self, booking: Entity) -> str:
+        """Replace the booking if its ``_etag`` still matches; returns the new ETag.
+
+        Raises ``ConcurrencyConflict`` when it changed since it was read.
+        """
+        ...

@@ -6,20 +6,14 @@ Callers pass an access token per call (tokens are per connection). Feature modul
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
-from shared.errors import GraphRejected, NotFound, TeamsUnavailable, Throttled, TransientError
+from shared.domain.backoff import default_backoff
+from shared.errors import GraphRejected, GraphUnauthorized, NotFound, TeamsUnavailable, Throttled, TransientError
 
 log = logging.getLogger("bookbridge.graph")
 
 THROTTLE_STATUSES = frozenset({429, 503, 504})
-
-
-class GraphUnauthorized(TransientError):
-    """Graph answered 401: the access token was refused; refresh once and retry."""
-
-    code = "graph_unauthorized"
 
 
 def retry_after_seconds(headers: Any, attempt: int = 1, *, cap: float = 300.0) -> float:
@@ -30,8 +24,7 @@ def retry_after_seconds(headers: Any, attempt: int = 1, *, cap: float = 300.0) -
             return max(0.0, min(float(raw), cap))
         except ValueError:
             pass
-    base = min(cap, 2.0 ** max(0, attempt - 1) * 2.0)
-    return base / 2 + random.uniform(0, base / 2)
+    return default_backoff(attempt, cap=cap)
 
 
 class GraphClient:

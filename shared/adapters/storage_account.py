@@ -7,7 +7,6 @@ from typing import Any
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
-
 #: A function fails fast and lets its queue retry, rather than riding the SDK's long default back-off.
 DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 30}
 

@@ -3,14 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.errors import ConfigurationError, PermanentError
+from shared.errors import ConfigurationError, UndecryptableSecret
 from shared.settings import Settings
-
-
-class UndecryptableSecret(PermanentError):
-    """A stored secret cannot be decrypted with any configured key (tampered, or its key removed)."""
-
-    code = "undecryptable_secret"
 
 
 class TokenCipher:

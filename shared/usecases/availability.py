@@ -17,11 +17,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from shared.domain.availability import (
-    BusyBlock,
     Interval,
     MemberAvailability,
     candidate_slots,
@@ -36,27 +35,20 @@ from shared.domain.slot_locks import GRID, LOCK_PREFIX, cell_key, ceil_to_grid, 
 from shared.errors import (
     BookbridgeError,
     GraphRejected,
+    GraphUnauthorized,
     NotConnected,
     NotFound,
     ReauthRequired,
     Throttled,
     TransientError,
 )
-from shared.ports import Clock, EntityStore, iso_utc
+from shared.ports import Clock, EntityStore, ScheduleFetcher, TokenProvider, iso_utc
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.usecases.mailbox_address import mailbox_address
 
 log = logging.getLogger("bookbridge.availability")
-
-TokenProvider = Callable[..., str]
-"""``(workspace, user, kind, *, force_refresh=False, connection=None) -> access token``; raises
-``ReauthRequired`` / ``NotConnected`` (``shared.usecases.connections.get_access_token`` bound to its deps).
-``connection`` is the member's connection row availability has just read (so the provider need not read
-it again); a provider without that keyword is not given it, and one that takes only the three positional
-arguments works too (it is then never asked to force a refresh)."""
-
 
 def _accepts_connection(tokens: TokenProvider) -> bool:
     import inspect
@@ -78,17 +70,6 @@ def _token(tokens: TokenProvider, ws: str, user: str, kind: str, force_refresh: 
         return tokens(ws, user, kind, force_refresh=True)
     except TypeError:
         return tokens(ws, user, kind)
-
-
-class ScheduleAnswer(Protocol):
-    """One mailbox's answer (``shared.adapters.graph_calendar.ScheduleResult``)."""
-
-    blocks: list[BusyBlock]
-    error: str | None
-
-
-ScheduleFetcher = Callable[[str, Sequence[str], datetime, datetime], Mapping[str, ScheduleAnswer]]
-"""``(token, mailboxes, start, end) -> {mailbox.lower(): answer}`` (``graph_calendar.get_schedule``)."""
 
 
 @dataclass
@@ -115,7 +96,7 @@ def _reason_for(exc: Exception) -> str:
         return "the member has no connected Microsoft calendar"
     if isinstance(exc, Throttled):
         return "Outlook is throttling free/busy requests (try again shortly)"
-    if getattr(exc, "code", "") == "graph_unauthorized":
+    if isinstance(exc, GraphUnauthorized):
         return "Outlook refused the member's access token"
     if isinstance(exc, GraphRejected):
         return f"Outlook refused the free/busy request: {exc.message}"[:300]
@@ -164,8 +145,8 @@ def member_free_busy(
                 if not mailbox:
                     return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
                 answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
-            except TransientError as exc:
-                if getattr(exc, "code", "") == "graph_unauthorized" and attempt == 1:
+            except GraphUnauthorized:
+                if attempt == 1:
                     continue
                 raise
             answer = answers.get(mailbox.lower())

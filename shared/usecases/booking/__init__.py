@@ -30,8 +30,6 @@ from shared.usecases.booking.deps import (
     BookingDeps,
     BookingRequest,
     BookingResult,
-    SlotTaken,
-    TokenSigner,
 )
 from shared.usecases.booking.intake import create_booking
 from shared.usecases.booking.locks import release_locks
@@ -41,6 +39,6 @@ from shared.usecases.booking.views import booking_view, manage_token
 
 __all__ = [
     "AWAITING", "LOCK_ATTEMPTS", "MANAGE_PURPOSE", "STALE_CLAIM_AGE", "STALE_LOCK_AGE", "BookingDeps",
-    "BookingRequest", "BookingResult", "SlotTaken", "TokenSigner", "booking_view", "cancel_booking",
+    "BookingRequest", "BookingResult", "booking_view", "cancel_booking",
     "check_start", "create_booking", "get_booking", "manage_token", "release_locks", "reschedule_booking",
 ]

@@ -7,41 +7,23 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shared.domain.model import (
     LinkState,
 )
-from shared.ports import Clock, EntityStore, MessageQueue, iso_utc
+from shared.ports import Clock, EntityStore, MessageQueue, Signer, iso_utc
 from shared.usecases.availability import AvailabilityDeps
 
 log = logging.getLogger("bookbridge.booking")
 
 
 MANAGE_PURPOSE = "manage"
-
-
 STALE_LOCK_AGE = timedelta(minutes=2)
-
-
 STALE_CLAIM_AGE = timedelta(minutes=2)
-
-
 LOCK_ATTEMPTS = 3
-
-
 BOOKING_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-
-
 AWAITING = LinkState.AWAITING_CONNECTION.value
-
-
-class TokenSigner(Protocol):
-    """``shared.adapters.signing.Signer``."""
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str: ...
-
-    def verify(self, purpose: str, token: str) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -51,7 +33,7 @@ class BookingDeps:
     store: EntityStore
     queue: MessageQueue
     clock: Clock
-    signer: TokenSigner
+    signer: Signer
     availability: AvailabilityDeps
 
 
@@ -81,5 +63,3 @@ class BookingResult:
     replayed: bool = False
 
 
-class SlotTaken(Exception):
-    """A lock transaction found the time taken (internal; becomes a 409)."""

@@ -19,6 +19,7 @@ from shared.domain.model import (
 from shared.errors import (
     BookbridgeError,
     Conflict,
+    SlotTaken,
 )
 from shared.ports import iso_utc
 from shared.repositories import bookings as repo
@@ -27,7 +28,7 @@ from shared.repositories.bookings import Booking, MemberStats
 from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.usecases import booking_events
 from shared.usecases.availability import find_calendar
-from shared.usecases.booking.deps import BookingDeps, BookingRequest, BookingResult, SlotTaken
+from shared.usecases.booking.deps import BookingDeps, BookingRequest, BookingResult
 from shared.usecases.booking.idempotency import claim_key, drop_claim, mark_claim
 from shared.usecases.booking.locks import commit_new
 from shared.usecases.booking.slots import check_start, member_free

@@ -14,12 +14,13 @@ from shared.domain.slot_locks import GRID, lock_cells
 from shared.errors import (
     ConcurrencyConflict,
     NotFound,
+    SlotTaken,
 )
 from shared.ports import EntityExists, EntityStore, parse_iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories.bookings import Booking
 from shared.usecases.availability import cell_start
-from shared.usecases.booking.deps import LOCK_ATTEMPTS, STALE_LOCK_AGE, SlotTaken
+from shared.usecases.booking.deps import LOCK_ATTEMPTS, STALE_LOCK_AGE
 
 log = logging.getLogger("bookbridge.booking")
 

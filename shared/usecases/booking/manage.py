@@ -17,13 +17,14 @@ from shared.errors import (
     ConcurrencyConflict,
     Conflict,
     NotFound,
+    SlotTaken,
 )
 from shared.ports import iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.bookings import Booking
 from shared.usecases import booking_events
-from shared.usecases.booking.deps import AWAITING, BookingDeps, SlotTaken
+from shared.usecases.booking.deps import AWAITING, BookingDeps
 from shared.usecases.booking.locks import lock_rows, rollback, transact_locks
 from shared.usecases.booking.slots import check_start, member_free
 from shared.usecases.booking.views import booking_view, load_booking, manage_token

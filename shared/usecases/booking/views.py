@@ -11,15 +11,15 @@ from shared.domain.model import (
 from shared.errors import (
     NotFound,
 )
-from shared.ports import iso_utc
+from shared.ports import Signer, iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories.bookings import Booking
-from shared.usecases.booking.deps import BOOKING_ID_PATTERN, MANAGE_PURPOSE, BookingDeps, TokenSigner
+from shared.usecases.booking.deps import BOOKING_ID_PATTERN, MANAGE_PURPOSE, BookingDeps
 
 log = logging.getLogger("bookbridge.booking")
 
 
-def manage_token(signer: TokenSigner, b: Booking) -> str:
+def manage_token(signer: Signer, b: Booking) -> str:
     """The invitee's manage token: signed ``{ws, host, id}`` so GET/cancel/reschedule are point reads."""
     return signer.sign(MANAGE_PURPOSE, {"ws": b.workspace, "host": b.host, "id": b.id})
 

@@ -57,9 +57,7 @@ from shared.usecases.communications.deps import (
     MAX_ATTEMPTS,
     STALE_CLAIM,
     CommsDeps,
-    MailSender,
-    TokenSigner,
-    default_backoff,
+    comms_backoff,
     sent_pk,
 )
 from shared.usecases.communications.messages import KINDS, CommsMessage, Outcome
@@ -74,7 +72,7 @@ from shared.usecases.communications.worker import handle_communication, handle_p
 
 __all__ = [
     "COMMSENT", "COMMUNICATIONS_QUEUE", "COMMUNICATIONS_POISON_QUEUE", "CommsDeps", "CommsMessage", "KINDS",
-    "MAX_ATTEMPTS", "MailSender", "Outcome", "STALE_CLAIM", "TokenSigner", "default_backoff", "handle_communication",
+    "MAX_ATTEMPTS", "Outcome", "STALE_CLAIM", "comms_backoff", "handle_communication",
     "handle_poison_message", "idempotency_key", "link_fingerprint", "manage_url", "record_delivery_error",
     "reminders_rk", "sent_pk", "sent_rk",
 ]

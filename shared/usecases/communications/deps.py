@@ -1,12 +1,12 @@
 """What the communications worker depends on (ports, limits) and :class:`Job`, one message's context."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Protocol
+from typing import Callable
 
-from shared.ports import Clock, Entity, EntityStore, MessageQueue
+from shared.domain.backoff import default_backoff
+from shared.ports import Clock, Entity, EntityStore, MailTransport, MessageQueue, Signer
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.bookings import Booking
 from shared.usecases import booking_events
@@ -26,22 +26,9 @@ MAX_BACKOFF_SECONDS = 3600
 MAX_WRITE_RACES = 5
 
 
-class TokenSigner(Protocol):
-    """``shared.adapters.signing.Signer``."""
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str: ...
-
-
-class MailSender(Protocol):
-    """``shared.mail.transport.MailTransport``: raises ``DeliveryRejected`` or ``TransientError``."""
-
-    def send(self, message: Any) -> None: ...
-
-
-def default_backoff(attempt: int) -> float:
-    """Back-off after ``attempt`` (1-based) failed: 30 s, 60 s, 120 s, ... (+ up to 20 % jitter), capped."""
-    base = min(float(MAX_BACKOFF_SECONDS), 30.0 * 2.0 ** max(0, attempt - 1))
-    return base + random.uniform(0, base / 5)
+def comms_backoff(attempt: int) -> float:
+    """Back-off after ``attempt`` (1-based) failed: 30-60 s, 60-120 s, ... at most an hour."""
+    return default_backoff(attempt, first=30.0, cap=float(MAX_BACKOFF_SECONDS))
 
 
 @dataclass
@@ -50,14 +37,14 @@ class CommsDeps:
 
     store: EntityStore
     queue: MessageQueue
-    mail: MailSender
+    mail: MailTransport
     clock: Clock
-    signer: TokenSigner
+    signer: Signer
     public_base_url: str = "http://127.0.0.1:7071"
     mail_from: str = "bookings@bookbridge.local"
     stale_claim: timedelta = STALE_CLAIM
     max_attempts: int = MAX_ATTEMPTS
-    backoff: Callable[[int], float] = default_backoff
+    backoff: Callable[[int], float] = comms_backoff
 
 
 def sent_pk(workspace: str, booking_id: str) -> str:

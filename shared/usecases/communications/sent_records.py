@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import Entity, EntityExists, iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
-from shared.usecases.communications.deps import COMMSENT, MAX_WRITE_RACES, CommsDeps, Job, sent_pk
+from shared.usecases.communications.deps import COMMSENT, MAX_WRITE_RACES, CommsDeps, Job
 
 log = logging.getLogger("bookbridge.communications")
 

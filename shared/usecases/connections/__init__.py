@@ -26,6 +26,7 @@ callback), ``tokens`` (``get_access_token``), ``status`` (read, list, disconnect
 """
 from __future__ import annotations
 
+from shared.ports import Cipher, Identity, Signer
 from shared.usecases.connections.admin_consent import (
     complete_admin_consent,
     create_admin_consent_link,
@@ -40,11 +41,8 @@ from shared.usecases.connections.deps import (
     CONNECT_PATH,
     MAX_ATTEMPTS,
     MAX_STATE_LENGTH,
-    Cipher,
     ConnectionDeps,
     ContainerDeps,
-    Identity,
-    Signer,
 )
 from shared.usecases.connections.links import BrowserResult, create_connect_link, open_connect_link
 from shared.usecases.connections.sign_in import complete_sign_in

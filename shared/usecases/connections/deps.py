@@ -5,7 +5,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
 from shared.domain import connections as rules
 from shared.domain.model import ConnectionKind
@@ -20,57 +20,13 @@ log = logging.getLogger("bookbridge.connections")
 
 
 CONNECT_LINK_PURPOSE = "connect-link"
-
-
 ADMIN_CONSENT_LINK_PURPOSE = "admin-consent-link"
-
-
 CALLBACK_PATH = "/api/auth/microsoft/callback"
-
-
 ADMIN_CONSENT_CALLBACK_PATH = "/api/auth/microsoft/admin-consent/callback"
-
-
 CONNECT_PATH = "/api/connect/"
-
-
 ADMIN_CONSENT_PATH = "/api/admin-consent/"
-
-
 MAX_ATTEMPTS = 4
-
-
 MAX_STATE_LENGTH = 512
-
-
-class Identity(Protocol):
-    """What the use cases need from Microsoft's identity platform (``MicrosoftIdentity``)."""
-
-    def start_sign_in(self, scopes: list[str], redirect_uri: str, state: str) -> dict[str, Any]: ...
-
-    def finish_sign_in(self, flow: dict[str, Any], auth_response: dict[str, str]) -> rules.SignInResult: ...
-
-    def acquire_token_silent(
-        self, cache_text: str, scopes: list[str], account_oid: str, account_tid: str, *, force_refresh: bool = False
-    ) -> rules.TokenResult: ...
-
-    def admin_consent_url(self, tenant: str, scopes: list[str], redirect_uri: str, state: str) -> str: ...
-
-
-class Cipher(Protocol):
-    """Authenticated encryption at rest (``TokenCipher``)."""
-
-    def encrypt(self, plaintext: str) -> str: ...
-
-    def decrypt(self, ciphertext: str) -> str: ...
-
-
-class Signer(Protocol):
-    """Signed tokens (``Signer``)."""
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str: ...
-
-    def verify(self, purpose: str, token: str) -> dict[str, Any] | None: ...
 
 
 @dataclass

@@ -31,19 +31,15 @@ Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``wri
 """
 from __future__ import annotations
 
+from shared.ports import AccessTokenPort, BookingRepository, ConnectionPort, MeetingsGraph, TeamsUnavailablePort
 from shared.usecases.meetings.deps import (
     COMMUNICATIONS_QUEUE,
     HOST_MAX_DEQUEUE_COUNT,
     MAX_ATTEMPTS,
     MEETINGS_POISON_QUEUE,
     MEETINGS_QUEUE,
-    AccessTokenPort,
-    BookingRepository,
-    ConnectionPort,
     MeetingDeps,
-    MeetingsGraph,
     TableBookings,
-    TeamsUnavailablePort,
     default_backoff,
 )
 from shared.usecases.meetings.messages import MeetingMessage, Outcome

@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
+from shared.domain.backoff import default_backoff
 from shared.domain.model import ConnectionKind
-from shared.errors import TransientError
-from shared.ports import Clock, Entity, EntityStore, MessageQueue
+from shared.errors import GraphUnauthorized
+from shared.ports import (
+    AccessTokenPort,
+    BookingRepository,
+    Clock,
+    ConnectionPort,
+    Entity,
+    EntityStore,
+    MeetingsGraph,
+    MessageQueue,
+    TeamsUnavailablePort,
+)
 from shared.repositories import bookings as bookings_repo
 from shared.usecases import booking_events
 from shared.usecases.meetings.messages import MeetingMessage
@@ -33,53 +43,6 @@ TEAMS = ConnectionKind.TEAMS.value
 CALENDAR = ConnectionKind.MICROSOFT_CALENDAR.value
 
 
-class AccessTokenPort(Protocol):
-    """An access token of a host's connection; ``force_refresh`` skips the cache (after a Graph 401).
-
-    Raises ``ReauthRequired`` (refresh failed: the connection is now ``needs_reauth``) or
-    ``NotConnected`` (no ``connected`` connection of that kind).
-    """
-
-    def __call__(self, workspace: str, user: str, kind: str, *, force_refresh: bool = False) -> str: ...
-
-
-class ConnectionPort(Protocol):
-    """A connection row (``connections`` table) or ``None``."""
-
-    def __call__(self, workspace: str, user: str, kind: str) -> dict[str, Any] | None: ...
-
-
-class TeamsUnavailablePort(Protocol):
-    """Record on the host's ``teams`` connection that the account cannot create Teams meetings."""
-
-    def __call__(self, workspace: str, user: str, reason: str) -> None: ...
-
-
-class MeetingsGraph(Protocol):
-    """The Graph calls of the worker (``shared.adapters.graph_events.GraphEvents``)."""
-
-    def create_event(self, token: str, body: dict[str, Any], *, calendar_id: str = "") -> dict[str, Any]: ...
-    def get_event_online_meeting(self, token: str, event_id: str) -> dict[str, Any]: ...
-    def update_event(self, token: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
-    def cancel_event(self, token: str, event_id: str, comment: str) -> bool: ...
-    def delete_event(self, token: str, event_id: str) -> bool: ...
-    def create_or_get_online_meeting(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
-    def update_online_meeting(self, token: str, meeting_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
-    def delete_online_meeting(self, token: str, meeting_id: str) -> bool: ...
-
-
-class BookingRepository(Protocol):
-    """Point read and ETag-conditional replace of a booking entity (table ``schedule``)."""
-
-    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None: ...
-    def save(self, booking: Entity) -> str:
-        """Replace the booking if its ``_etag`` still matches; returns the new ETag.
-
-        Raises ``ConcurrencyConflict`` when it changed since it was read.
-        """
-        ...
-
-
 class TableBookings:
     """:class:`BookingRepository` over an ``EntityStore``, with the keys of ``shared.repositories.bookings``.
 
@@ -96,12 +59,6 @@ class TableBookings:
 
     def save(self, booking: Entity) -> str:
         return self._store.update(bookings_repo.SCHEDULE, booking, booking.get("_etag"), merge=False)
-
-
-def default_backoff(attempt: int, *, cap: float = MAX_DELAY_SECONDS) -> float:
-    """Exponential back-off with jitter for ``attempt`` (1-based): 1-2 s, 2-4 s, 4-8 s, ..."""
-    base = min(cap, 2.0 ** max(0, attempt - 1) * 2.0)
-    return base / 2 + random.uniform(0, base / 2)
 
 
 @dataclass
@@ -154,10 +111,7 @@ class Job:
         token = self.deps.access_token(self.ws, self.host, kind)
         try:
             return fn(token)
-        except TransientError as exc:
-            # ``GraphUnauthorized`` (an adapter class) is recognised by its code: use cases import no adapters.
-            if getattr(exc, "code", "") != "graph_unauthorized":
-                raise
+        except GraphUnauthorized:
             log.info("meetings: graph 401, refreshing the %s token once ws=%s booking=%s", kind, self.ws,
                      self.booking_id)
             token = self.deps.access_token(self.ws, self.host, kind, force_refresh=True)

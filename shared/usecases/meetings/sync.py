@@ -8,8 +8,14 @@ from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired,
 from shared.ports import Entity
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
-from shared.usecases.meetings.writes import apply, has_graph_objects, is_cancelled, note_sync_error, revision_of, \
-    synced_revision
+from shared.usecases.meetings.writes import (
+    apply,
+    has_graph_objects,
+    is_cancelled,
+    note_sync_error,
+    revision_of,
+    synced_revision,
+)
 
 log = logging.getLogger("bookbridge.meetings")
 
