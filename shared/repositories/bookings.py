@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from shared.errors import ConcurrencyConflict
 from shared.ports import Entity, EntityExists, EntityStore, iso_utc, parse_iso_utc
+from shared.repositories.optimistic import optimistic_update, starting_with
 
 SCHEDULE = "schedule"
 BACKFILL = "backfillindex"
@@ -213,16 +214,14 @@ def get_stats(store: EntityStore, ws: str, calendar: str) -> MemberStats:
 
 
 def record_assignment(store: EntityStore, ws: str, calendar: str, user: str, now: datetime,
-                      stats: MemberStats | None = None, attempts: int = 8) -> MemberStats:
+                      stats: MemberStats | None = None) -> MemberStats:
     """Count a booking for ``user`` and mark it the most recent (ETag-guarded, retried on conflict).
 
     The stamp is ``max(now, latest stamp + 1 µs)`` so the order of assignments is strict even when
     the clock does not move between two bookings.
     """
-    current = stats
-    for _ in range(attempts):
-        if current is None:
-            current = get_stats(store, ws, calendar)
+
+    def write(current: MemberStats) -> MemberStats:
         latest = max(current.last_booked_at.values(), default=None)
         stamp = now if latest is None or now > latest else latest + timedelta(microseconds=1)
         counts = dict(current.counts)
@@ -231,14 +230,15 @@ def record_assignment(store: EntityStore, ws: str, calendar: str, user: str, now
         last[user] = stamp
         data = {u: {"count": counts.get(u, 0), **({"last_booked_at": iso_precise(last[u])} if u in last else {})}
                 for u in sorted(set(counts) | set(last))}
-        entity = {"PartitionKey": ws, "RowKey": calendar,
-                  "members_json": json.dumps(data, separators=(",", ":"))}
-        try:
-            if current.etag is None:
-                etag = store.insert(STATS, entity)
-            else:
-                etag = store.update(STATS, entity, current.etag)
-            return MemberStats(counts, last, etag)
-        except (EntityExists, ConcurrencyConflict):
-            current = None
-    raise ConcurrencyConflict("round-robin statistics kept changing; gave up")
+        entity = {"PartitionKey": ws, "RowKey": calendar, "members_json": json.dumps(data, separators=(",", ":"))}
+        if current.etag is None:
+            etag = store.insert(STATS, entity)
+        else:
+            etag = store.update(STATS, entity, current.etag)
+        return MemberStats(counts, last, etag)
+
+    def read() -> MemberStats:
+        return get_stats(store, ws, calendar)
+
+    return optimistic_update(read if stats is None else starting_with(stats, read), write,
+                             what="round-robin statistics", races=(EntityExists, ConcurrencyConflict))

@@ -50,6 +50,7 @@ from shared.errors import ConcurrencyConflict, NotFound, TransientError
 from shared.ports import Clock, Entity, EntityExists, EntityStore, MessageQueue, iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.connection_reads import get_connection_row
+from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 
 log = logging.getLogger("bookbridge.backfill")
@@ -75,8 +76,6 @@ SCAN_FACTOR = 10
 MAX_PAST_ROWS = 100
 #: How long a run's lease keeps another run out (longer than ``MAX_SECONDS``).
 LEASE_SECONDS = 300
-#: Attempts at an ETag-guarded checkpoint write before giving up for this host (the next save retries).
-CHECKPOINT_ATTEMPTS = 3
 
 
 @dataclass
@@ -208,19 +207,27 @@ def save_checkpoint(store: EntityStore, cp: Checkpoint, run_id: str, now: dateti
     wrote it, each run having started from an earlier checkpoint); ``hosts_after`` is this run's.
     """
     current = cp
-    for _ in range(CHECKPOINT_ATTEMPTS):
-        try:
-            if current.etag is None:
-                etag = store.insert(SWEEPSTATE, current.entity(run_id, now))
-            else:
-                etag = store.update(SWEEPSTATE, current.entity(run_id, now), current.etag)
-            return Checkpoint(current.transitions_after, current.hosts_after, etag)
-        except (ConcurrencyConflict, EntityExists, NotFound):
-            theirs = load_checkpoint(store)
-            current = Checkpoint(max(current.transitions_after, theirs.transitions_after), current.hosts_after,
-                                 theirs.etag)
-    log.warning("backfill checkpoint kept changing; run=%s continues, the next save retries", run_id)
-    return current
+
+    def merged() -> Checkpoint:
+        nonlocal current
+        theirs = load_checkpoint(store)
+        current = Checkpoint(max(current.transitions_after, theirs.transitions_after), current.hosts_after,
+                             theirs.etag)
+        return current
+
+    def write(mine: Checkpoint) -> Checkpoint:
+        if mine.etag is None:
+            etag = store.insert(SWEEPSTATE, mine.entity(run_id, now))
+        else:
+            etag = store.update(SWEEPSTATE, mine.entity(run_id, now), mine.etag)
+        return Checkpoint(mine.transitions_after, mine.hosts_after, etag)
+
+    try:
+        return optimistic_update(starting_with(cp, merged), write, what="the backfill checkpoint",
+                                 races=(ConcurrencyConflict, EntityExists, NotFound))
+    except ConcurrencyConflict:
+        log.warning("backfill checkpoint kept changing; run=%s continues, the next save retries", run_id)
+        return current
 
 
 def acquire_lease(store: EntityStore, run_id: str, now: datetime, seconds: int) -> str | None:

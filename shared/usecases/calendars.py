@@ -9,6 +9,7 @@ from shared.errors import ConcurrencyConflict, NotFound, ValidationError
 from shared.ports import Clock, EntityExists, EntityStore, iso_utc
 from shared.repositories import calendars as repo
 from shared.repositories import workspaces as ws_repo
+from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases.workspaces import check_id, require_workspace
 
 log = logging.getLogger("bookbridge.calendars")
@@ -24,23 +25,17 @@ def raise_problems(problems: list[tuple[str, str]]) -> None:
 def _claim_slug(store: EntityStore, record: repo.CalendarRecord) -> None:
     """Write the slug row for ``record``; 422 when another calendar holds the slug."""
     entity = repo.slug_entity(record)
-    for _ in range(8):
-        try:
+
+    def write(current: dict[str, Any] | None) -> None:
+        if current is None:  # first try, or deleted in between
             store.insert(repo.SLUGS, entity)
             return
-        except EntityExists:
-            pass
-        current = repo.get_slug_row(store, record.config.slug)
-        if current is None:
-            continue
         if (current.get("ws"), current.get("calendar")) != (record.workspace, record.calendar):
             raise ValidationError("slug", "is already used by another calendar")
-        try:
-            store.update(repo.SLUGS, entity, current["_etag"])
-            return
-        except (ConcurrencyConflict, NotFound):
-            continue
-    raise ConcurrencyConflict("the slug row kept changing; try again")
+        store.update(repo.SLUGS, entity, current["_etag"])
+
+    optimistic_update(starting_with(None, lambda: repo.get_slug_row(store, record.config.slug)), write,
+                      what="the slug row", races=(EntityExists, ConcurrencyConflict, NotFound))
 
 
 def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str,

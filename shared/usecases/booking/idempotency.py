@@ -16,6 +16,7 @@ from shared.ports import EntityExists, EntityStore, iso_utc, parse_iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.bookings import Booking
+from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 from shared.usecases.booking.deps import STALE_CLAIM_AGE, BookingDeps, BookingRequest, BookingResult
 from shared.usecases.booking.views import created_body
@@ -32,7 +33,7 @@ def find_booking(store: EntityStore, ws: str, users: Iterable[str], booking_id: 
 
 
 def claim_key(deps: BookingDeps, record: calendar_repo.CalendarRecord, key: str, req: BookingRequest,
-           booking_id: str, now: datetime) -> tuple[dict[str, Any] | None, BookingResult | None]:
+              booking_id: str, now: datetime) -> tuple[dict[str, Any] | None, BookingResult | None]:
     """Claim an Idempotency-Key: ``(claim, None)`` to go on, or ``(None, replay)`` for an earlier booking."""
     store = deps.store
     pk, rk = record.config.slug, repo.idempotency_rk(key)
@@ -40,14 +41,10 @@ def claim_key(deps: BookingDeps, record: calendar_repo.CalendarRecord, key: str,
     entity = {"PartitionKey": pk, "RowKey": rk, "state": "pending", "booking_id": booking_id,
               "ws": record.workspace, "calendar": record.calendar, "fingerprint": fingerprint,
               "created_at": iso_utc(now)}
-    for _ in range(4):
-        try:
+
+    def take(current: dict[str, Any] | None) -> tuple[dict[str, Any] | None, BookingResult | None]:
+        if current is None:  # first try, or released in between
             return {**entity, "_etag": store.insert(repo.IDEMPOTENCY, entity)}, None
-        except EntityExists:
-            pass
-        current = store.get(repo.IDEMPOTENCY, pk, rk)
-        if current is None:
-            continue
         if current.get("fingerprint") != fingerprint or current.get("ws") != record.workspace:
             raise ValidationError("Idempotency-Key", "was already used for a different booking request")
         state = current.get("state")
@@ -59,17 +56,21 @@ def claim_key(deps: BookingDeps, record: calendar_repo.CalendarRecord, key: str,
             b = find_booking(store, record.workspace, record.config.users, current["booking_id"])
             if b is None:
                 taking = {**entity, "booking_id": current["booking_id"]}
-                try:
-                    return {**taking, "_etag": store.update(repo.IDEMPOTENCY, taking, current["_etag"])}, None
-                except (ConcurrencyConflict, NotFound):
-                    continue
-        if b is None:
-            raise Conflict("the booking made with this Idempotency-Key no longer exists")
-        if state != "done":  # its messages may not have gone out
-            booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision, b.link_state)
-            mark_claim(store, {**current}, b, "done")
-        return None, BookingResult(created_body(deps, b), replayed=True)
-    raise ConcurrencyConflict("the Idempotency-Key record kept changing; retry")
+                return {**taking, "_etag": store.update(repo.IDEMPOTENCY, taking, current["_etag"])}, None
+        return None, _replay(deps, current, b)
+
+    return optimistic_update(starting_with(None, lambda: store.get(repo.IDEMPOTENCY, pk, rk)), take,
+                             what="the Idempotency-Key record", races=(EntityExists, ConcurrencyConflict, NotFound))
+
+
+def _replay(deps: BookingDeps, claim: dict[str, Any], b: Booking | None) -> BookingResult:
+    """The earlier booking of a claimed key (its messages sent again if they may not have gone out)."""
+    if b is None:
+        raise Conflict("the booking made with this Idempotency-Key no longer exists")
+    if claim.get("state") != "done":  # its messages may not have gone out
+        booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision, b.link_state)
+        mark_claim(deps.store, {**claim}, b, "done")
+    return BookingResult(created_body(deps, b), replayed=True)
 
 
 def mark_claim(store: EntityStore, claim: dict[str, Any], b: Booking, state: str) -> None:

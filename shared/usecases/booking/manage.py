@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from shared.ports import iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.bookings import Booking
+from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 from shared.usecases.booking.deps import AWAITING, BookingDeps
 from shared.usecases.booking.locks import lock_rows, rollback, transact_locks
@@ -47,33 +48,56 @@ def cancel_booking(deps: BookingDeps, booking_id: str, token: str | None) -> dic
     if b.start_utc <= now:
         raise Conflict("the booking has already started and can no longer be cancelled")
     store = deps.store
-    cells = lock_cells(b.start_utc, b.end_utc)
-    for _ in range(4):
-        updated = replace(b, status=BookingStatus.CANCELLED.value, revision=b.revision + 1, updated_at=iso_utc(now))
+
+    def cancel(current: Booking) -> tuple[Booking, Booking | None]:
+        if current.status == BookingStatus.CANCELLED.value:
+            return current, None  # cancelled meanwhile by another request
+        updated = replace(current, status=BookingStatus.CANCELLED.value, revision=current.revision + 1,
+                          updated_at=iso_utc(now))
+        cells = lock_cells(current.start_utc, current.end_utc)
         own = [r for r in lock_rows(store, b.workspace, b.host, cells) if r.get("booking_id") == b.id]
-        ops: list[Any] = [("update", {**repo.booking_to_entity(updated), "_etag": b.etag})]
-        ops += [("delete", {"PartitionKey": b.partition, "RowKey": r["RowKey"], "_etag": r.get("_etag")})
+        ops: list[Any] = [("update", {**repo.booking_to_entity(updated), "_etag": current.etag})]
+        ops += [("delete", {"PartitionKey": current.partition, "RowKey": r["RowKey"], "_etag": r.get("_etag")})
                 for r in own]
-        try:
-            store.transact(repo.SCHEDULE, ops)
-            break
-        except (ConcurrencyConflict, NotFound):
-            fresh = repo.get_booking(store, b.workspace, b.host, b.id)
-            if fresh is None:
-                raise NotFound("no such booking") from None
-            if fresh.status == BookingStatus.CANCELLED.value:
-                return booking_view(fresh)
-            b = fresh
-            cells = lock_cells(b.start_utc, b.end_utc)
-    else:
-        raise ConcurrencyConflict("the booking kept changing; retry")
-    rollback(store, b.workspace, [u for u in b.host_ids if u != b.host], cells, b.id)
+        store.transact(repo.SCHEDULE, ops)
+        return current, updated
+
+    b, updated = optimistic_update(starting_with(b, lambda: _reload(deps, b)), cancel, what="the booking",
+                                   races=(ConcurrencyConflict, NotFound))
+    if updated is None:
+        return booking_view(b)
+    rollback(store, b.workspace, [u for u in b.host_ids if u != b.host], lock_cells(b.start_utc, b.end_utc), b.id)
     if b.link_state == LinkState.AWAITING_CONNECTION.value:
         entity = repo.backfill_entity(b)
         store.delete(repo.BACKFILL, entity["PartitionKey"], entity["RowKey"])
     booking_events.booking_cancelled(deps.queue, b.workspace, b.host, b.id, updated.revision)
     log.info("booking %s cancelled (revision %d)", b.id, updated.revision)
     return booking_view(updated)
+
+
+def _reload(deps: BookingDeps, b: Booking) -> Booking:
+    """``b`` as stored now; ``NotFound`` when it is gone."""
+    fresh = repo.get_booking(deps.store, b.workspace, b.host, b.id)
+    if fresh is None:
+        raise NotFound("no such booking")
+    return fresh
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A reschedule of ``booking`` to ``slot``: the cells to lock and to release, and the request's lock id."""
+
+    booking: Booking
+    slot: Interval
+    now: datetime
+    add: list[str]
+    drop: list[str]
+    op: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def moved(self, current: Booking) -> Booking:
+        """``current`` at the new time, one revision later."""
+        return replace(current, start_utc=self.slot.start, end_utc=self.slot.end, revision=current.revision + 1,
+                       updated_at=iso_utc(self.now))
 
 
 def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, start: datetime) -> dict[str, Any]:
@@ -88,58 +112,42 @@ def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, st
     now = deps.clock.now()
     if b.start_utc <= now:
         raise Conflict("the booking has already started and can no longer be rescheduled")
-    store = deps.store
-    record = calendar_repo.get_calendar(store, b.workspace, b.calendar)
+    record = calendar_repo.get_calendar(deps.store, b.workspace, b.calendar)
     if record is None:
         raise Conflict("the booking's calendar no longer exists")
     slot = check_start(record.config, start, now)
     if slot.start == b.start_utc and slot.end == b.end_utc:
         return {**booking_view(b), "manage_token": manage_token(deps.signer, b)}
     old = Interval(b.start_utc, b.end_utc)
-    hosts = b.host_ids
-    free = member_free(deps, record, hosts, slot, exclude=b.id, ignore=old)
-    if len(free) != len(hosts):
+    free = member_free(deps, record, b.host_ids, slot, exclude=b.id, ignore=old)
+    if len(free) != len(b.host_ids):
         raise Conflict("the new time is not free for the host")
+    old_cells, new_cells = lock_cells(old.start, old.end), lock_cells(slot.start, slot.end)
+    move = _Move(b, slot, now, add=[c for c in new_cells if c not in set(old_cells)],
+                 drop=[c for c in old_cells if c not in set(new_cells)])
+    updated = _lock_and_move(deps, move)
+    _after_move(deps, move, updated)
+    return {**booking_view(updated), "manage_token": manage_token(deps.signer, updated)}
 
-    def moved(current: Booking) -> Booking:
-        return replace(current, start_utc=slot.start, end_utc=slot.end, revision=current.revision + 1,
-                       updated_at=iso_utc(now))
 
-    updated = moved(b)
-    old_cells = lock_cells(old.start, old.end)
-    new_cells = lock_cells(slot.start, slot.end)
-    add = [c for c in new_cells if c not in set(old_cells)]
-    drop = [c for c in old_cells if c not in set(new_cells)]
-    ws = b.workspace
-    op = uuid.uuid4().hex
+def _lock_and_move(deps: BookingDeps, move: _Move) -> Booking:
+    """Lock the new cells (other hosts first, then the primary with the booking update); undo on failure."""
+    store, b = deps.store, move.booking
+    ws, add, now = b.workspace, move.add, move.now
+    updated = move.moved(b)
     taken: list[str] = []
     try:
-        for user in sorted(u for u in hosts if u != b.host):
+        for user in sorted(u for u in b.host_ids if u != b.host):
             if add:
-                ops = [("create", repo.lock_entity(ws, user, c, updated, now, op)) for c in add]
+                ops = [("create", repo.lock_entity(ws, user, c, updated, now, move.op)) for c in add]
                 transact_locks(store, ws, user, ops, add, now)
             taken.append(user)
-        current = b
-        for attempt in range(4):
-            updated = moved(current)
-            ops = [("update", {**repo.booking_to_entity(updated), "_etag": current.etag})]
-            ops += [("create", repo.lock_entity(ws, b.host, c, updated, now, op)) for c in add]
-            try:
-                transact_locks(store, ws, b.host, ops, add, now)
-                break
-            except ConcurrencyConflict:
-                # A worker wrote its own fields (link, Graph ids) meanwhile: go on from its version,
-                # unless the booking itself was moved or cancelled.
-                fresh = repo.get_booking(store, ws, b.host, b.id)
-                if (attempt == 3 or fresh is None or fresh.status != b.status or fresh.revision != b.revision
-                        or fresh.start_utc != b.start_utc):
-                    raise
-                current = fresh
+        return _commit_move(deps, move)
     except SlotTaken:
-        rollback(store, ws, taken, add, b.id, op)
+        rollback(store, ws, taken, add, b.id, move.op)
         raise Conflict("the new time is no longer free: it was just booked") from None
     except (ConcurrencyConflict, NotFound):
-        rollback(store, ws, taken, add, b.id, op)
+        rollback(store, ws, taken, add, b.id, move.op)
         raise Conflict("the booking was changed at the same time; reload it and try again") from None
     except BaseException as exc:
         # The primary transaction may have committed before the error reached us: never undo that.
@@ -148,15 +156,44 @@ def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, st
         except Exception:  # noqa: BLE001 - unknown: keep the locks (they turn stale if unused)
             raise exc from None
         if committed is None or committed.revision != updated.revision:
-            rollback(store, ws, taken, add, b.id, op)
+            rollback(store, ws, taken, add, b.id, move.op)
             raise exc
-        updated = committed
-    rollback(store, ws, hosts, drop, b.id)
+        return committed
+
+
+def _commit_move(deps: BookingDeps, move: _Move) -> Booking:
+    """The primary partition: the booking update and its new locks in ONE transaction.
+
+    A worker may write its own fields (link, Graph ids) meanwhile: go on from its version, unless the
+    booking itself was moved or cancelled (then ``ConcurrencyConflict``).
+    """
+    b, store = move.booking, deps.store
+
+    def unmoved() -> Booking:
+        fresh = repo.get_booking(store, b.workspace, b.host, b.id)
+        if (fresh is None or fresh.status != b.status or fresh.revision != b.revision
+                or fresh.start_utc != b.start_utc):
+            raise ConcurrencyConflict("the booking was moved or cancelled meanwhile")
+        return fresh
+
+    def commit(current: Booking) -> Booking:
+        updated = move.moved(current)
+        ops = [("update", {**repo.booking_to_entity(updated), "_etag": current.etag})]
+        ops += [("create", repo.lock_entity(b.workspace, b.host, c, updated, move.now, move.op)) for c in move.add]
+        transact_locks(store, b.workspace, b.host, ops, move.add, move.now)
+        return updated
+
+    return optimistic_update(starting_with(b, unmoved), commit, what="the booking")
+
+
+def _after_move(deps: BookingDeps, move: _Move, updated: Booking) -> None:
+    """Release the old cells, move the backfill index row, tell the workers."""
+    store, b = deps.store, move.booking
+    rollback(store, b.workspace, b.host_ids, move.drop, b.id)
     if AWAITING in (b.link_state, updated.link_state):
         before = repo.backfill_entity(b)
         if updated.link_state == AWAITING:
             repo.index_awaiting(store, updated)
         store.delete(repo.BACKFILL, before["PartitionKey"], before["RowKey"])
-    booking_events.booking_rescheduled(deps.queue, ws, b.host, b.id, updated.revision, updated.link_state)
+    booking_events.booking_rescheduled(deps.queue, b.workspace, b.host, b.id, updated.revision, updated.link_state)
     log.info("booking %s rescheduled (revision %d)", b.id, updated.revision)
-    return {**booking_view(updated), "manage_token": manage_token(deps.signer, updated)}

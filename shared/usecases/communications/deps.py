@@ -22,8 +22,6 @@ STALE_CLAIM = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 #: Longest back-off of a re-queued copy after a transient failure (seconds).
 MAX_BACKOFF_SECONDS = 3600
-#: ETag races tolerated when writing ``delivery_error`` on a booking.
-MAX_WRITE_RACES = 5
 
 
 def comms_backoff(attempt: int) -> float:

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import Entity, EntityExists, iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
-from shared.usecases.communications.deps import COMMSENT, MAX_WRITE_RACES, CommsDeps, Job
+from shared.repositories.optimistic import optimistic_update, starting_with
+from shared.usecases.communications.deps import COMMSENT, CommsDeps, Job
 
 log = logging.getLogger("bookbridge.communications")
 
@@ -82,27 +83,25 @@ def claim(job: Job, kind: str, row_key: str) -> Claim:
     row: Entity = {"PartitionKey": job.pk, "RowKey": row_key, "state": SENDING, "kind": kind,
                    "revision": job.msg.revision, "claimed_at": iso_utc(now),
                    "claim_id": uuid.uuid4().hex, "attempt": job.msg.attempt}
-    for _ in range(3):
-        try:
+
+    def take(existing: Entity | None) -> Claim:
+        if existing is None:  # first try, or released in between: claim it
             return Claim("claimed", row, etag=deps.store.insert(COMMSENT, row))
-        except EntityExists:
-            pass
-        existing = deps.store.get(COMMSENT, job.pk, row_key)
-        if existing is None:
-            continue  # released in between: claim again
         if existing.get("state") in (SENT, FAILED):
             return Claim("done", existing)
         age = claim_age(existing, now)
         if age < deps.stale_claim:
             return Claim("busy", existing, wait=int((deps.stale_claim - age).total_seconds()) + 5)
         takeover = {**row, "takeovers": int(existing.get("takeovers") or 0) + 1}
-        try:
-            etag = deps.store.update(COMMSENT, takeover, existing.get("_etag"))
-        except (ConcurrencyConflict, NotFound):
-            continue
+        etag = deps.store.update(COMMSENT, takeover, existing.get("_etag"))
         log.warning("communications: stale claim taken over (resend with the same Message-ID) %s", job.ids())
         return Claim("claimed", takeover, etag=etag)
-    return Claim("busy", row, wait=30)
+
+    try:
+        return optimistic_update(starting_with(None, lambda: deps.store.get(COMMSENT, job.pk, row_key)), take,
+                                 what="the sent-record", races=(EntityExists, ConcurrencyConflict, NotFound))
+    except ConcurrencyConflict:
+        return Claim("busy", row, wait=30)
 
 
 def mark(job: Job, row: Entity, state: str, **fields: Any) -> None:
@@ -131,23 +130,22 @@ def record_delivery_error(deps: CommsDeps, workspace: str, host: str, booking_id
     """
     pk, rk = bookings_repo.schedule_pk(workspace, host), bookings_repo.booking_rk(booking_id)
     value = f"{kind}:{safe_code(code)}"
-    for _ in range(MAX_WRITE_RACES):
-        current = deps.store.get(bookings_repo.SCHEDULE, pk, rk)
+
+    def write(current: Entity | None) -> bool:
         if current is None:
             return False
-        if current.get("delivery_error") == value:
-            return True
-        patch = {"PartitionKey": pk, "RowKey": rk, "delivery_error": value,
-                 "delivery_error_at": iso_utc(deps.clock.now())}
-        try:
+        if current.get("delivery_error") != value:
+            patch = {"PartitionKey": pk, "RowKey": rk, "delivery_error": value,
+                     "delivery_error_at": iso_utc(deps.clock.now())}
             deps.store.update(bookings_repo.SCHEDULE, patch, current.get("_etag"), merge=True)
             log.warning("communications: delivery_error %s recorded ws=%s booking=%s", value, workspace, booking_id)
-            return True
-        except ConcurrencyConflict:
-            continue
-        except NotFound:
-            return False
-    raise ConcurrencyConflict("the booking kept changing while delivery_error was written")
+        return True
+
+    try:
+        return optimistic_update(lambda: deps.store.get(bookings_repo.SCHEDULE, pk, rk), write,
+                                 what="the booking (delivery_error)")
+    except NotFound:
+        return False
 
 
 def job_delivery_error(job: Job, kind: str, code: str) -> bool:

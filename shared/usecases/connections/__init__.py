@@ -39,7 +39,6 @@ from shared.usecases.connections.deps import (
     CALLBACK_PATH,
     CONNECT_LINK_PURPOSE,
     CONNECT_PATH,
-    MAX_ATTEMPTS,
     MAX_STATE_LENGTH,
     ConnectionDeps,
     ContainerDeps,
@@ -51,7 +50,7 @@ from shared.usecases.connections.tokens import get_access_token
 
 __all__ = [
     "ADMIN_CONSENT_CALLBACK_PATH", "ADMIN_CONSENT_LINK_PURPOSE", "ADMIN_CONSENT_PATH", "CALLBACK_PATH",
-    "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "MAX_ATTEMPTS", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
+    "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
     "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "complete_admin_consent", "complete_sign_in",
     "create_admin_consent_link", "create_connect_link", "disconnect", "get_access_token", "get_connection",
     "list_connections", "mark_teams_unavailable", "open_admin_consent_link", "open_connect_link",

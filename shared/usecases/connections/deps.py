@@ -25,7 +25,6 @@ CALLBACK_PATH = "/api/auth/microsoft/callback"
 ADMIN_CONSENT_CALLBACK_PATH = "/api/auth/microsoft/admin-consent/callback"
 CONNECT_PATH = "/api/connect/"
 ADMIN_CONSENT_PATH = "/api/admin-consent/"
-MAX_ATTEMPTS = 4
 MAX_STATE_LENGTH = 512
 
 

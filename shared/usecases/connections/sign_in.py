@@ -17,7 +17,8 @@ from shared.errors import (
 )
 from shared.ports import EntityExists, iso_utc
 from shared.usecases import mailbox_address
-from shared.usecases.connections.deps import MAX_ATTEMPTS, MAX_STATE_LENGTH, claim_once, expired, kind_of, sha256_hex
+from shared.repositories.optimistic import optimistic_update
+from shared.usecases.connections.deps import MAX_STATE_LENGTH, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
 
@@ -113,8 +114,8 @@ def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules
         "PartitionKey": pk, "RowKey": kind.value, "cache": deps.cipher.encrypt(cache_text),
         "account_oid": account.oid, "account_tid": account.tid, "updated_at": now,
     })
-    for _ in range(MAX_ATTEMPTS):
-        previous = store.get(rules.CONNECTIONS_TABLE, pk, kind.value)
+
+    def write(previous: dict[str, Any] | None) -> rules.ConnectOutcome:
         outcome = rules.connect(previous, workspace=ws, user=user, kind=kind, account=account, scopes=scopes, now=now)
         outcome.entity["mailbox"] = mailbox  # rule 23 ("" until read: availability fills it in)
         if outcome.transitioned and kind is ConnectionKind.TEAMS:
@@ -123,16 +124,14 @@ def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules
                 store.insert(rules.TRANSITIONS_TABLE, rules.transition_row(outcome.entity))
             except EntityExists:
                 pass
-        try:
-            if previous is None:
-                store.insert(rules.CONNECTIONS_TABLE, outcome.entity)
-            else:
-                store.update(rules.CONNECTIONS_TABLE, outcome.entity, previous.get("_etag"))
-        except (EntityExists, ConcurrencyConflict, NotFound):
-            continue
-        break
-    else:
-        raise ConcurrencyConflict("the connection kept changing while it was being connected")
+        if previous is None:
+            store.insert(rules.CONNECTIONS_TABLE, outcome.entity)
+        else:
+            store.update(rules.CONNECTIONS_TABLE, outcome.entity, previous.get("_etag"))
+        return outcome
+
+    outcome = optimistic_update(lambda: store.get(rules.CONNECTIONS_TABLE, pk, kind.value), write,
+                                what="the connection", races=(EntityExists, ConcurrencyConflict, NotFound))
     evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
     if outcome.transitioned and kind is ConnectionKind.TEAMS:
         _notify_backfill(deps, ws, user)

@@ -11,7 +11,8 @@ from shared.errors import (
     NotFound,
 )
 from shared.ports import Clock, SystemClock, iso_utc
-from shared.usecases.connections.deps import MAX_ATTEMPTS, check_ids, kind_of, require_user, store_of
+from shared.repositories.optimistic import optimistic_update
+from shared.usecases.connections.deps import check_ids, kind_of, require_user, store_of
 from shared.usecases.connections.tokens import evict_token
 
 log = logging.getLogger("bookbridge.connections")
@@ -40,23 +41,22 @@ def disconnect(deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any
     k = kind_of(kind)
     store = deps.store
     pk = rules.connection_pk(workspace, user)
-    entity: dict[str, Any] | None = None
-    for _ in range(MAX_ATTEMPTS):
+
+    def read() -> dict[str, Any]:
         previous = store.get(rules.CONNECTIONS_TABLE, pk, k.value)
         if previous is None:
             raise NotFound("no connection of this kind")
+        return previous
+
+    def write(previous: dict[str, Any]) -> dict[str, Any]:
         if previous.get("status") == ConnectionStatus.DISCONNECTED.value:
-            entity = previous
-            break
+            return previous
         entity = rules.disconnect(previous, now=iso_utc(deps.clock.now()))
-        try:
-            store.update(rules.CONNECTIONS_TABLE, entity, previous.get("_etag"))
-        except (ConcurrencyConflict, NotFound):
-            continue
+        store.update(rules.CONNECTIONS_TABLE, entity, previous.get("_etag"))
         log.info("disconnected ws=%s user=%s kind=%s", workspace, user, k.value)
-        break
-    else:
-        raise ConcurrencyConflict("the connection kept changing while it was being disconnected")
+        return entity
+
+    entity = optimistic_update(read, write, what="the connection", races=(ConcurrencyConflict, NotFound))
     # Status first (stops new use at once, on every instance: get_access_token reads it on each call), then
     # the tokens: a failure here leaves unused ciphertext that the next disconnect or connect removes.
     evict_token(deps, workspace, user, k)
@@ -70,17 +70,15 @@ def mark_teams_unavailable(store_or_deps: Any, workspace: str, user: str, reason
     store = store_of(store_or_deps)
     clock = clock or getattr(store_or_deps, "clock", None) or SystemClock()
     pk = rules.connection_pk(workspace, user)
-    for _ in range(MAX_ATTEMPTS):
-        current = store.get(rules.CONNECTIONS_TABLE, pk, ConnectionKind.TEAMS.value)
+
+    def write(current: dict[str, Any] | None) -> None:
         if current is None:
             return
         now = iso_utc(clock.now())
         update = {"PartitionKey": pk, "RowKey": ConnectionKind.TEAMS.value, "teams_unavailable": True,
                   "teams_unavailable_at": now, "last_error": (reason or "teams_unavailable")[:1000], "updated_at": now}
-        try:
-            store.update(rules.CONNECTIONS_TABLE, update, current.get("_etag"), merge=True)
-        except (ConcurrencyConflict, NotFound):
-            continue
+        store.update(rules.CONNECTIONS_TABLE, update, current.get("_etag"), merge=True)
         log.info("teams unavailable recorded ws=%s user=%s", workspace, user)
-        return
-    raise ConcurrencyConflict("the connection kept changing")
+
+    optimistic_update(lambda: store.get(rules.CONNECTIONS_TABLE, pk, ConnectionKind.TEAMS.value), write,
+                      what="the connection", races=(ConcurrencyConflict, NotFound))

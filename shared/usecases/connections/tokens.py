@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
@@ -17,7 +18,8 @@ from shared.errors import (
     TransientError,
 )
 from shared.ports import iso_utc
-from shared.usecases.connections.deps import MAX_ATTEMPTS, kind_of
+from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
+from shared.usecases.connections.deps import kind_of
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -71,78 +73,118 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
     is written back only when MSAL changed it, ETag-guarded: when another worker wrote first, its cache
     wins and is read again.
     """
-    k = kind_of(kind)
-    store = deps.store
-    pk = rules.connection_pk(workspace, user)
-    slot = (workspace, user, k.value)
-    cache = token_cache(deps)
-    if force_refresh and cache is not None:
-        cache.evict(slot)
-    given = connection if connection is not None and connection.get("PartitionKey") == pk \
-        and connection.get("RowKey") == k.value else None
-    for _ in range(MAX_ATTEMPTS):
-        conn = given if given is not None else store.get(rules.CONNECTIONS_TABLE, pk, k.value)
-        given = None  # a retry reads the row again
+    slot = _Slot(deps, workspace, user, kind_of(kind), force_refresh)
+    if force_refresh:
+        slot.evict()
+    given = connection if connection is not None and connection.get("PartitionKey") == slot.pk \
+        and connection.get("RowKey") == slot.kind.value else None
+
+    def read() -> Mapping[str, Any] | None:
+        return deps.store.get(rules.CONNECTIONS_TABLE, slot.pk, slot.kind.value)
+
+    return optimistic_update(read if given is None else starting_with(given, read), slot.token,
+                             what="the connection (token renewal)", races=(), retry_after=1)
+
+
+@dataclass
+class _Slot:
+    """One connection slot whose access token is asked for (``force_refresh``: skip every cached token)."""
+
+    deps: Any
+    workspace: str
+    user: str
+    kind: ConnectionKind
+    force_refresh: bool
+
+    @property
+    def pk(self) -> str:
+        return rules.connection_pk(self.workspace, self.user)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.workspace, self.user, self.kind.value)
+
+    def evict(self) -> None:
+        """Forget the in-process token of the slot."""
+        cache = token_cache(self.deps)
+        if cache is not None:
+            cache.evict(self.key)
+
+    def token(self, conn: Mapping[str, Any] | None) -> str:
+        """A token for the slot as ``conn`` says it is now (``ReadAgain`` after a lost race)."""
         status = (conn or {}).get("status")
         if conn is None or status == ConnectionStatus.DISCONNECTED.value:
-            if cache is not None:
-                cache.evict(slot)
-            raise NotConnected(f"no connected {k.value} connection")
+            self.evict()
+            raise NotConnected(f"no connected {self.kind.value} connection")
         if status != ConnectionStatus.CONNECTED.value:
-            if cache is not None:
-                cache.evict(slot)
+            self.evict()
             raise ReauthRequired(reason=str(conn.get("last_error") or "needs_reauth"),
                                  consent_required=bool(conn.get("consent_required")))
-        if cache is not None and not force_refresh:
-            cached = cache.lookup(slot, generation=generation_of(conn), account_oid=str(conn.get("account_oid") or ""),
-                                  account_tid=str(conn.get("account_tid") or ""), now=deps.clock.now())
+        cache = token_cache(self.deps)
+        if cache is not None and not self.force_refresh:
+            cached = cache.lookup(self.key, generation=generation_of(conn),
+                                  account_oid=str(conn.get("account_oid") or ""),
+                                  account_tid=str(conn.get("account_tid") or ""), now=self.deps.clock.now())
             if cached is not None:
-                return cached
-        row = store.get(rules.TOKEN_CACHES_TABLE, pk, k.value)
+                return str(cached)
+        outcome = self.refresh(conn)
+        if isinstance(outcome, str):
+            return outcome
+        return self.fail(conn, outcome)
+
+    def refresh(self, conn: Mapping[str, Any]) -> str | rules.RefreshFailure:
+        """Decrypt the stored MSAL cache and ask MSAL; the token, or why there is none."""
+        deps = self.deps
+        row = deps.store.get(rules.TOKEN_CACHES_TABLE, self.pk, self.kind.value)
         if row is None or not row.get("cache"):
-            failure = rules.RefreshFailure("needs_reauth", "tokens_missing: no stored sign-in for this connection")
-        else:
-            try:
-                cache_text = deps.cipher.decrypt(row["cache"])
-            except PermanentError:
-                failure = rules.RefreshFailure(
-                    "needs_reauth", "tokens_unreadable: the stored sign-in cannot be decrypted with the current keys")
-            else:
-                asked_at = deps.clock.now()
-                result = deps.identity.acquire_token_silent(
-                    cache_text, rules.scopes_for(k), str(conn.get("account_oid") or ""),
-                    str(conn.get("account_tid") or ""), force_refresh=force_refresh)
-                if result.access_token:
-                    if result.cache is not None:
-                        try:
-                            store.update(rules.TOKEN_CACHES_TABLE, {
-                                **{key: v for key, v in row.items() if not key.startswith("_")},
-                                "cache": deps.cipher.encrypt(result.cache),
-                                "updated_at": iso_utc(deps.clock.now()),
-                            }, row.get("_etag"))
-                        except (ConcurrencyConflict, NotFound):
-                            log.info("token cache changed concurrently ws=%s user=%s kind=%s; reading again",
-                                     workspace, user, k.value)
-                            force_refresh = False  # the other writer has just refreshed
-                            continue
-                    _remember_token(deps, slot, conn, result, asked_at)
-                    return result.access_token
-                failure = rules.classify_refresh_failure(
-                    result.error, result.error_description, result.error_codes, no_account=result.no_account)
+            return rules.RefreshFailure("needs_reauth", "tokens_missing: no stored sign-in for this connection")
+        try:
+            cache_text = deps.cipher.decrypt(row["cache"])
+        except PermanentError:
+            return rules.RefreshFailure(
+                "needs_reauth", "tokens_unreadable: the stored sign-in cannot be decrypted with the current keys")
+        asked_at = deps.clock.now()
+        result = deps.identity.acquire_token_silent(
+            cache_text, rules.scopes_for(self.kind), str(conn.get("account_oid") or ""),
+            str(conn.get("account_tid") or ""), force_refresh=self.force_refresh)
+        if not result.access_token:
+            return rules.classify_refresh_failure(
+                result.error, result.error_description, result.error_codes, no_account=result.no_account)
+        if result.cache is not None:
+            self.store_cache(row, result.cache)
+        _remember_token(deps, self.key, conn, result, asked_at)
+        return str(result.access_token)
+
+    def store_cache(self, row: Mapping[str, Any], cache_text: str) -> None:
+        """Write MSAL's changed cache back, ETag-guarded; when another worker wrote first, read again."""
+        deps = self.deps
+        try:
+            deps.store.update(rules.TOKEN_CACHES_TABLE, {
+                **{key: v for key, v in row.items() if not key.startswith("_")},
+                "cache": deps.cipher.encrypt(cache_text),
+                "updated_at": iso_utc(deps.clock.now()),
+            }, row.get("_etag"))
+        except (ConcurrencyConflict, NotFound):
+            log.info("token cache changed concurrently ws=%s user=%s kind=%s; reading again",
+                     self.workspace, self.user, self.kind.value)
+            self.force_refresh = False  # the other writer has just refreshed
+            raise ReadAgain() from None
+
+    def fail(self, conn: Mapping[str, Any], failure: rules.RefreshFailure) -> str:
+        """Raise what ``failure`` means; a refused refresh marks the slot ``needs_reauth`` first."""
         if failure.outcome == "transient":
-            log.warning("token refresh unavailable ws=%s user=%s kind=%s", workspace, user, k.value)
+            log.warning("token refresh unavailable ws=%s user=%s kind=%s", self.workspace, self.user,
+                        self.kind.value)
             raise TransientError(f"Microsoft could not renew the token: {failure.reason}", retry_after=30)
         if failure.outcome == "configuration":
             raise ConfigurationError(f"Microsoft refused the app's credentials: {failure.reason}")
-        if cache is not None:
-            cache.evict(slot)
+        self.evict()
         entity = rules.needs_reauth(conn, reason=failure.reason, consent_required=failure.consent_required,
-                                    now=iso_utc(deps.clock.now()))
+                                    now=iso_utc(self.deps.clock.now()))
         try:
-            store.update(rules.CONNECTIONS_TABLE, entity, conn.get("_etag"))
+            self.deps.store.update(rules.CONNECTIONS_TABLE, entity, conn.get("_etag"))
         except (ConcurrencyConflict, NotFound):
-            continue  # the slot changed (reconnected?): decide again on what it is now
-        log.warning("connection needs reauth ws=%s user=%s kind=%s reason=%s", workspace, user, k.value,
-                    failure.reason)
+            raise ReadAgain() from None  # the slot changed (reconnected?): decide again on what it is now
+        log.warning("connection needs reauth ws=%s user=%s kind=%s reason=%s", self.workspace, self.user,
+                    self.kind.value, failure.reason)
         raise ReauthRequired(reason=failure.reason, consent_required=failure.consent_required)
-    raise ConcurrencyConflict("the connection kept changing while its token was renewed", retry_after=1)

@@ -36,8 +36,6 @@ MAX_ATTEMPTS = 8
 HOST_MAX_DEQUEUE_COUNT = 5
 #: Longest visibility delay of a re-queued copy (seconds).
 MAX_DELAY_SECONDS = 300
-#: ETag races tolerated on one booking write before giving up (raised as a transient error).
-MAX_WRITE_RACES = 5
 
 TEAMS = ConnectionKind.TEAMS.value
 CALENDAR = ConnectionKind.MICROSOFT_CALENDAR.value

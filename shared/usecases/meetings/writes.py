@@ -10,11 +10,12 @@ import logging
 from typing import Any, Callable, Mapping
 
 from shared.domain.model import BookingStatus, LinkState
-from shared.errors import ConcurrencyConflict, NotFound
+from shared.errors import NotFound
 from shared.ports import Entity, iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
+from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
-from shared.usecases.meetings.deps import MAX_WRITE_RACES, Job
+from shared.usecases.meetings.deps import Job
 from shared.usecases.queue_messages import is_json_int
 
 log = logging.getLogger("bookbridge.meetings")
@@ -102,24 +103,24 @@ def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
 # ------------------------------------------------------------------ writing it
 def apply(job: Job, booking: Entity, compute: Callable[[Entity], dict[str, Any] | None]) -> Entity:
     """Write ``compute(current)`` onto the booking, ETag-conditional, re-reading after a lost race."""
-    assert job.deps.bookings is not None
-    current = booking
-    for _ in range(MAX_WRITE_RACES):
+    bookings = job.deps.bookings
+    assert bookings is not None
+
+    def read() -> Entity:
+        fresh = job.load()
+        if fresh is None:
+            raise NotFound("the booking was deleted")
+        return fresh
+
+    def write(current: Entity) -> Entity:
         changes = compute(current)
         if not changes:
             return current
         updated = {**current, **changes, "updated_at": iso_utc(job.deps.clock.now())}
-        try:
-            etag = job.deps.bookings.save(updated)
-        except ConcurrencyConflict:
-            fresh = job.load()
-            if fresh is None:
-                raise NotFound("the booking was deleted") from None
-            current = fresh
-            continue
-        updated["_etag"] = etag
+        updated["_etag"] = bookings.save(updated)
         return updated
-    raise ConcurrencyConflict("the booking kept changing while the meeting worker wrote it")
+
+    return optimistic_update(starting_with(booking, read), write, what="the booking (meeting worker)")
 
 
 def flush_outbox(job: Job, booking: Entity) -> Entity:
