@@ -17,6 +17,8 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.http import management_endpoint
+
 bp = func.Blueprint()
 log = logging.getLogger("bookbridge.backfill")
 
@@ -51,15 +53,13 @@ def backfill_host(msg: func.QueueMessage) -> None:
 
 
 @bp.route(route="workspaces/{workspace}/users/{user}/backfill", methods=["GET"])
+@management_endpoint
 def management_user_backfill(req: func.HttpRequest) -> func.HttpResponse:
     """``GET /api/workspaces/{workspace}/users/{user}/backfill``: last sweep of this host, candidates now."""
     from shared import bootstrap
-    from shared.http import handle, json_response
+    from shared.http import json_response
     from shared.usecases.backfill import backfill_status
 
-    def run() -> func.HttpResponse:
-        c = bootstrap.container()
-        return json_response(backfill_status(c.store, c.clock, req.route_params.get("workspace", ""),
-                                             req.route_params.get("user", "")))
-
-    return handle(run)
+    c = bootstrap.container()
+    return json_response(backfill_status(c.store, c.clock, req.route_params.get("workspace", ""),
+                                         req.route_params.get("user", "")))

@@ -11,6 +11,8 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.http import management_endpoint
+
 bp = func.Blueprint()
 
 _CONNECTIONS = "workspaces/{workspace}/users/{user}/connections"
@@ -76,69 +78,57 @@ def _callback_params(req: func.HttpRequest) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- management (function key)
 @bp.route(route=_CONNECTIONS + "/{kind}/connect-links", methods=["POST"])
+@management_endpoint
 def connections_create_connect_link(req: func.HttpRequest) -> func.HttpResponse:
     """201 ``{"url", "expires_at", "kind"}``: a one-time link the host opens (optional ``return_url``)."""
-    from shared.http import handle, json_response, parse_model, read_json
+    from shared.http import json_response, parse_model, read_json
+    from shared.schemas.connections import ConnectLinkIn, LinkOut
+    from shared.usecases.connections import create_connect_link
 
-    def run() -> func.HttpResponse:
-        from shared.schemas.connections import ConnectLinkIn, LinkOut
-        from shared.usecases.connections import create_connect_link
-
-        body = parse_model(ConnectLinkIn, read_json(req, required=False))
-        rp = req.route_params
-        link = create_connect_link(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""),
-                                   body.return_url)
-        return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
-
-    return handle(run)
+    body = parse_model(ConnectLinkIn, read_json(req, required=False))
+    rp = req.route_params
+    link = create_connect_link(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""),
+                               body.return_url)
+    return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
 
 
 @bp.route(route=_CONNECTIONS, methods=["GET"])
+@management_endpoint
 def connections_list(req: func.HttpRequest) -> func.HttpResponse:
     """200: each kind's status, account, scopes, connected/disconnected times and last error."""
-    from shared.http import handle, json_response
+    from shared.http import json_response
+    from shared.schemas.connections import ConnectionsOut
+    from shared.usecases.connections import list_connections
 
-    def run() -> func.HttpResponse:
-        from shared.schemas.connections import ConnectionsOut
-        from shared.usecases.connections import list_connections
-
-        rp = req.route_params
-        view = list_connections(_deps(), rp.get("workspace", ""), rp.get("user", ""))
-        return json_response(ConnectionsOut.model_validate(view).model_dump())
-
-    return handle(run)
+    rp = req.route_params
+    view = list_connections(_deps(), rp.get("workspace", ""), rp.get("user", ""))
+    return json_response(ConnectionsOut.model_validate(view).model_dump())
 
 
 @bp.route(route=_CONNECTIONS + "/{kind}", methods=["DELETE"])
+@management_endpoint
 def connections_disconnect(req: func.HttpRequest) -> func.HttpResponse:
     """200 with the slot, now ``disconnected`` (tokens deleted); 404 when never connected."""
-    from shared.http import handle, json_response
+    from shared.http import json_response
+    from shared.schemas.connections import ConnectionOut
+    from shared.usecases.connections import disconnect
 
-    def run() -> func.HttpResponse:
-        from shared.schemas.connections import ConnectionOut
-        from shared.usecases.connections import disconnect
-
-        rp = req.route_params
-        view = disconnect(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
-        return json_response(ConnectionOut.model_validate(view).model_dump())
-
-    return handle(run)
+    rp = req.route_params
+    view = disconnect(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
+    return json_response(ConnectionOut.model_validate(view).model_dump())
 
 
 @bp.route(route="workspaces/{workspace}/admin-consent-links", methods=["POST"])
+@management_endpoint
 def connections_create_admin_consent_link(req: func.HttpRequest) -> func.HttpResponse:
     """201 ``{"url", "expires_at", "tenant"}``: a one-time link for a Microsoft tenant administrator."""
-    from shared.http import handle, json_response, parse_model, read_json
+    from shared.http import json_response, parse_model, read_json
+    from shared.schemas.connections import AdminConsentLinkIn, LinkOut
+    from shared.usecases.connections import create_admin_consent_link
 
-    def run() -> func.HttpResponse:
-        from shared.schemas.connections import AdminConsentLinkIn, LinkOut
-        from shared.usecases.connections import create_admin_consent_link
-
-        body = parse_model(AdminConsentLinkIn, read_json(req, required=False))
-        link = create_admin_consent_link(_deps(), req.route_params.get("workspace", ""), body.tenant, body.return_url)
-        return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
-
-    return handle(run)
+    body = parse_model(AdminConsentLinkIn, read_json(req, required=False))
+    link = create_admin_consent_link(_deps(), req.route_params.get("workspace", ""), body.tenant, body.return_url)
+    return json_response(LinkOut(**link).model_dump(exclude_none=True), 201)
 
 
 # ----------------------------------------------------------------------------- browser (anonymous)

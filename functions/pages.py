@@ -38,8 +38,12 @@ def _asset(req: func.HttpRequest, name: str) -> func.HttpResponse:
 @bp.route(route="book/{slug}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def pages_booking_page(req: func.HttpRequest) -> func.HttpResponse:
     """200: the booking page of calendar ``slug`` (404 page for a malformed slug)."""
-    from shared.pages.templates import BOOKING_PAGE_HEADERS, RESULT_PAGE_HEADERS, render_booking_page, \
-        render_not_found_page
+    from shared.pages.templates import (
+        BOOKING_PAGE_HEADERS,
+        RESULT_PAGE_HEADERS,
+        render_booking_page,
+        render_not_found_page,
+    )
 
     slug = req.route_params.get("slug", "")
     if not _SLUG.match(slug):

@@ -1,6 +1,7 @@
 """Helpers for HTTP handlers: JSON in and out, error translation, CORS. Handlers stay a few lines."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, Callable, TypeVar
@@ -22,6 +23,7 @@ log = logging.getLogger("bookbridge.http")
 
 MAX_BODY_BYTES = 64 * 1024
 T = TypeVar("T")
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -137,3 +139,41 @@ def handle(call: Callable[[], func.HttpResponse], headers: dict[str, str] | None
         for key, value in headers.items():
             response.headers[key] = value
     return response
+
+
+def allowed_cors_headers(req: func.HttpRequest) -> dict[str, str]:
+    """:func:`cors_headers` for ``CORS_ALLOWED_ORIGINS`` of the process container (none when unreadable)."""
+    from shared import bootstrap
+
+    try:
+        allowed = bootstrap.container().settings.get_list("CORS_ALLOWED_ORIGINS")
+    except Exception:  # noqa: BLE001 - CORS must never break a response
+        allowed = []
+    return cors_headers(req, allowed)
+
+
+def public_endpoint(handler: Handler) -> Handler:
+    """An anonymous endpoint of the public API: CORS headers for an allowed Origin, the ``OPTIONS``
+    preflight answered (204), our errors as JSON.
+
+    ``functools.wraps`` keeps the handler's signature (``req: func.HttpRequest``) for the Functions host.
+    """
+
+    @functools.wraps(handler)
+    def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+        cors = allowed_cors_headers(req)
+        if (req.method or "").upper() == "OPTIONS":
+            return func.HttpResponse(status_code=204, headers={"Cache-Control": "no-store", **cors})
+        return handle(lambda: handler(req), cors)
+
+    return endpoint
+
+
+def management_endpoint(handler: Handler) -> Handler:
+    """A function-key endpoint of the management API: our errors as JSON (signature kept for the host)."""
+
+    @functools.wraps(handler)
+    def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+        return handle(lambda: handler(req))
+
+    return endpoint
