@@ -5,8 +5,17 @@ read this file and do not follow a loop.
 """
 import azure.functions as func
 
-from functions import (backfill_sweep, communications_worker, connections, health, management, meetings_worker, openapi,
-                       pages, public_booking)
+from functions import (
+                       backfill_sweep,
+                       communications_worker,
+                       connections,
+                       health,
+                       management,
+                       meetings_worker,
+                       openapi,
+                       pages,
+                       public_booking,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

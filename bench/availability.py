@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,11 @@ class RemoteStandIn:
 def run(connection_string: str, *, repeats: int = 7) -> list[Figure]:
     from cryptography.fernet import Fernet
 
+    from bench.intake import calendar_body
     from devhost.msstandin import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from functions import management, public_booking
     from shared.bootstrap import Container, install
     from shared.settings import Settings
-
-    from bench.intake import calendar_body
 
     accts = accounts(MEMBERS)
     with tempfile.TemporaryDirectory(prefix="bench-standin-") as tmp:
@@ -168,15 +167,15 @@ def _measure(container: Any, ms: Any, accts: list[dict[str, Any]], management: A
     status, body = _call(management.management_workspace, "PUT", {"workspace": WS}, {"name": "Bench availability"})
     assert status in (200, 201), body
     users = [f"m{i:02d}" for i in range(MEMBERS)]
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     first, last = today + timedelta(days=1), today + timedelta(days=DAYS)
-    for user, acct in zip(users, accts):
+    for user, acct in zip(users, accts, strict=True):
         status, body = _call(management.management_user, "PUT", {"workspace": WS, "user": user},
                              {"name": acct["display_name"], "email": acct["upn"], "timezone": "UTC"})
         assert status in (200, 201), body
         # a few meetings made outside bookbridge, so free/busy has something to say
         for d in (2, 5, 9):
-            day = datetime.combine(today + timedelta(days=d), datetime.min.time(), timezone.utc)
+            day = datetime.combine(today + timedelta(days=d), datetime.min.time(), UTC)
             start = day + timedelta(hours=9 + (hash(user) + d) % 8)
             ms.add_outside_event(acct["upn"], start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                  (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -187,7 +186,7 @@ def _measure(container: Any, ms: Any, accts: list[dict[str, Any]], management: A
         status, resp = _call(management.management_calendar, "PUT", {"workspace": WS, "calendar": cal}, body)
         assert status in (200, 201), resp
     ca = str(ms.ca_bundle_path)
-    for user, acct in zip(users, accts):
+    for user, acct in zip(users, accts, strict=True):
         _connect(container, user, acct["upn"], ca)
     log(f"availability: {MEMBERS} members connected through the connect flow")
 
@@ -200,8 +199,8 @@ def _measure(container: Any, ms: Any, accts: list[dict[str, Any]], management: A
         return data
 
     deps = ConnectionDeps.from_container(container)
-    window = (datetime.combine(first, datetime.min.time(), timezone.utc),
-              datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc))
+    window = (datetime.combine(first, datetime.min.time(), UTC),
+              datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC))
 
     def single() -> Any:
         token = get_access_token(deps, WS, users[0], "microsoft_calendar")

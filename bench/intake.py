@@ -18,7 +18,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.common import RequestCounter, app_ports, log, median, storage_services
@@ -201,7 +201,7 @@ def other_paths(store: Any, queue: Any, counter: RequestCounter, first: datetime
         else:
             book(lane)
         snap = counter.snapshot()
-        for k in range(n):
+        for _ in range(n):
             if spec.get("key"):
                 status, resp = _call_with_key(lane, f"bench-key-{uuid.uuid4().hex}")
             else:
@@ -237,7 +237,7 @@ def run(connection_string: str, *, per_thread: int = 40, rounds: int = 5) -> tup
     store, queue = app_ports(connection_string, counter)
     settings = Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string})
     install(Container(settings, store=store, queue=queue))
-    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     lanes = setup_lanes(store, THREADS, tomorrow)
     # warm-up: tables and queues exist, connection pools are open, modules imported
     warm = [book(lane) for lane in lanes for _ in range(3)]
@@ -265,7 +265,7 @@ def run(connection_string: str, *, per_thread: int = 40, rounds: int = 5) -> tup
         statuses: list[int] = []
         lock = threading.Lock()
 
-        def work(i: int) -> None:
+        def work(i: int, lock: threading.Lock = lock, statuses: list[int] = statuses) -> None:
             for _ in range(per_thread):
                 status, body = book(lanes[i])
                 with lock:
@@ -285,7 +285,7 @@ def run(connection_string: str, *, per_thread: int = 40, rounds: int = 5) -> tup
 
     # each round is a floor run and an intake run back to back: their ratio is the least disturbed by
     # the machine's load drifting between rounds
-    ratio = median([i / f for i, f in zip(intake_rates, floor_rates)])
+    ratio = median([i / f for i, f in zip(intake_rates, floor_rates, strict=True)])
     details = {
         "threads": THREADS,
         "bookings_per_round": total,

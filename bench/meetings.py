@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +198,8 @@ def duplicates(standin: Any, store: Any, ws: str, user: str, upn: str, same_acco
 def run(*, bookings: int = 200, timeout: float = 300.0,
         host_json_overrides: dict[str, Any] | None = None) -> tuple[list[Figure], dict[str, list[float]]]:
     """Both cases on one stack; returns the figures and the latency samples (seconds) for the chart."""
-    from devhost.stack import Stack, StackConfig
-
     from bench.common import app_ports
+    from devhost.stack import Stack, StackConfig
 
     figures: list[Figure] = []
     samples: dict[str, list[float]] = {}
@@ -226,7 +225,7 @@ def run(*, bookings: int = 200, timeout: float = 300.0,
                     status = _connection_status(view, kind)
                     if status != "connected":
                         raise RuntimeError(f"{kind} of {user} is {status} after the connect flow")
-            first = (datetime.now(timezone.utc) + timedelta(days=2)).replace(hour=0, minute=0, second=0,
+            first = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0,
                                                                              microsecond=0)
             # warm-up: one booking per host through the whole pipeline (imports, pools, queues, tokens)
             for _, user, _, _ in cases:

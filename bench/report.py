@@ -9,10 +9,11 @@ import math
 import os
 import platform
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 #: What the project aims for, per figure: (comparison, target).
 AIMS: dict[str, tuple[str, float]] = {
@@ -113,7 +114,7 @@ def machine_description(now: datetime | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "date": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "date": (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "load_average_at_start": load,
     }
 

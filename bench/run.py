@@ -12,8 +12,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.common import ROOT, log
 from bench.report import Figure, emit, machine_description, write_results

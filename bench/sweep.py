@@ -17,7 +17,7 @@ import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,12 @@ SIGNING_KEY = "bench-sweep-signing-key-0123456789abcdef"
 
 def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[list[dict[str, Any]], Any]:
     """The host, its calendar, a disconnected Teams connection, 100 awaiting bookings; the reconnect."""
+    from bench.intake import Lane, _call, book, calendar_body
     from shared.bootstrap import Container, install
     from shared.domain import connections as rules
     from shared.domain.model import ConnectionKind
     from shared.ports import iso_utc
     from shared.settings import Settings
-
-    from bench.intake import Lane, _call, book, calendar_body
 
     install(Container(Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string}),
                       store=store, queue=queue))
@@ -53,7 +52,7 @@ def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[l
                          calendar_body("bench-sweep-hana", HOST))
     assert status in (200, 201), body
     account = rules.MicrosoftAccount(oid=str(uuid.uuid4()), tid=str(uuid.uuid4()), upn="hana@bench.example")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = rules.connect(None, workspace=WS, user=HOST, kind=ConnectionKind.TEAMS, account=account,
                           scopes=rules.scopes_for(ConnectionKind.TEAMS), now=iso_utc(now - timedelta(days=30)))
     store.insert(rules.TRANSITIONS_TABLE, rules.transition_row(first.entity))
@@ -70,7 +69,7 @@ def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[l
     # the host connects Teams again: what the OAuth callback stores (the sweep needs no tokens)
     previous = store.get(rules.CONNECTIONS_TABLE, rules.connection_pk(WS, HOST), ConnectionKind.TEAMS.value)
     again = rules.connect(previous, workspace=WS, user=HOST, kind=ConnectionKind.TEAMS, account=account,
-                          scopes=rules.scopes_for(ConnectionKind.TEAMS), now=iso_utc(datetime.now(timezone.utc)))
+                          scopes=rules.scopes_for(ConnectionKind.TEAMS), now=iso_utc(datetime.now(UTC)))
     assert again.transitioned
     store.insert(rules.TRANSITIONS_TABLE, rules.transition_row(again.entity))
     store.update(rules.CONNECTIONS_TABLE, again.entity, previous.get("_etag"))
@@ -84,7 +83,7 @@ def _insert_unrelated(connection_string: str, template: dict[str, Any], n: int, 
     """``n`` bookings with links, entity-group transactions of 100 (one partition each); seconds taken."""
     tables, _ = storage_services(connection_string)
     schedule = tables.get_table_client("schedule")
-    base = datetime.now(timezone.utc) + timedelta(days=3)
+    base = datetime.now(UTC) + timedelta(days=3)
     batches = []
     for b in range(max(1, n // 100)):
         host = HOST if b == 0 else f"other{b:04d}"

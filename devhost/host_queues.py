@@ -138,7 +138,7 @@ def trigger_value(trigger: QueueTriggerInfo, message: QueueMessage) -> Any:
 
 def adhoc_message(body: str) -> QueueMessage:
     """A message for an admin invocation (never stored in a queue)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return QueueMessage(  # type: ignore[no-untyped-call]
         id=str(uuid.uuid4()), body=body, dequeue_count=1, insertion_time=now,
         expiration_time=now + datetime.timedelta(days=7), time_next_visible=now, pop_receipt=None)

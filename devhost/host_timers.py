@@ -22,7 +22,7 @@ from devhost.host_invoke import Invocation
 
 log = logging.getLogger("devhost.timers")
 LATE_TOLERANCE = datetime.timedelta(seconds=1)
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def now_utc() -> datetime.datetime:

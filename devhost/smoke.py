@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ class Client:
     # -- public booking API ----------------------------------------------------------------------
     def slots(self, slug: str, days: int = 14, tz: str = "UTC", start: date | None = None) -> list[str]:
         """The offered slot starts (UTC ISO) from ``start`` (today) for ``days`` days."""
-        first = start or datetime.now(timezone.utc).date()
+        first = start or datetime.now(UTC).date()
         resp = self.http.get(f"{self.base}/api/calendars/{slug}/slots", timeout=60, params={
             "start": first.isoformat(), "end": (first + timedelta(days=days - 1)).isoformat(), "timezone": tz})
         if resp.status_code != 200:
@@ -591,8 +591,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def smoke_stack_config(folder: Path, **overrides: Any) -> Any:
     """A :class:`devhost.stack.StackConfig` on free ports in ``folder``, with the stand-in and fast polling."""
-    from devhost.stack import StackConfig
     from devhost.settings_loader import repo_root
+    from devhost.stack import StackConfig
 
     sample = json.loads((repo_root() / "local.settings.sample.json").read_text(encoding="utf-8"))
     values = {k: str(v) for k, v in sample.get("Values", {}).items()}

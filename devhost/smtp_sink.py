@@ -29,7 +29,7 @@ import signal
 import tempfile
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class _SinkHandler:
         """Write ``data`` atomically as the next ``.eml`` file and return its path."""
         with self._lock:
             seq = next(self._sequence)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             name = f"{stamp}-{seq:06d}-{uuid.uuid4().hex[:8]}.eml"
             fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=self._outbox)
             try:

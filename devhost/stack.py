@@ -128,7 +128,7 @@ class Stack:
         self._saved_environ: dict[str, str] | None = None
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         """Start every part; on failure, stop what was started and re-raise."""
         try:
             self._start()
@@ -226,7 +226,7 @@ class Stack:
 
             bootstrap.install(None)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

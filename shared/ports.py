@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shared.errors import EntityExists
@@ -91,12 +91,12 @@ class SystemClock:
 
     def now(self) -> datetime:
         """Now, in UTC."""
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def iso_utc(value: datetime) -> str:
     """``2026-11-22T09:30:00Z``: the one string form of instants in storage and messages."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso_utc(value: str) -> datetime:
@@ -104,7 +104,7 @@ def parse_iso_utc(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"instant without offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 # ================================================================================ secrets and links

@@ -8,8 +8,8 @@ required setting is a :class:`~shared.errors.ConfigurationError` when it is used
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from shared.errors import ConfigurationError
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import Entity, EntityExists, TransactionOp
@@ -169,7 +170,7 @@ class InMemoryMessageQueue:
 class FixedClock:
     """A clock tests move by hand."""
 
-    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))
+    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
         return self.current

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from devhost.graph_contract import load_contract
@@ -136,7 +137,8 @@ def response_problems(method: str, path: str, status: int, body: Any) -> list[st
             return [f"{where}: expected {{'value': [...]}}"]
         extra = [k for k in body if k != "value" and not k.startswith("@odata.")]
         problems = [f"{where}: unexpected member {k!r}" for k in extra]
-        return problems + [f"{where}: {p}" for p in contract.validate(body["value"], f"Collection(graph.{ep.response})")]
+        found = contract.validate(body["value"], f"Collection(graph.{ep.response})")
+        return problems + [f"{where}: {p}" for p in found]
     return [f"{where}: {p}" for p in contract.validate(body, ep.response)]
 
 

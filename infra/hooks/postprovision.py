@@ -5,7 +5,7 @@ import os
 import sys
 
 
-def next_steps(env: "dict[str, str]") -> str:
+def next_steps(env: dict[str, str]) -> str:
     """The text printed after provisioning (pure: takes the azd environment)."""
     app = env.get("FUNCTION_APP_NAME", "<function app>")
     callback = env.get("MICROSOFT_REDIRECT_URI", "<public base url>/api/auth/microsoft/callback")

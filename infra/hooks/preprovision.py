@@ -18,7 +18,7 @@ import re
 import secrets
 import subprocess
 import sys
-from typing import Callable, Dict, List, Mapping, Tuple
+from collections.abc import Callable, Mapping
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _FALSE = {"false", "0", "no", "off"}
@@ -53,10 +53,10 @@ def fernet_key_problem(key: str) -> str | None:
     return None
 
 
-def check_environment(env: Mapping[str, str]) -> Tuple[Dict[str, str], List[str]]:
+def check_environment(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """``(values to generate, problems)`` for the azd environment ``env``."""
-    generate: Dict[str, str] = {}
-    problems: List[str] = []
+    generate: dict[str, str] = {}
+    problems: list[str] = []
 
     client_id = (env.get("MICROSOFT_CLIENT_ID") or "").strip()
     if not client_id:

@@ -14,9 +14,10 @@ answers with an ``error`` (or not at all) is reported unreadable, never as free.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.domain.availability import BusyBlock
@@ -45,7 +46,7 @@ class ScheduleResult:
 
 
 def _graph_datetime(value: datetime) -> dict[str, str]:
-    return {"dateTime": value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+    return {"dateTime": value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
 
 
 def parse_graph_datetime(value: Any) -> datetime:
@@ -59,12 +60,12 @@ def parse_graph_datetime(value: Any) -> datetime:
     except ValueError:
         raise GraphRejected("getSchedule answered an unreadable dateTime") from None
     if parsed.tzinfo is not None:
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     zone_name = (value.get("timeZone") or "UTC").strip()
     if zone_name.upper() in {"UTC", "ETC/UTC", "Z", "COORDINATED UNIVERSAL TIME", "GMT"}:
-        return parsed.replace(tzinfo=timezone.utc)
+        return parsed.replace(tzinfo=UTC)
     try:
-        return parsed.replace(tzinfo=ZoneInfo(zone_name)).astimezone(timezone.utc)
+        return parsed.replace(tzinfo=ZoneInfo(zone_name)).astimezone(UTC)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise GraphRejected(f"getSchedule answered times in an unknown timezone {zone_name[:60]!r}") from None
 

@@ -158,7 +158,7 @@ class MicrosoftIdentity:
         self._metadata_at = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings, http_session: Any) -> "MicrosoftIdentity":
+    def from_settings(cls, settings: Settings, http_session: Any) -> MicrosoftIdentity:
         """Client id/secret and authority host from the settings; ``http_session`` from the container."""
         return cls(
             settings.require("MICROSOFT_CLIENT_ID"),
@@ -231,7 +231,8 @@ class MicrosoftIdentity:
             raise TransientError("Microsoft sign-in is temporarily unavailable", retry_after=30) from None
         except (ValueError, RuntimeError, KeyError) as exc:  # state/nonce/scope mismatch (MSAL's own checks)
             log.warning("sign-in response refused by MSAL: %s", type(exc).__name__)
-            raise AuthorizationFailed("The sign-in response did not match its request.", code="sign_in_failed") from None
+            raise AuthorizationFailed("The sign-in response did not match its request.",
+                                      code="sign_in_failed") from None
         except Exception as exc:  # noqa: BLE001
             if _is_network_error(exc):
                 raise TransientError(f"Microsoft sign-in unreachable: {type(exc).__name__}", retry_after=30) from None

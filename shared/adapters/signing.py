@@ -28,7 +28,7 @@ class Signer:
         self._key = key.encode("utf-8")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Signer":
+    def from_settings(cls, settings: Settings) -> Signer:
         """Key from ``LINK_SIGNING_KEY``."""
         return cls(settings.require("LINK_SIGNING_KEY"))
 

@@ -22,7 +22,7 @@ class StorageAccount:
     account_name: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StorageAccount":
+    def from_settings(cls, settings: Settings) -> StorageAccount:
         """``AzureWebJobsStorage`` if set, else ``AzureWebJobsStorage__accountName``."""
         conn = settings.get("AzureWebJobsStorage")
         if conn:

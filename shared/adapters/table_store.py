@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from shared.errors import ConcurrencyConflict, NotFound, StorageUnavailable
 from shared.ports import Entity, EntityExists, TransactionOp

@@ -23,7 +23,7 @@ class TokenCipher:
             ) from exc
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "TokenCipher":
+    def from_settings(cls, settings: Settings) -> TokenCipher:
         """Keys from ``TOKEN_ENCRYPTION_KEYS``."""
         return cls(settings.get_list("TOKEN_ENCRYPTION_KEYS"))
 

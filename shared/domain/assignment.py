@@ -12,10 +12,10 @@ missing weights are 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fractions import Fraction
 
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _recency_key(user: str, last_booked_at: Mapping[str, datetime | None]) -> tuple[datetime, str]:

@@ -32,13 +32,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.domain.calendar_config import WEEKDAYS, CalendarConfig
 from shared.domain.model import CalendarProvider, CalendarType
 
-UTC = timezone.utc
+UTC = UTC
 BLOCKING_STATUSES = frozenset({"busy", "tentative", "oof"})
 NON_BLOCKING_STATUSES = frozenset({"free", "workingElsewhere", "unknown"})
 _NON_BLOCKING_FOLDED = frozenset(s.casefold() for s in NON_BLOCKING_STATUSES)

@@ -23,10 +23,11 @@ index row itself. :func:`decide` (row and booking together) states the same rule
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain.model import (
     DYNAMIC_LINK_CALENDAR_TYPES,
@@ -124,7 +125,7 @@ def _parse(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else None
+    return parsed.astimezone(UTC) if parsed.tzinfo else None
 
 
 def recently_claimed(row: IndexRow, generation: int, now: datetime,

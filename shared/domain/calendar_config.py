@@ -216,7 +216,7 @@ def _validate_weekly_hours(config: CalendarConfig) -> list[Problem]:
             else:
                 valid.append((r.start_minutes, r.end_minutes, i))
         valid.sort()
-        for (_, prev_end, prev_i), (start, _, i) in zip(valid, valid[1:]):
+        for (_, prev_end, prev_i), (start, _, i) in zip(valid, valid[1:], strict=False):
             if start < prev_end:
                 problems.append((f"weekly_hours.{day}[{i}]", f"overlaps weekly_hours.{day}[{prev_i}]"))
     return problems

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shared.domain.model import PERSONAL_ACCOUNT_TENANT_ID, SCOPES, ConnectionKind, ConnectionStatus
@@ -266,7 +267,8 @@ def check_account(claims: Mapping[str, Any]) -> AccountCheck:
             None, "account_incomplete", "Microsoft did not identify the account (no object or tenant id)."
         )
     upn = str(claims.get("upn") or claims.get("preferred_username") or claims.get("email") or "")
-    return AccountCheck(MicrosoftAccount(oid=oid, tid=tid, upn=upn[:256], display_name=str(claims.get("name") or "")[:256]))
+    name = str(claims.get("name") or "")
+    return AccountCheck(MicrosoftAccount(oid=oid, tid=tid, upn=upn[:256], display_name=name[:256]))
 
 
 # ----------------------------------------------------------------------------- Microsoft errors
@@ -347,7 +349,8 @@ def classify_callback_error(error: str, error_description: str = "") -> Callback
             "requested permissions to continue.",
         )
     if err in {"temporarily_unavailable", "server_error"}:
-        return CallbackError("temporarily_unavailable", "Microsoft sign-in is temporarily unavailable. Try again shortly.")
+        return CallbackError("temporarily_unavailable",
+                             "Microsoft sign-in is temporarily unavailable. Try again shortly.")
     if err in {"interaction_required", "login_required"}:
         return CallbackError("sign_in_required", "Microsoft needs you to sign in again. Start the connection again.")
     return CallbackError("sign_in_failed", "Microsoft could not complete the sign-in. Start the connection again.")

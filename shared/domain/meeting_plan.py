@@ -19,10 +19,11 @@ in UTC.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain import graph_time
 from shared.domain.model import (
@@ -65,7 +66,7 @@ class ConnectionView:
     linked_calendar_id: str = ""
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any] | None) -> "ConnectionView | None":
+    def from_row(cls, row: Mapping[str, Any] | None) -> ConnectionView | None:
         """``None`` for an absent row."""
         if not row:
             return None
@@ -81,7 +82,7 @@ class ConnectionView:
         """True when the connection can be used."""
         return self.status == ConnectionStatus.CONNECTED.value
 
-    def same_account(self, other: "ConnectionView | None") -> bool:
+    def same_account(self, other: ConnectionView | None) -> bool:
         """True when both are the same Microsoft account (oid + tid, both known)."""
         return bool(
             other is not None and self.account_oid and self.account_tid
@@ -184,7 +185,7 @@ def _instant(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("instant without offset")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _zone_name(booking: Mapping[str, Any]) -> str:

@@ -11,9 +11,9 @@ again): a booking 30 days ahead hops 6 + 6 + 6 + 6 + 5.x days. Nothing here read
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, datetime, timedelta
 
 #: Longest visibility delay we ask the queue for (7 days minus one day of margin before the TTL).
 MAX_VISIBILITY_SECONDS = 6 * 24 * 3600
@@ -35,7 +35,7 @@ class PlannedReminder:
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def clean_offsets(offsets: Iterable[object]) -> list[int]:

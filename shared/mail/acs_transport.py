@@ -18,8 +18,9 @@ import hmac
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -76,7 +77,7 @@ def hmac_headers(method: str, url: str, body: bytes, access_key: str, now: datet
     """
     parts = urlsplit(url)
     path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
-    date = email.utils.format_datetime(now.astimezone(timezone.utc), usegmt=True)
+    date = email.utils.format_datetime(now.astimezone(UTC), usegmt=True)
     content_hash = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
     string_to_sign = f"{method.upper()}\n{path_and_query}\n{date};{parts.netloc};{content_hash}"
     key = base64.b64decode(access_key, validate=True)
@@ -111,8 +112,8 @@ def retry_after_seconds(headers: Any, now: datetime | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _error_code(response: requests.Response) -> str:
@@ -160,7 +161,7 @@ class AcsEmailTransport:
         self._credential = credential
         self._session = session or requests.Session()
         self._timeout = timeout
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def from_settings(cls, settings: Settings, session: requests.Session | None = None) -> AcsEmailTransport:

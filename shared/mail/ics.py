@@ -6,7 +6,7 @@ in the invitee's calendar and a CANCEL with the same UID removes it.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from icalendar import Calendar, Event, vCalAddress
@@ -29,7 +29,7 @@ def booking_uid(booking_id: str, domain: str = "bookbridge") -> str:
 def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{name} must be timezone-aware (UTC)")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _multiline(value: str) -> str:
@@ -71,8 +71,8 @@ def build_invitation(
     ``organizer`` and ``attendee`` are ``(email, display name)``. When ``url`` is given
     it is the event's URL (if free of whitespace and control characters), its LOCATION
     unless ``location`` says otherwise, and it is appended to DESCRIPTION if not already
-    there. CANCEL sets ``STATUS:CANCELLED``; REQUEST sets ``STATUS:CONFIRMED``. Raises ``ValueError`` for an unknown method, a
-    negative sequence or naive datetimes, and ``DeliveryRejected`` for a malformed address.
+    there. CANCEL sets ``STATUS:CANCELLED``; REQUEST sets ``STATUS:CONFIRMED``. Raises ``ValueError`` for an
+    unknown method, a negative sequence or naive datetimes, and ``DeliveryRejected`` for a malformed address.
     """
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported iTIP method {method!r}")

@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -197,7 +197,7 @@ def build_email(
     if message.reply_to:
         msg["Reply-To"] = _format_address(message.reply_to, None)
     msg["Subject"] = clean_header_value(message.subject, max_length=MAX_SUBJECT_LENGTH)
-    when = (date or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (date or datetime.now(UTC)).astimezone(UTC)
     msg["Date"] = email.utils.format_datetime(when)
     msg["Message-ID"] = _message_id(message, sender)
     for name, value in message.headers.items():

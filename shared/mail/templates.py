@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Sequence, Union
+from datetime import UTC, datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.mail.message import clean_header_value
@@ -100,7 +100,7 @@ class _Notes:
     text: str
 
 
-_Block = Union[_Para, _Details, _Link, _Notes]
+_Block = _Para | _Details | _Link | _Notes
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,11 @@ def _zone(name: str | None) -> ZoneInfo | timezone:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return timezone.utc
+    return UTC
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _zone_label(tz: ZoneInfo | timezone, local: datetime) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -68,7 +68,7 @@ def asset_version() -> str:
     return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_asset(name: str) -> Asset | None:
     """The asset called ``name`` (``widget.js`` with its version filled in); ``None`` if unknown."""
     content_type = ASSETS.get(name)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.errors import ConcurrencyConflict
 from shared.ports import Entity, EntityExists, EntityStore, iso_utc, parse_iso_utc
@@ -46,7 +47,7 @@ def booking_rk(booking_id: str) -> str:
 
 def iso_precise(value: datetime) -> str:
     """ISO-8601 UTC with microseconds (``...T09:30:00.000001Z``): ordered recency stamps."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # Fields of the architecture's booking entity that this module maps by name. Every other stored

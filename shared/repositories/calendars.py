@@ -9,8 +9,9 @@ JSON longer than one Table property (32K characters) is split into ``*_json_0``,
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain.calendar_config import CalendarConfig
 from shared.ports import Entity, EntityStore

@@ -4,8 +4,8 @@ Imported inside handlers only: ``import function_app`` must not load pydantic.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Literal, Optional
+from datetime import UTC, date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
@@ -26,7 +26,7 @@ def parse_instant(value: str) -> datetime:
         raise ValueError("must be an ISO-8601 date-time such as 2026-11-23T09:30:00Z") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must carry a UTC offset (Z or +hh:mm)")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 class SlotsQuery(_Strict):
@@ -34,7 +34,7 @@ class SlotsQuery(_Strict):
 
     start: date
     end: date
-    timezone: Optional[StrictStr] = Field(default=None, max_length=64)
+    timezone: StrictStr | None = Field(default=None, max_length=64)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -45,7 +45,7 @@ class SlotsQuery(_Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _tz(cls, value: Optional[str]) -> Optional[str]:
+    def _tz(cls, value: str | None) -> str | None:
         return None if value is None else check_timezone(value)
 
     @field_validator("end")
@@ -82,8 +82,8 @@ class BookingIn(_StartIn):
     name: StrictStr = Field(min_length=1, max_length=200)
     email: StrictStr = Field(min_length=3, max_length=254)
     timezone: StrictStr = Field(min_length=1, max_length=64)
-    notes: Optional[StrictStr] = Field(default=None, max_length=2000)
-    time_format: Optional[Literal["12h", "24h"]] = Field(
+    notes: StrictStr | None = Field(default=None, max_length=2000)
+    time_format: Literal["12h", "24h"] | None = Field(
         default=None, description="the invitee's clock (the page sends its locale's): times in emails use it")
 
     _tz = field_validator("timezone")(check_timezone)

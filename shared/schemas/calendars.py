@@ -8,7 +8,7 @@ Imported inside handlers only: ``import function_app`` must not load pydantic.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -69,9 +69,9 @@ class MemberIn(_Strict):
 
     user: StrictStr = Field(pattern=ID_RE)
     meeting_location: Literal["teams", "custom", "none"] = "none"
-    custom_url: Optional[StrictStr] = Field(default=None, max_length=1000)
+    custom_url: StrictStr | None = Field(default=None, max_length=1000)
     calendar_provider: Literal["none", "microsoft"] = "none"
-    weight: Optional[StrictInt] = None
+    weight: StrictInt | None = None
 
 
 class CalendarIn(_Strict):
@@ -82,7 +82,7 @@ class CalendarIn(_Strict):
     type: Literal["personal", "round_robin", "collective", "service", "class", "event"]
     timezone: StrictStr = Field(min_length=1, max_length=64)
     duration_minutes: StrictInt
-    slot_interval_minutes: Optional[StrictInt] = None
+    slot_interval_minutes: StrictInt | None = None
     weekly_hours: dict[Weekday, list[TimeRangeIn]] = Field(default_factory=dict)
     buffer_before_minutes: StrictInt = 0
     buffer_after_minutes: StrictInt = 0

@@ -5,7 +5,7 @@ Imported inside handlers only: ``import function_app`` must not load pydantic. T
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
@@ -16,7 +16,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _check_return_url(value: Optional[str]) -> Optional[str]:
+def _check_return_url(value: str | None) -> str | None:
     if value is None:
         return None
     problem = return_url_problem(value)
@@ -28,7 +28,7 @@ def _check_return_url(value: Optional[str]) -> Optional[str]:
 class ConnectLinkIn(_Strict):
     """``POST .../connections/{kind}/connect-links`` (body optional)."""
 
-    return_url: Optional[StrictStr] = Field(default=None, max_length=MAX_RETURN_URL)
+    return_url: StrictStr | None = Field(default=None, max_length=MAX_RETURN_URL)
 
     _return_url = field_validator("return_url")(_check_return_url)
 
@@ -36,14 +36,14 @@ class ConnectLinkIn(_Strict):
 class AdminConsentLinkIn(_Strict):
     """``POST /api/workspaces/{workspace}/admin-consent-links`` (body optional)."""
 
-    tenant: Optional[StrictStr] = Field(default=None, min_length=1, max_length=253)
-    return_url: Optional[StrictStr] = Field(default=None, max_length=MAX_RETURN_URL)
+    tenant: StrictStr | None = Field(default=None, min_length=1, max_length=253)
+    return_url: StrictStr | None = Field(default=None, max_length=MAX_RETURN_URL)
 
     _return_url = field_validator("return_url")(_check_return_url)
 
     @field_validator("tenant")
     @classmethod
-    def _tenant(cls, value: Optional[str]) -> Optional[str]:
+    def _tenant(cls, value: str | None) -> str | None:
         if value is not None and not check_tenant(value):
             raise ValueError("must be a tenant id (GUID), a verified domain or 'organizations'")
         return value
@@ -54,17 +54,17 @@ class LinkOut(BaseModel):
 
     url: str
     expires_at: str
-    kind: Optional[str] = None
-    tenant: Optional[str] = None
+    kind: str | None = None
+    tenant: str | None = None
 
 
 class AccountOut(BaseModel):
     """The Microsoft account of a connection."""
 
-    id: Optional[str]
-    tenant_id: Optional[str]
-    upn: Optional[str]
-    display_name: Optional[str]
+    id: str | None
+    tenant_id: str | None
+    upn: str | None
+    display_name: str | None
 
 
 class ConnectionOut(BaseModel):
@@ -72,12 +72,12 @@ class ConnectionOut(BaseModel):
 
     kind: Literal["teams", "microsoft_calendar"]
     status: Literal["connected", "needs_reauth", "disconnected"]
-    account: Optional[AccountOut]
+    account: AccountOut | None
     scopes: list[str]
-    connected_at: Optional[str]
-    disconnected_at: Optional[str]
-    needs_reauth_at: Optional[str]
-    last_error: Optional[str]
+    connected_at: str | None
+    disconnected_at: str | None
+    needs_reauth_at: str | None
+    last_error: str | None
     consent_required: bool
     teams_unavailable: bool
     generation: int

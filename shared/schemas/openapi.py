@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Optional, Union
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 from shared.schemas import bookings, calendars, connections, responses
 from shared.version import VERSION
 
-Body = Union[type[BaseModel], str, None]  # a model, "html", "redirect", "empty"
+Body = type[BaseModel] | str | None  # a model, "html", "redirect", "empty"
 
 ID_PATTERN = calendars.ID_RE
 _PATH_PARAMS: dict[str, dict[str, Any]] = {
@@ -66,9 +66,9 @@ class Operation:
     summary: str
     tag: str
     auth: str = "function"  # or "anonymous"
-    body: Optional[type[BaseModel]] = None
+    body: type[BaseModel] | None = None
     body_required: bool = True
-    query: Optional[type[BaseModel]] = None
+    query: type[BaseModel] | None = None
     parameters: tuple[dict[str, Any], ...] = ()
     ok: dict[int, Body] = field(default_factory=dict)
     errors: dict[int, Body] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class Operation:
 
 
 def _mgmt(function: str, method: str, route: str, summary: str, tag: str, ok: dict[int, Body],
-          body: Optional[type[BaseModel]] = None, body_required: bool = True) -> Operation:
+          body: type[BaseModel] | None = None, body_required: bool = True) -> Operation:
     return Operation(function, method, route, summary, tag, body=body, body_required=body_required, ok=ok,
                      errors=dict(_MGMT_ERRORS))
 

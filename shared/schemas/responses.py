@@ -7,7 +7,7 @@ Imported inside handlers only: ``import function_app`` must not load pydantic.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,9 +27,9 @@ class ErrorDetail(BaseModel):
 
     code: str = Field(description="stable machine-readable code, e.g. validation_error, not_found, conflict")
     message: str
-    field: Optional[str] = Field(default=None, description="422: the first invalid field (dotted path)")
-    reason: Optional[str] = Field(default=None, description="422: why the first field is invalid")
-    errors: Optional[list[FieldProblem]] = Field(default=None, description="422: every invalid field")
+    field: str | None = Field(default=None, description="422: the first invalid field (dotted path)")
+    reason: str | None = Field(default=None, description="422: why the first field is invalid")
+    errors: list[FieldProblem] | None = Field(default=None, description="422: every invalid field")
 
 
 class ErrorOut(BaseModel):
@@ -42,7 +42,7 @@ class StorageProbe(BaseModel):
     """Whether one storage service answered."""
 
     reachable: bool
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
 class HealthStorage(BaseModel):
@@ -64,9 +64,9 @@ class WorkspaceOut(BaseModel):
     """A workspace."""
 
     workspace: str
-    name: Optional[str] = None
-    created_at: Optional[str] = None
-    updated_at: Optional[str] = None
+    name: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class UserOut(BaseModel):
@@ -74,11 +74,11 @@ class UserOut(BaseModel):
 
     workspace: str
     user: str
-    name: Optional[str] = None
-    email: Optional[str] = None
-    timezone: Optional[str] = None
-    created_at: Optional[str] = None
-    updated_at: Optional[str] = None
+    name: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class TimeRangeOut(BaseModel):
@@ -93,9 +93,9 @@ class MemberOut(BaseModel):
 
     user: str
     meeting_location: Literal["teams", "custom", "none"]
-    custom_url: Optional[str] = None
+    custom_url: str | None = None
     calendar_provider: Literal["none", "microsoft"]
-    weight: Optional[int] = None
+    weight: int | None = None
 
 
 class CalendarOut(BaseModel):
@@ -120,8 +120,8 @@ class FreeBusyOut(BaseModel):
     """Whether a member's free/busy could be read."""
 
     readable: bool
-    reason: Optional[str] = None
-    checked_at: Optional[str] = None
+    reason: str | None = None
+    checked_at: str | None = None
 
 
 class DiagnosticMemberOut(BaseModel):
@@ -151,18 +151,18 @@ class DiagnosticsOut(BaseModel):
 class LastSweepOut(BaseModel):
     """The host's last backfill sweep."""
 
-    swept_at: Optional[str] = None
-    trigger: Optional[str] = None
-    run_id: Optional[str] = None
-    connection_status: Optional[str] = None
-    generation: Optional[int] = None
-    candidates: Optional[int] = None
-    enqueued: Optional[int] = None
-    waiting: Optional[int] = None
-    lost_claims: Optional[int] = None
-    stale_removed: Optional[int] = None
-    remaining: Optional[int] = None
-    cut_short: Optional[bool] = None
+    swept_at: str | None = None
+    trigger: str | None = None
+    run_id: str | None = None
+    connection_status: str | None = None
+    generation: int | None = None
+    candidates: int | None = None
+    enqueued: int | None = None
+    waiting: int | None = None
+    lost_claims: int | None = None
+    stale_removed: int | None = None
+    remaining: int | None = None
+    cut_short: bool | None = None
 
 
 class BackfillOut(BaseModel):
@@ -170,16 +170,16 @@ class BackfillOut(BaseModel):
 
     workspace: str
     user: str
-    teams_connection: Optional[str] = None
+    teams_connection: str | None = None
     candidates: int
-    last_sweep: Optional[LastSweepOut] = None
+    last_sweep: LastSweepOut | None = None
 
 
 class HostOut(BaseModel):
     """A host of a calendar or booking."""
 
     user: str
-    name: Optional[str] = None
+    name: str | None = None
 
 
 class PublicCalendarOut(BaseModel):
@@ -215,8 +215,8 @@ class BookingCalendarOut(BaseModel):
     """The calendar a booking belongs to."""
 
     slug: str
-    name: Optional[str] = None
-    type: Optional[CalendarType] = None
+    name: str | None = None
+    type: CalendarType | None = None
 
 
 class InviteeOut(BaseModel):
@@ -236,7 +236,7 @@ class _BookingSummary(BaseModel):
     calendar: BookingCalendarOut
     hosts: list[HostOut]
     link_status: LinkStatus
-    meeting_url: Optional[str] = None
+    meeting_url: str | None = None
 
 
 class BookingCreatedOut(_BookingSummary):
@@ -249,10 +249,10 @@ class BookingOut(_BookingSummary):
     """A booking as its manage-token holder sees it."""
 
     invitee: InviteeOut
-    notes: Optional[str] = None
-    link_reason: Optional[str] = None
+    notes: str | None = None
+    link_reason: str | None = None
     revision: int
-    delivery_error: Optional[str] = None
-    created_at: Optional[str] = None
-    updated_at: Optional[str] = None
-    manage_token: Optional[str] = Field(default=None, description="a new token after a reschedule")
+    delivery_error: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    manage_token: str | None = Field(default=None, description="a new token after a reschedule")

@@ -14,10 +14,11 @@ Graph round trip, not one per member.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.domain.availability import (
@@ -175,7 +176,7 @@ def lock_range(window: Interval, pad: timedelta = timedelta(0)) -> tuple[str, st
 
 def cell_start(row_key: str) -> datetime:
     """The instant a ``lock|YYYYMMDDTHHMMZ`` cell starts."""
-    return datetime.strptime(row_key[len(LOCK_PREFIX):], "%Y%m%dT%H%MZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(row_key[len(LOCK_PREFIX):], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
 
 def member_bookings(store: EntityStore, ws: str, user: str, window: Interval, pad: timedelta = timedelta(0),
@@ -238,7 +239,7 @@ def gather(
                                 thread_name_prefix="availability") as pool:
             futures = [pool.submit(fn) for _, _, fn in jobs]
             results = [f.result() for f in futures]
-    for (user, kind, _), result in zip(jobs, results):
+    for (user, kind, _), result in zip(jobs, results, strict=True):
         if kind == "fb":
             availability[user] = result
         else:

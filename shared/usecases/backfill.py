@@ -39,9 +39,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from shared.domain import backfill as rules
 from shared.domain.connections import ID_PATTERN, TRANSITIONS_TABLE

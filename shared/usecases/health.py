@@ -1,7 +1,8 @@
 """Health: does the app reach Table and Queue storage?"""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shared.errors import BookbridgeError
 from shared.version import VERSION

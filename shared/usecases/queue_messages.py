@@ -15,8 +15,9 @@ worker's back-off, whichever is longer).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from shared.ports import MessageQueue
 

@@ -96,7 +96,9 @@ CONTRAST_JS = """
     const walk = (root) => {
       const hit = root.querySelector(sel);
       if (hit) return hit;
-      for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const h = walk(el.shadowRoot); if (h) return h; }
+      for (const el of root.querySelectorAll('*')) {
+        if (el.shadowRoot) { const h = walk(el.shadowRoot); if (h) return h; }
+      }
       return null;
     };
     return walk(document);

@@ -31,7 +31,7 @@ from devhost.settings_loader import (
     load_local_settings,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 # settings files --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devhost.smoke import Client, run_sweep, wait_for
@@ -25,7 +25,7 @@ CREATE_PATH = r"^/v1\.0/me/onlineMeetings(/createOrGet)?$"
 
 
 def _slots(client: Client, slug: str, count: int) -> list[str]:
-    tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     starts = client.slots(slug, days=3, start=tomorrow)
     assert len(starts) >= count, f"only {len(starts)} slots"
     return starts[:count]
@@ -79,7 +79,7 @@ def test_a_burst_of_50_bookings_is_throttled_and_ends_with_50_distinct_links(cli
         assert gap >= 0.9, f"retried {gap:.2f} s after a 429 with Retry-After: 1"
 
     # the confirmations carry each booking's own link
-    for b, view in zip(bookings[:5], final[:5]):
+    for b, view in zip(bookings[:5], final[:5], strict=True):
         mail = client.wait_mail(f"{ws.id}-burst-{bookings.index(b)}@invitee.example", "confirmation")
         assert view["meeting_url"] in mail.text
 
@@ -160,7 +160,7 @@ def test_a_refresh_token_revoked_during_a_burst_leaves_bookings_awaiting_connect
     for b in awaiting:
         url = next(v["meeting_url"] for v in done if v["id"] == b["id"])
         to = _invitee_of(ws.id, b, first, second)
-        wait_for(lambda: any(url in m.text for m in client.mails(to, "link_update")), 60, 0.25,
+        wait_for(lambda url=url, to=to: any(url in m.text for m in client.mails(to, "link_update")), 60, 0.25,
                  f"the link update e-mail of booking {b['id'][:8]}")
 
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,8 @@ from shared.mail.templates import BookingView, render
 
 TEAMS_URL = ("https://teams.microsoft.com/l/meetup-join/19%3ameeting_NjQ5ZTQ2%40thread.v2/0"
              "?context=%7b%22Tid%22%3a%2272f988bf%22%2c%22Oid%22%3a%22550fae72%22%7d&anon=true")
-START = datetime(2026, 1, 20, 13, 0, tzinfo=timezone.utc)
-END = datetime(2026, 1, 20, 13, 30, tzinfo=timezone.utc)
+START = datetime(2026, 1, 20, 13, 0, tzinfo=UTC)
+END = datetime(2026, 1, 20, 13, 30, tzinfo=UTC)
 
 
 @pytest.fixture()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import Iterable, Mapping
 
 import pytest
 
@@ -190,7 +190,8 @@ def test_function_app_with_function_app_config(decls: dict[str, list[Decl]]) -> 
     assert object_get(config, "deployment.storage.type") == "'blobContainer'"
     assert object_get(config, "deployment.storage.value") == "deploymentContainerUrl"
     assert object_get(config, "deployment.storage.authentication.type") == "'UserAssignedIdentity'"
-    assert object_get(config, "deployment.storage.authentication.userAssignedIdentityResourceId") == "identityResourceId"
+    identity = object_get(config, "deployment.storage.authentication.userAssignedIdentityResourceId")
+    assert identity == "identityResourceId"
     assert object_get(config, "scaleAndConcurrency.maximumInstanceCount") == "maximumInstanceCount"
     assert object_get(config, "scaleAndConcurrency.instanceMemoryMB") == "instanceMemoryMB"
     # one user-assigned identity, also used for Key Vault references

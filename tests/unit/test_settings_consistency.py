@@ -20,9 +20,9 @@ import ast
 import fnmatch
 import json
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 import pytest
 

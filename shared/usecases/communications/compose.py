@@ -2,9 +2,10 @@
 invitee) our .ics."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from shared.domain.model import LinkState

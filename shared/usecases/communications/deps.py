@@ -1,9 +1,9 @@
 """What the communications worker depends on (ports, limits) and :class:`Job`, one message's context."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
 
 from shared.domain.backoff import default_backoff
 from shared.ports import Clock, Entity, EntityStore, MailTransport, MessageQueue, Signer

@@ -20,7 +20,7 @@ class CommsMessage(BookingMessage):
     due_at: str | None = None
 
     @classmethod
-    def parse(cls, data: Any) -> "CommsMessage":
+    def parse(cls, data: Any) -> CommsMessage:
         """Validate a message; ``ValueError`` names what is wrong."""
         data = json_object(data)
         kind = data.get("kind")

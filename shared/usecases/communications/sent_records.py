@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import Entity, EntityExists, iso_utc, parse_iso_utc

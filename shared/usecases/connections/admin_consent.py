@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from shared.domain import connections as rules
 from shared.errors import (

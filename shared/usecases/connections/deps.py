@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain import connections as rules
 from shared.domain.model import ConnectionKind
@@ -45,7 +46,7 @@ class ConnectionDeps:
     """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
 
     @staticmethod
-    def from_container(container: Any) -> "ContainerDeps":
+    def from_container(container: Any) -> ContainerDeps:
         """The deps of a ``shared.bootstrap.Container``, each built on first use."""
         return ContainerDeps(container)
 

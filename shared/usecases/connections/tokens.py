@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain import connections as rules
 from shared.domain.model import ConnectionKind, ConnectionStatus

@@ -3,7 +3,8 @@ for a poison message, the booking is explained (``failed`` or ``graph_sync_error
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shared.domain.meeting_plan import wants_dynamic_link
 from shared.domain.model import LinkState

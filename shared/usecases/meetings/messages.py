@@ -20,7 +20,7 @@ class MeetingMessage(BookingMessage):
     backfill_row: str | None = None
 
     @classmethod
-    def parse(cls, data: Any) -> "MeetingMessage":
+    def parse(cls, data: Any) -> MeetingMessage:
         """Validate a message; ``ValueError`` names what is wrong."""
         data = json_object(data)
         op = data.get("op")

@@ -42,10 +42,10 @@ def sync_times(job: Job, booking: Entity) -> Outcome:
         try:
             if event_id:
                 patch = event_times_patch(booking)
-                job.call(CALENDAR, lambda t: job.deps.graph.update_event(t, event_id, patch))
+                job.call(CALENDAR, lambda t, e=event_id, p=patch: job.deps.graph.update_event(t, e, p))
             if meeting_id:
                 mpatch = online_meeting_times_patch(booking)
-                job.call(TEAMS, lambda t: job.deps.graph.update_online_meeting(t, meeting_id, mpatch))
+                job.call(TEAMS, lambda t, m=meeting_id, p=mpatch: job.deps.graph.update_online_meeting(t, m, p))
         except (ReauthRequired, NotConnected):
             booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
                                                     "event or Teams meeting still has the old time.")
@@ -58,8 +58,8 @@ def sync_times(job: Job, booking: Entity) -> Outcome:
             booking = note_sync_error(job, booking, f"Microsoft Graph refused to move the meeting "
                                                     f"({getattr(exc, 'graph_code', '') or exc.code}).")
             return Outcome("sync_error", "rejected", booking.get("link_state"))
-        booking = apply(job, booking, lambda cur: None if synced_revision(cur) >= target
-                        else {"graph_synced_revision": target, "graph_sync_error": None})
+        booking = apply(job, booking, lambda cur, rev=target: None if synced_revision(cur) >= rev
+                        else {"graph_synced_revision": rev, "graph_sync_error": None})
         log.info("meetings: times synced ws=%s booking=%s rev=%s", job.ws, job.booking_id, target)
         if revision_of(booking) <= target or is_cancelled(booking):
             break

@@ -7,7 +7,8 @@ sent and cleared (:func:`flush_outbox`).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from shared.domain.model import BookingStatus, LinkState
 from shared.errors import NotFound
@@ -89,7 +90,8 @@ def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
     if new_state in (LinkState.CREATED.value, LinkState.STATIC.value):
         if due:
             return ["confirmation"]
-        if prior in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value) and new_state == LinkState.CREATED.value:
+        was_missing = prior in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value)
+        if was_missing and new_state == LinkState.CREATED.value:
             return ["link_update"]
         return []
     if new_state in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value):

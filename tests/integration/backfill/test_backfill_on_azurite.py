@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from tests.unit.booking.helpers import calendar_body, member
 from tests.unit.connections.support import ALICE, BOB
 
 CREATE_OR_GET = r"/me/onlineMeetings/createOrGet"
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _join_links(msg: Any) -> list[str]:
@@ -135,7 +135,7 @@ def test_twice_and_twice_at_once_make_no_second_meeting(world: World) -> None:
         w.container.__dict__["backfill_options"] = {"use_lease": use_lease, "reenqueue_after": timedelta(0)}
         barrier, errors = threading.Barrier(2), []
 
-        def run() -> None:
+        def run(barrier: threading.Barrier = barrier, errors: list[Exception] = errors) -> None:
             try:
                 barrier.wait()
                 w.run_timer()

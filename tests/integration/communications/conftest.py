@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from tests.unit.communications.helpers import SIGNING_KEY
 
 SENDER = "Bookings <bookings@bookbridge.test>"
 BASE_URL = "https://book.example.test"
-HARNESS_NOW = datetime(2031, 3, 4, 16, 52, tzinfo=timezone.utc)
+HARNESS_NOW = datetime(2031, 3, 4, 16, 52, tzinfo=UTC)
 
 
 def user_function(fn: Any) -> Any:

@@ -35,7 +35,6 @@ from tests.unit.connections.support import (
 )
 
 
-
 @pytest.fixture(scope="module")
 def table_service(storage_connection_string):
     from azure.data.tables import TableServiceClient

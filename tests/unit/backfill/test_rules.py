@@ -1,14 +1,14 @@
 """The sweep's selection rules (``shared.domain.backfill``): pure, no storage."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.domain import backfill as rules
 from shared.domain.backfill import Decision, IndexRow
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 START = "2026-11-25T09:00:00Z"
 
 
@@ -99,7 +99,7 @@ def test_index_row_parts_and_pastness():
     r = row(enqueued_generation=True)  # a bool is not a generation
     assert (r.start_utc, r.booking_id, r.etag, r.enqueued_generation) == (START, "b1", "e1", None)
     assert not rules.index_row_is_past(r, NOW)
-    assert rules.index_row_is_past(r, datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc))
+    assert rules.index_row_is_past(r, datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     assert rules.index_row_is_past(row(RowKey="not-a-date|b1"), NOW)
 
 

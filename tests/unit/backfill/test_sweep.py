@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ from tests.unit.backfill.support import (
     stored,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

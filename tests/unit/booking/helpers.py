@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -17,7 +18,7 @@ from shared.settings import Settings
 GRAPH = "https://graph.test/v1.0"
 SIGNING_KEY = "booking-tests-signing-key-0123456789"
 ORIGIN = "https://shop.example"
-UTC = timezone.utc
+UTC = UTC
 
 
 def user_function(fn: Any) -> Callable[[func.HttpRequest], func.HttpResponse]:

@@ -3,7 +3,7 @@ members, parallel reads, bookings with buffers, and the slots endpoint's validat
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from tests.unit.booking.helpers import (
     member,
 )
 
-UTC = timezone.utc
+UTC = UTC
 # FixedClock: Monday 2026-11-23 08:00 UTC. Berlin is UTC+1: 09:00-17:00 local = 08:00-16:00 UTC.
 MONDAY = "2026-11-23"
 ALL_MONDAY = [f"2026-11-23T{h:02d}:{m:02d}:00Z" for h in range(8, 16) for m in (0, 30)]
@@ -259,10 +259,10 @@ def test_the_connection_row_is_read_once_and_handed_to_the_token_provider(store)
     """Availability reads the member's connection row (status, mailbox) and gives that row to the token
     provider, which then does not read it again; a retry after a refused token leaves it to read anew."""
     from shared.adapters.graph_calendar import ScheduleResult
+    from shared.adapters.graph_client import GraphUnauthorized
     from shared.domain.availability import Interval
     from shared.domain.calendar_config import MemberConfig
     from shared.domain.model import CalendarProvider
-    from shared.adapters.graph_client import GraphUnauthorized
     from shared.usecases.availability import AvailabilityDeps, member_free_busy
     from tests.fakes import FixedClock
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.repositories.bookings import booking_from_entity, lock_entity
 from tests.unit.booking.helpers import ScheduleStandIn, calendar_body, connect, member
 
-UTC = timezone.utc
+UTC = UTC
 SLOT = "2026-11-23T10:00:00Z"   # Monday 11:00 in Berlin; the clock says 08:00Z
 SLOT_END = "2026-11-23T10:30:00Z"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.adapters.signing import Signer
 from shared.domain.calendar_config import CalendarConfig, MemberConfig
@@ -19,7 +20,7 @@ from shared.repositories.bookings import Booking
 from shared.usecases.communications import COMMUNICATIONS_QUEUE, CommsDeps, Outcome, handle_communication
 
 SIGNING_KEY = "communications-tests-signing-key-0123456789"
-UTC = timezone.utc
+UTC = UTC
 TEAMS_URL = ("https://teams.microsoft.com/l/meetup-join/19%3ameeting_NjQ5ZTQ2YjMtZWI4Yy00MzQ4%40thread.v2/0"
              "?context=%7b%22Tid%22%3a%2272f988bf-86f1-41af-91ab-2d7cd011db47%22%2c%22Oid%22%3a%22"
              "550fae72-d251-43ec-868c-373732c2704f%22%7d&anon=true")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -40,7 +40,7 @@ from tests.unit.communications.helpers import (
     update_booking,
 )
 
-START = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)  # 3 days after the clock's default
+START = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # 3 days after the clock's default
 
 
 @pytest.fixture()
@@ -151,7 +151,8 @@ def test_concurrent_deliveries_send_once(deps, store, queue, mail) -> None:
 
     mail.before_send = hold
     results: list[str] = []
-    first = threading.Thread(target=lambda: results.append(handle_communication(deps, message("confirmation", b)).action))
+    first = threading.Thread(
+        target=lambda: results.append(handle_communication(deps, message("confirmation", b)).action))
     first.start()
     assert entered.wait(10)
     mail.before_send = None

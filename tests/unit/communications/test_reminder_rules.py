@@ -1,13 +1,13 @@
 """shared.domain.reminders: due times, past reminders, visibility caps and re-queue delays."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.domain import reminders as r
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def test_plan_orders_by_offset_and_computes_due_times() -> None:

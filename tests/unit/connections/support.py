@@ -45,8 +45,8 @@ CAROL = {"oid": "068589eb-536f-4554-aff8-ab928a7ae612", "tid": FABRIKAM, "upn": 
          "name": "Carol Chen"}
 PERSONAL = {"oid": "00000000-0000-0000-66f3-3332eca7ea81", "tid": PERSONAL_ACCOUNT_TENANT_ID,
             "upn": "pat@outlook.example", "name": "Pat Personal", "idp": "live.com"}
-GUEST_FROM_LIVE = {"oid": "5b1d4b1e-1111-4c1e-8f7e-1a2b3c4d5e6f", "tid": CONTOSO, "upn": "gus_outlook.example#EXT#@contoso.example",
-                   "name": "Gus Guest", "idp": "live.com"}
+GUEST_FROM_LIVE = {"oid": "5b1d4b1e-1111-4c1e-8f7e-1a2b3c4d5e6f", "tid": CONTOSO,
+                   "upn": "gus_outlook.example#EXT#@contoso.example", "name": "Gus Guest", "idp": "live.com"}
 
 
 def b64url_json(data: dict[str, Any]) -> str:
@@ -90,7 +90,7 @@ class FakeMicrosoft:
     def token_endpoint(self) -> str:
         return f"{self.host}/organizations/oauth2/v2.0/token"
 
-    def install(self, rsps: responses.RequestsMock) -> "FakeMicrosoft":
+    def install(self, rsps: responses.RequestsMock) -> FakeMicrosoft:
         base = f"{self.host}/organizations"
         rsps.add(responses.GET, f"{base}/v2.0/.well-known/openid-configuration", json={
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
@@ -273,7 +273,7 @@ def leaked(caplog: Any, secrets_: set[str]) -> list[str]:
     return sorted(s[:10] + "..." for s in secrets_ if s and len(s) >= 6 and s in blob)
 
 
-def sensitive_values(ms: "FakeMicrosoft | None") -> set[str]:
+def sensitive_values(ms: FakeMicrosoft | None) -> set[str]:
     """Secrets of a test: the app's secrets, everything Microsoft issued or saw, the accounts' upns/names."""
     values = {CLIENT_SECRET, SIGNING_KEY}
     for account in ACCOUNTS:

@@ -3,7 +3,7 @@ names the same connected account and generation, and the token has more than 5 m
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -206,7 +206,7 @@ def test_slots_are_separate(deps, ms, rec):
 
 
 # ----------------------------------------------------------------------------- the cache itself
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _remember(cache, key, tok="t", **kw):

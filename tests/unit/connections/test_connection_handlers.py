@@ -35,10 +35,13 @@ def _json(resp):
     return json.loads(resp.get_body())
 
 
-def _link(kind="teams", body=b'{"return_url": "' + RETURN_URL.encode() + b'"}', ws="ws1", user="u1"):
-    return fn.connections_create_connect_link(_req("POST", f"workspaces/{ws}/users/{user}/connections/{kind}/connect-links",
-                                                   route={"workspace": ws, "user": user, "kind": kind}, body=body,
-                                                   headers={"Content-Type": "application/json"}))
+LINK_BODY = b'{"return_url": "' + RETURN_URL.encode() + b'"}'
+
+
+def _link(kind="teams", body=LINK_BODY, ws="ws1", user="u1"):
+    path = f"workspaces/{ws}/users/{user}/connections/{kind}/connect-links"
+    return fn.connections_create_connect_link(_req("POST", path, route={"workspace": ws, "user": user, "kind": kind},
+                                                   body=body, headers={"Content-Type": "application/json"}))
 
 
 def test_auth_levels_keep_function_keys_out_of_browsers():

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 from shared.domain.calendar_config import CalendarConfig, MemberConfig, TimeRange
 from shared.domain.model import CalendarProvider, CalendarType, MeetingLocation
 
-UTC = timezone.utc
+UTC = UTC
 BERLIN = "Europe/Berlin"
 WEEKDAYS_9_TO_12 = {day: (TimeRange(time(9), time(12)),)
                     for day in ("monday", "tuesday", "wednesday", "thursday", "friday")}

@@ -1,7 +1,7 @@
 """Interval value type and helpers."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -19,11 +19,11 @@ def iv(a: int, b: int) -> Interval:
 def test_aware_inputs_are_normalised_to_utc() -> None:
     plus2 = timezone(timedelta(hours=2))
     i = Interval(datetime(2025, 6, 2, 9, tzinfo=plus2), datetime(2025, 6, 2, 10, tzinfo=plus2))
-    assert i.start == utc(2025, 6, 2, 7) and i.start.tzinfo is timezone.utc and i == iv(420, 480)
+    assert i.start == utc(2025, 6, 2, 7) and i.start.tzinfo is UTC and i == iv(420, 480)
 
 
 @pytest.mark.parametrize("start,end", [
-    (datetime(2025, 6, 2, 9), datetime(2025, 6, 2, 10, tzinfo=timezone.utc)),
+    (datetime(2025, 6, 2, 9), datetime(2025, 6, 2, 10, tzinfo=UTC)),
     (utc(2025, 6, 2, 9), datetime(2025, 6, 2, 10)),
     (utc(2025, 6, 2, 9), utc(2025, 6, 2, 9)),
     (utc(2025, 6, 2, 10), utc(2025, 6, 2, 9)),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -19,7 +19,7 @@ def test_cells_cover_the_interval_with_row_key_format() -> None:
 
 
 def test_unaligned_bounds_floor_the_start_and_ceil_the_end() -> None:
-    start = datetime(2025, 6, 2, 10, 2, 30, tzinfo=timezone.utc)
+    start = datetime(2025, 6, 2, 10, 2, 30, tzinfo=UTC)
     assert lock_cells(start, utc(2025, 6, 2, 10, 7)) == ["lock|20250602T1000Z", "lock|20250602T1005Z"]
     assert lock_cells(start, start + timedelta(seconds=1)) == ["lock|20250602T1000Z"]
 
@@ -38,7 +38,7 @@ def test_refuses_naive_and_empty_intervals() -> None:
 
 
 def test_grid_helpers() -> None:
-    t = datetime(2025, 6, 2, 10, 9, 59, 999999, tzinfo=timezone.utc)
+    t = datetime(2025, 6, 2, 10, 9, 59, 999999, tzinfo=UTC)
     assert floor_to_grid(t) == utc(2025, 6, 2, 10, 5) and ceil_to_grid(t) == utc(2025, 6, 2, 10, 10)
     assert ceil_to_grid(utc(2025, 6, 2, 10, 5)) == utc(2025, 6, 2, 10, 5)
     assert is_on_grid(utc(2025, 6, 2, 10, 5)) and not is_on_grid(utc(2025, 6, 2, 10, 6))

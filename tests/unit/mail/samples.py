@@ -1,7 +1,7 @@
 """Sample values shared by the mail tests."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.mail.templates import BookingView
 
@@ -21,8 +21,8 @@ def sample_view() -> BookingView:
         invitee_name="Ana Invitee",
         invitee_email="ana@example.com",
         invitee_timezone="Europe/Berlin",
-        start_utc=datetime(2026, 1, 20, 13, 0, tzinfo=timezone.utc),
-        end_utc=datetime(2026, 1, 20, 13, 30, tzinfo=timezone.utc),
+        start_utc=datetime(2026, 1, 20, 13, 0, tzinfo=UTC),
+        end_utc=datetime(2026, 1, 20, 13, 30, tzinfo=UTC),
         meeting_url=TEAMS_URL,
         link_state="created",
         manage_url="https://book.example.com/manage?token=abc&ws=1",

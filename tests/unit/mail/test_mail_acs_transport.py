@@ -7,7 +7,7 @@ import hmac
 import json
 import sys
 import types
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,7 +28,7 @@ from tests.unit.mail.samples import TEAMS_URL
 ENDPOINT = "https://contoso.communication.azure.com/"
 SEND_URL = "https://contoso.communication.azure.com/emails:send?api-version=2023-03-31"
 ACCESS_KEY = base64.b64encode(b"not-a-real-key-but-32-bytes-long").decode()
-NOW = datetime(2026, 1, 10, 8, 30, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 10, 8, 30, 15, tzinfo=UTC)
 
 
 def _message(**overrides: object) -> OutgoingMessage:

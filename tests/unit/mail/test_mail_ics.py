@@ -1,7 +1,7 @@
 """iCalendar invitations: parse back with icalendar and check the iTIP essentials."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from icalendar import Calendar
@@ -10,9 +10,9 @@ from shared.errors import DeliveryRejected
 from shared.mail.ics import ICS_FILENAME, booking_uid, build_invitation, invitation_attachment
 from tests.unit.mail.samples import TEAMS_URL
 
-START = datetime(2026, 1, 20, 13, 0, tzinfo=timezone.utc)
-END = datetime(2026, 1, 20, 13, 30, tzinfo=timezone.utc)
-STAMP = datetime(2026, 1, 10, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 20, 13, 0, tzinfo=UTC)
+END = datetime(2026, 1, 20, 13, 30, tzinfo=UTC)
+STAMP = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
 
 
 def _build(method: str = "REQUEST", sequence: int = 0, **overrides: object) -> bytes:

@@ -5,7 +5,7 @@ import email
 import email.policy
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -149,7 +149,7 @@ def test_message_id_is_stable_for_an_idempotency_key() -> None:
 
 def test_date_header_is_utc() -> None:
     msg = build_email(OutgoingMessage(to="ana@example.com", subject="s", text="t"), sender=SENDER,
-                      date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+                      date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert msg["Date"] == "Fri, 02 Jan 2026 03:04:05 +0000"
 
 

@@ -21,7 +21,7 @@ from shared.settings import Settings
 class FakeSMTP:
     """Records calls; ``fail`` maps a step name to the exception it raises."""
 
-    instances: list["FakeSMTP"] = []
+    instances: list[FakeSMTP] = []
     fail: dict[str, BaseException] = {}
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
@@ -104,14 +104,14 @@ def test_starttls_and_login() -> None:
     ("send", smtplib.SMTPDataError(552, b"too big"), DeliveryRejected, "message_refused"),
     ("send", smtplib.SMTPDataError(451, b"try later"), TransientError, "transient"),
     ("send", smtplib.SMTPServerDisconnected("gone"), TransientError, "transient"),
-    ("send", socket.timeout("timed out"), TransientError, "transient"),
+    ("send", TimeoutError("timed out"), TransientError, "transient"),
     ("send", smtplib.SMTPNotSupportedError("SMTPUTF8"), DeliveryRejected, "smtp_not_supported"),
     ("login", smtplib.SMTPAuthenticationError(535, b"bad credentials"), DeliveryRejected,
      "smtp_authentication_failed"),
     ("login", smtplib.SMTPAuthenticationError(454, b"temporary"), TransientError, "transient"),
     ("ehlo", smtplib.SMTPHeloError(421, b"closing"), TransientError, "transient"),
     ("connect", ConnectionRefusedError(111, "refused"), TransientError, "transient"),
-    ("connect", socket.timeout("timed out"), TransientError, "transient"),
+    ("connect", TimeoutError("timed out"), TransientError, "transient"),
     ("connect", socket.gaierror(-2, "Name or service not known"), TransientError, "transient"),
     ("connect", smtplib.SMTPConnectError(554, b"no service"), TransientError, "transient"),
 ])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -107,23 +107,23 @@ def test_times_are_shown_in_the_invitee_timezone_with_its_name(view: BookingView
     assert "Tuesday, 20 January 2026, 14:00 - 14:30 (Europe/Berlin, CET)" in winter.text
     assert "Tuesday, 20 January 2026, 14:00 - 14:30 (Europe/Berlin, CET)" in winter.html
     summer = render("reminder", dataclasses.replace(
-        view, start_utc=datetime(2026, 7, 1, 22, 30, tzinfo=timezone.utc),
-        end_utc=datetime(2026, 7, 1, 23, 15, tzinfo=timezone.utc),
+        view, start_utc=datetime(2026, 7, 1, 22, 30, tzinfo=UTC),
+        end_utc=datetime(2026, 7, 1, 23, 15, tzinfo=UTC),
         invitee_timezone="America/Los_Angeles"))
     assert "Wednesday, 1 July 2026, 15:30 - 16:15 (America/Los_Angeles, PDT)" in summer.text
     assert "15:30 PDT" in summer.subject
 
 
 def test_time_range_across_midnight_and_unknown_zone() -> None:
-    start = datetime(2026, 3, 1, 22, 30, tzinfo=timezone.utc)
-    end = datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
+    end = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
     assert format_time_range(start, end, "Asia/Tokyo") == (
         "Monday, 2 March 2026, 07:30 - 08:30 (Asia/Tokyo, JST)")
     assert format_time_range(start, end, "Europe/Helsinki") == (
         "Monday, 2 March 2026, 00:30 - 01:30 (Europe/Helsinki, EET)")
     assert format_time_range(start, end, "America/Sao_Paulo").endswith("(America/Sao_Paulo, UTC-03)")
     assert format_time_range(start, end, "Not/AZone") == "Sunday, 1 March 2026, 22:30 - 23:30 (UTC)"
-    late = datetime(2026, 3, 2, 0, 30, tzinfo=timezone.utc)
+    late = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
     assert format_time_range(start, late, "UTC") == (
         "Sunday, 1 March 2026, 22:30 - Monday, 2 March 2026, 00:30 (UTC)")
 
@@ -152,7 +152,7 @@ def test_reminder_mentions_the_offset(view: BookingView) -> None:
 
 
 def test_reschedule_shows_the_previous_time(view: BookingView) -> None:
-    moved = dataclasses.replace(view, previous_start_utc=datetime(2026, 1, 19, 9, 0, tzinfo=timezone.utc))
+    moved = dataclasses.replace(view, previous_start_utc=datetime(2026, 1, 19, 9, 0, tzinfo=UTC))
     text = render("reschedule", moved).text
     assert "Previously: Monday, 19 January 2026, 10:00 - 10:30 (Europe/Berlin, CET)" in text
     assert "Tuesday, 20 January 2026, 14:00 - 14:30" in text

@@ -102,7 +102,7 @@ class Harness:
             notes="About the engine", revision=1, created_at=iso_utc(self.clock.now()),
             updated_at=iso_utc(self.clock.now()),
         )
-        for key, value in list(overrides.items()):
+        for key in list(overrides):
             if hasattr(booking, key):
                 setattr(booking, key, overrides.pop(key))
         entity = bookings_repo.booking_to_entity(booking)

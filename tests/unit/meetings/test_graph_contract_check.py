@@ -39,9 +39,9 @@ def test_answers_are_checked_too() -> None:
 
 def test_every_graph_endpoint_of_the_worker_is_exercised_and_inside_the_contract() -> None:
     """Drive every path of the worker once and check all that went over the wire (requests and answers)."""
-    import responses
-
     from datetime import timedelta
+
+    import responses
 
     from shared.ports import iso_utc, parse_iso_utc
     from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
