@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv node browser run test smoke bench clean
+.PHONY: help setup venv node browser run lint test smoke bench clean
 
 help:
 	@echo "make run    - set up, start Azurite, the Microsoft stand-in, the SMTP sink and the local host"
-	@echo "make test   - set up, then run the whole test suite"
+	@echo "make lint   - ruff, mypy and the size limits (tools/check_size.py)"
+	@echo "make test   - set up, lint, then run the whole test suite"
 	@echo "make smoke  - walk the seeds' verification checklist against a running (or new) stack"
 	@echo "make bench  - benchmarks, printed as ratios and written to bench/results.json"
 
@@ -37,7 +38,12 @@ setup: venv node
 run: setup
 	$(PY) -m devhost.stack
 
-test: setup browser
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m tools.check_size
+
+test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 smoke: setup

@@ -196,7 +196,8 @@ class Container:
 
             cdeps = self.connection_deps()
             ports.setdefault("access_token", self.access_tokens())
-            ports.setdefault("connection", lambda ws, user, kind: connections.get_connection(self.store, ws, user, kind))
+            ports.setdefault("connection",
+                             lambda ws, user, kind: connections.get_connection(self.store, ws, user, kind))
             ports.setdefault("mark_teams_unavailable",
                              lambda ws, user, reason: connections.mark_teams_unavailable(cdeps, ws, user, reason))
         return MeetingDeps(store=self.store, queue=self.queue, clock=self.clock, **ports)

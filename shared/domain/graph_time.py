@@ -9,7 +9,7 @@ the Windows name of the calendar's zone, taken from the CLDR ``windowsZones`` ma
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,11 +38,11 @@ def graph_zone(iana: str | None) -> tuple[str, ZoneInfo | timezone]:
     """
     name = windows_zone_name(iana)
     if name is None or name == UTC_NAME:
-        return UTC_NAME, timezone.utc
+        return UTC_NAME, UTC
     try:
         return name, ZoneInfo(str(iana).strip())
     except (ZoneInfoNotFoundError, ValueError):
-        return UTC_NAME, timezone.utc
+        return UTC_NAME, UTC
 
 
 def date_time_time_zone(instant: datetime, iana: str | None) -> dict[str, str]:

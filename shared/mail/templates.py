@@ -13,19 +13,17 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 from shared.mail.message import clean_header_value
+from shared.mail.times import format_time_range as format_time_range
+from shared.mail.times import in_how_long, short_when
 
 #: Kinds of message this module renders (the ``kind`` of a ``communications`` queue message).
 KINDS: tuple[str, ...] = (
     "confirmation", "reminder", "link_update", "reschedule", "cancellation", "host_notice",
 )
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
 _WAITING_STATES = frozenset({"awaiting_connection", "pending"})
 #: How a host reconnects Teams when the notice carries no link of its own (there is no settings page).
@@ -117,71 +115,6 @@ class _Doc:
     blocks: list[_Block] = field(default_factory=list)
 
 
-# ------------------------------------------------------------------ time formatting
-def _zone(name: str | None) -> ZoneInfo | timezone:
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return UTC
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _zone_label(tz: ZoneInfo | timezone, local: datetime) -> str:
-    key = getattr(tz, "key", "UTC")
-    abbr = local.tzname() or ""
-    if abbr and abbr[0] in "+-":
-        abbr = f"UTC{abbr}"
-    return key if abbr in ("", key) else f"{key}, {abbr}"
-
-
-def _date(local: datetime) -> str:
-    return f"{_DAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local.year}"
-
-
-def clock(local: datetime, time_format: str | None = None) -> str:
-    """``14:05`` (24-hour, the default) or ``2:05 PM`` (``time_format="12h"``), as the booking page shows it."""
-    if time_format == "12h":
-        return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
-    return f"{local:%H:%M}"
-
-
-def format_time_range(start_utc: datetime, end_utc: datetime, tz_name: str | None,
-                      time_format: str | None = None) -> str:
-    """``Tuesday, 3 March 2026, 14:00 - 14:30 (Europe/Berlin, CET)`` in ``tz_name``
-    (UTC when the zone is unknown); ``2:00 PM - 2:30 PM`` with ``time_format="12h"``."""
-    tz = _zone(tz_name)
-    start = _aware(start_utc).astimezone(tz)
-    end = _aware(end_utc).astimezone(tz)
-    if start.date() == end.date():
-        span = f"{_date(start)}, {clock(start, time_format)} - {clock(end, time_format)}"
-    else:
-        span = f"{_date(start)}, {clock(start, time_format)} - {_date(end)}, {clock(end, time_format)}"
-    return f"{span} ({_zone_label(tz, start)})"
-
-
-def _short_when(start_utc: datetime, tz_name: str | None, time_format: str | None = None) -> str:
-    tz = _zone(tz_name)
-    start = _aware(start_utc).astimezone(tz)
-    abbr = start.tzname() or "UTC"
-    if abbr[0] in "+-":
-        abbr = f"UTC{abbr}"
-    when = clock(start, time_format)
-    return f"{_DAYS[start.weekday()][:3]} {start.day} {_MONTHS[start.month - 1][:3]} {when} {abbr}"
-
-
-def _in_how_long(minutes: int) -> str:
-    for unit, size in (("day", 1440), ("hour", 60)):
-        if minutes >= size and minutes % size == 0:
-            count = minutes // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
 # ------------------------------------------------------------------ shared pieces
 def _one_line(value: str | None) -> str:
     return clean_header_value(value or "")
@@ -257,7 +190,7 @@ def _greeting(name: str | None) -> _Para:
 # ------------------------------------------------------------------ kinds
 def _confirmation(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Confirmed: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
+    doc = _Doc(f"Confirmed: {_one_line(view.calendar_name)}, {short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name), _Para("Your booking is confirmed.")]
     doc.blocks += [*_invitee_core(view), *_notes(view)]
     if opts.invitation_attached:
@@ -269,10 +202,10 @@ def _confirmation(view: BookingView, opts: _Options) -> _Doc:
 
 def _reminder(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Reminder: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
+    doc = _Doc(f"Reminder: {_one_line(view.calendar_name)}, {short_when(view.start_utc, tz, view.time_format)}")
     intro = "This is a reminder of your upcoming meeting."
     if opts.offset_minutes and opts.offset_minutes > 0:
-        intro = f"This is a reminder: your meeting starts in {_in_how_long(opts.offset_minutes)}."
+        intro = f"This is a reminder: your meeting starts in {in_how_long(opts.offset_minutes)}."
     doc.blocks += [_greeting(view.invitee_name), _Para(intro)]
     doc.blocks += [*_invitee_core(view), *_notes(view), *_manage(view)]
     return doc
@@ -280,7 +213,8 @@ def _reminder(view: BookingView, opts: _Options) -> _Doc:
 
 def _link_update(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Your meeting link: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
+    when = short_when(view.start_utc, tz, view.time_format)
+    doc = _Doc(f"Your meeting link: {_one_line(view.calendar_name)}, {when}")
     intro = ("The meeting link for your booking is now available." if view.meeting_url
              else "There is an update about the meeting link for your booking.")
     doc.blocks += [_greeting(view.invitee_name), _Para(intro)]
@@ -294,7 +228,7 @@ def _link_update(view: BookingView, opts: _Options) -> _Doc:
 
 def _reschedule(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Rescheduled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
+    doc = _Doc(f"Rescheduled: {_one_line(view.calendar_name)}, {short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name), _Para("Your booking has been moved to a new time.")]
     previously: list[tuple[str, str]] = []
     if view.previous_start_utc is not None:
@@ -310,7 +244,7 @@ def _reschedule(view: BookingView, opts: _Options) -> _Doc:
 
 def _cancellation(view: BookingView, opts: _Options) -> _Doc:
     tz = view.invitee_timezone
-    doc = _Doc(f"Cancelled: {_one_line(view.calendar_name)}, {_short_when(view.start_utc, tz, view.time_format)}")
+    doc = _Doc(f"Cancelled: {_one_line(view.calendar_name)}, {short_when(view.start_utc, tz, view.time_format)}")
     doc.blocks += [_greeting(view.invitee_name),
                    _Para("Your booking has been cancelled. The meeting will not take place.")]
     doc.blocks.append(_details(view, tz_name=tz))
@@ -326,7 +260,7 @@ def _host_notice(view: BookingView, opts: _Options) -> _Doc:
     failed = view.link_state == "failed"
     subject = ("Action needed: meeting link could not be created" if failed
                else "Action needed: reconnect Microsoft Teams")
-    doc = _Doc(f"{subject} ({invitee}, {_short_when(view.start_utc, tz, view.time_format)})")
+    doc = _Doc(f"{subject} ({invitee}, {short_when(view.start_utc, tz, view.time_format)})")
     doc.blocks.append(_greeting(opts.recipient_name))
     if failed:
         doc.blocks.append(_Para("A Microsoft Teams link could not be created for the booking below. "

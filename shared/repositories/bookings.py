@@ -119,7 +119,7 @@ def booking_to_entity(b: Booking) -> Entity:
 
 def booking_from_entity(e: Mapping[str, Any]) -> Booking:
     """Inverse of :func:`booking_to_entity` (unknown fields are kept in ``extra``)."""
-    values = {name: e.get(name) for name in _MAPPED if e.get(name) is not None}
+    values: dict[str, Any] = {name: e.get(name) for name in _MAPPED if e.get(name) is not None}
     return Booking(
         **values,
         hosts=json.loads(e.get("hosts_json") or "[]"),

@@ -33,7 +33,9 @@ def optimistic_update(read: Callable[[], T], write: Callable[[T], R], *, what: s
         current = read()
         try:
             return write(current)
-        except (ReadAgain, *races):
+        except ReadAgain:
+            continue
+        except races:
             continue
     raise ConcurrencyConflict(f"{what} kept changing; try again", retry_after=retry_after)
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared.schemas import bookings, calendars, connections, responses
 from shared.version import VERSION
@@ -250,7 +250,8 @@ def _models() -> list[type[BaseModel]]:
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (deterministic: the same code gives the same JSON)."""
     models = _models()
-    keys = [(m, "validation" if m.__name__.endswith(("In", "Query")) else "serialization") for m in models]
+    keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation" if m.__name__.endswith(("In", "Query")) else "serialization") for m in models]
     mapping, top = models_json_schema(keys, ref_template="#/components/schemas/{model}")
     ref = {m.__name__: mapping[(m, mode)]["$ref"] for m, mode in keys}
     defs = top.get("$defs", {})

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,7 @@ from shared.errors import (
     Throttled,
     TransientError,
 )
-from shared.ports import Clock, EntityStore, ScheduleFetcher, TokenProvider, iso_utc
+from shared.ports import Clock, EntityStore, ScheduleAnswer, ScheduleFetcher, TokenProvider, iso_utc
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
@@ -133,27 +134,9 @@ def member_free_busy(
         if status is not ConnectionStatus.CONNECTED:
             return MemberAvailability.unreadable(
                 user, f"the member's Microsoft calendar connection is {status.value}: they must connect again")
-        answer = None
-        mailbox: str | None = None
-        for attempt in (1, 2):  # a refused token is asked for again once
-            # the first ask reuses the row just read; a retry after a refused token reads it again
-            token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1,
-                           row if attempt == 1 else None)
-            try:
-                # rule 23: the mailbox read from /me, never the id token's preferred_username (``upn``)
-                mailbox = mailbox or mailbox_address(deps.store, deps.mailbox_reader, row or {}, token) \
-                    or mailbox_hint
-                if not mailbox:
-                    return MemberAvailability.unreadable(user, "no mailbox address is known for the member")
-                answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
-            except GraphUnauthorized:
-                if attempt == 1:
-                    continue
-                raise
-            answer = answers.get(mailbox.lower())
-            if answer is None and len(answers) == 1:
-                answer = next(iter(answers.values()))
-            break
+        answer = _schedule(deps, ws, user, window, row, mailbox_hint)
+        if isinstance(answer, str):
+            return MemberAvailability.unreadable(user, answer)
         if answer is None:
             return MemberAvailability.unreadable(user, "Outlook did not answer for the member's calendar")
         if answer.error:
@@ -165,6 +148,32 @@ def member_free_busy(
         level = logging.INFO if isinstance(exc, BookbridgeError) else logging.WARNING
         log.log(level, "free/busy of %s/%s unreadable: %s", ws, user, type(exc).__name__)
         return MemberAvailability.unreadable(user, _reason_for(exc))
+
+
+def _schedule(deps: AvailabilityDeps, ws: str, user: str, window: Interval, row: Mapping[str, Any] | None,
+              mailbox_hint: str | None) -> ScheduleAnswer | str | None:
+    """The member's free/busy answer (``None`` when none came), or why it cannot be asked; a refused token is
+    asked for again once."""
+    mailbox: str | None = None
+    for attempt in (1, 2):
+        # the first ask reuses the row just read; a retry after a refused token reads it again
+        token = _token(deps.tokens, ws, user, ConnectionKind.MICROSOFT_CALENDAR.value, attempt > 1,
+                       row if attempt == 1 else None)
+        try:
+            # rule 23: the mailbox read from /me, never the id token's preferred_username (``upn``)
+            mailbox = mailbox or mailbox_address(deps.store, deps.mailbox_reader, row or {}, token) or mailbox_hint
+            if not mailbox:
+                return "no mailbox address is known for the member"
+            answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
+        except GraphUnauthorized:
+            if attempt == 1:
+                continue
+            raise
+        answer = answers.get(mailbox.lower())
+        if answer is None and len(answers) == 1:
+            answer = next(iter(answers.values()))
+        return answer
+    return None
 
 
 def lock_range(window: Interval, pad: timedelta = timedelta(0)) -> tuple[str, str]:
@@ -221,30 +230,31 @@ def gather(
     # Outlook reads first (they wait on Graph), then the quick booking queries.
     for m in members:
         if m.calendar_provider is CalendarProvider.MICROSOFT:
-            jobs.append((m.user, "fb", lambda m=m: member_free_busy(
-                deps, ws, m, fb_window, mailbox_hint=record.profile(m.user).get("email"), ignore=ignore)))
+            jobs.append((m.user, "fb", partial(member_free_busy, deps, ws, m, fb_window,
+                                               mailbox_hint=record.profile(m.user).get("email"), ignore=ignore)))
     for m in members:
         if bookings:
-            jobs.append((m.user, "bk", lambda m=m: member_bookings(
-                deps.store, ws, m.user, window, _pad(config), exclude_booking=exclude_booking)))
+            jobs.append((m.user, "bk", partial(member_bookings, deps.store, ws, m.user, window, _pad(config),
+                                               exclude_booking=exclude_booking)))
     availability = {m.user: MemberAvailability(m.user) for m in members
                     if m.calendar_provider is not CalendarProvider.MICROSOFT}
     booked: dict[str, list[Interval]] = {m.user: [] for m in members}
-    if not jobs:
-        return availability, booked
-    if len(jobs) == 1:
-        results = [jobs[0][2]()]
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, min(deps.max_workers, len(jobs))),
-                                thread_name_prefix="availability") as pool:
-            futures = [pool.submit(fn) for _, _, fn in jobs]
-            results = [f.result() for f in futures]
-    for (user, kind, _), result in zip(jobs, results, strict=True):
+    for (user, kind, _), result in zip(jobs, _run_all(deps, [fn for _, _, fn in jobs]), strict=True):
         if kind == "fb":
             availability[user] = result
         else:
             booked[user] = result
     return availability, booked
+
+
+def _run_all(deps: AvailabilityDeps, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Every call's result, in order: at once on a thread pool when there is more than one."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=max(1, min(deps.max_workers, len(calls))),
+                            thread_name_prefix="availability") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
 
 
 # ------------------------------------------------------------------ public slots

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from shared.ports import MessageQueue
 
@@ -30,7 +30,7 @@ def envelope(workspace: str, host: str, booking_id: str, revision: int) -> dict[
     return {"workspace": workspace, "host": host, "booking_id": booking_id, "revision": int(revision)}
 
 
-def is_json_int(value: Any) -> bool:
+def is_json_int(value: Any) -> TypeGuard[int]:
     """True for a JSON integer (``true``/``false`` are not integers here, although Python says so)."""
     return isinstance(value, int) and not isinstance(value, bool)
 

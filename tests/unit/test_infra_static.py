@@ -488,7 +488,7 @@ def test_azd_secrets_stay_out_of_git_and_the_package() -> None:
         lines = {line.strip().rstrip("/") for line in (ROOT / name).read_text(encoding="utf-8").splitlines()}
         assert ".azure" in lines, f"{name} must list .azure/"
     funcignore = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()}
-    for folder in ("infra", "tests", "devhost", "docs", ".venv", "local.settings.json"):
+    for folder in ("infra", "tests", "devhost", "docs", "tools", ".venv", "local.settings.json"):
         assert folder in funcignore, f".funcignore must exclude {folder}"
 
 

@@ -17,7 +17,7 @@ from shared.errors import (
     NotFound,
     SlotTaken,
 )
-from shared.ports import EntityExists, EntityStore, parse_iso_utc
+from shared.ports import EntityExists, EntityStore, TransactionOp, parse_iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories.bookings import Booking
 from shared.usecases.availability import cell_start
@@ -91,7 +91,8 @@ def release_locks(store: EntityStore, ws: str, user: str, cells: list[str], book
             if r.get("booking_id") == booking_id and (op is None or r.get("lock_op") == op)]
     if not rows:
         return
-    ops = [("delete", {"PartitionKey": pk, "RowKey": r["RowKey"], "_etag": r.get("_etag")}) for r in rows]
+    ops: list[TransactionOp] = [("delete", {"PartitionKey": pk, "RowKey": r["RowKey"], "_etag": r.get("_etag")})
+                                for r in rows]
     try:
         store.transact(repo.SCHEDULE, ops)
     except (NotFound, ConcurrencyConflict):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.domain import connections as rules
+from shared.domain.model import PERSONAL_ACCOUNT_TENANT_ID
 from shared.errors import (
     ValidationError,
 )
@@ -99,7 +100,7 @@ def complete_admin_consent(deps: Any, params: Mapping[str, str]) -> BrowserResul
     tenant = str(params.get("tenant") or "").strip()
     if str(params.get("admin_consent") or "").lower() != "true" or not rules.GUID_PATTERN.match(tenant):
         return refused("admin_consent_failed", "Microsoft did not confirm the consent.")
-    if tenant.lower() == rules.PERSONAL_ACCOUNT_TENANT_ID:
+    if tenant.lower() == PERSONAL_ACCOUNT_TENANT_ID:
         return refused("personal_account", "Only Microsoft work or school organisations can grant consent.")
     deps.store.upsert(rules.ADMIN_CONSENTS_TABLE, {
         "PartitionKey": ws, "RowKey": tenant.lower(), "tenant": tenant.lower(), "granted_at": now,

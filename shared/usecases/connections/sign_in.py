@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shared.domain import connections as rules
@@ -54,54 +55,84 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
     if not claim_once(deps.store, rules.AUTH_FLOWS_TABLE, row, iso_utc(now), flow=""):
         log.warning("sign-in callback refused: state_used (concurrent)")
         return page(False, *BAD_STATE, 400, reason="invalid_state")
-    ws, user, kind, return_url = row["ws"], row["user"], kind_of(row["kind"]), row.get("return_url") or None
-
-    if params.get("error"):
-        err = rules.classify_callback_error(str(params.get("error")), str(params.get("error_description") or ""))
-        log.info("sign-in ended by Microsoft ws=%s user=%s kind=%s reason=%s", ws, user, kind.value, err.reason)
-        extra = {"admin_consent": "required"} if err.admin_consent else None
-        return page(False, "Not connected", err.message, 400, reason=err.reason, kind=kind.value,
-                     return_url=return_url, extra=extra)
-    if not params.get("code"):
-        return page(False, "Not connected", "Microsoft returned no authorization code. Start the connection again.",
-                     400, reason="sign_in_failed", kind=kind.value, return_url=return_url)
-    try:
-        flow = json.loads(deps.cipher.decrypt(row["flow"]))
-        result = deps.identity.finish_sign_in(flow, {k: str(v) for k, v in params.items()})
-    except TransientError:
-        log.warning("sign-in could not be completed (transient) ws=%s user=%s kind=%s", ws, user, kind.value)
-        return page(False, "Microsoft is not answering", "Microsoft could not be reached to finish the sign-in. "
-                     "Start the connection again in a moment.", 503, reason="temporarily_unavailable",
-                     kind=kind.value, return_url=return_url)
-    except (AuthorizationFailed, PermanentError) as exc:
-        log.warning("sign-in refused ws=%s user=%s kind=%s code=%s", ws, user, kind.value, exc.code)
-        return page(False, "Not connected", "Microsoft could not complete the sign-in. Start the connection again.",
-                     400, reason="sign_in_failed", kind=kind.value, return_url=return_url)
-
+    flow = _Flow(row["ws"], row["user"], kind_of(row["kind"]), row.get("return_url") or None)
+    result = _redeem(deps, flow, row, params)
+    if isinstance(result, BrowserResult):
+        return result
     check = rules.check_account(result.claims)
     if check.account is None:
-        log.warning("sign-in refused ws=%s user=%s kind=%s reason=%s", ws, user, kind.value, check.refusal)
-        return page(False, "Work or school account required" if check.refusal == "personal_account"
-                     else "Not connected", check.message, 400, reason=check.refusal, kind=kind.value,
-                     return_url=return_url)
-
-    scopes = [s for s in result.scopes if s.lower() not in {"openid", "profile", "offline_access", "email"}]
-    missing = rules.missing_scopes(kind, scopes)
-    if missing:  # rule 26: what Microsoft granted, not what was asked for
-        log.warning("sign-in refused ws=%s user=%s kind=%s reason=consent_required missing=%s", ws, user, kind.value,
-                    ",".join(missing))
-        return page(False, "Administrator approval needed", rules.consent_missing_message(missing), 400,
-                     reason="consent_required", kind=kind.value, return_url=return_url,
-                     extra={"admin_consent": "required"})
+        log.warning("sign-in refused %s reason=%s", flow.ids, check.refusal)
+        title = "Work or school account required" if check.refusal == "personal_account" else "Not connected"
+        return flow.refused(title, check.message, 400, check.refusal)
+    scopes = _granted_scopes(flow, result)
+    if isinstance(scopes, BrowserResult):
+        return scopes
     mailbox = ""  # free/busy (rule 23) needs the calendar's mailbox address; Teams needs none
-    if kind is ConnectionKind.MICROSOFT_CALENDAR:
+    if flow.kind is ConnectionKind.MICROSOFT_CALENDAR:
         mailbox = mailbox_address.read_at_sign_in(getattr(deps, "mailbox_reader", None), result.access_token)
-    outcome = _connect(deps, ws, user, kind, check.account, scopes, result.cache, mailbox)
-    log.info("connected ws=%s user=%s kind=%s generation=%s transition=%s replaced=%s", ws, user, kind.value,
+    outcome = _connect(deps, flow.ws, flow.user, flow.kind, check.account, scopes, result.cache, mailbox)
+    log.info("connected %s generation=%s transition=%s replaced=%s", flow.ids,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
-    label = "Microsoft Teams" if kind is ConnectionKind.TEAMS else "Microsoft calendar"
+    label = "Microsoft Teams" if flow.kind is ConnectionKind.TEAMS else "Microsoft calendar"
     return page(True, "Connected", f"Your {label} connection is ready. You can close this page.", 200,
-                 kind=kind.value, return_url=return_url)
+                kind=flow.kind.value, return_url=flow.return_url)
+
+
+@dataclass(frozen=True)
+class _Flow:
+    """The sign-in a callback completes: whose slot, and where the browser goes back to."""
+
+    ws: str
+    user: str
+    kind: ConnectionKind
+    return_url: str | None
+
+    @property
+    def ids(self) -> str:
+        """The flow's ids, for logs."""
+        return f"ws={self.ws} user={self.user} kind={self.kind.value}"
+
+    def refused(self, title: str, message: str, status: int, reason: str | None,
+                extra: Mapping[str, str] | None = None) -> BrowserResult:
+        """The sign-in ends without a connection."""
+        return page(False, title, message, status, reason=reason, kind=self.kind.value, return_url=self.return_url,
+                    extra=extra)
+
+
+def _granted_scopes(flow: _Flow, result: rules.SignInResult) -> list[str] | BrowserResult:
+    """The scopes Microsoft granted (rule 26: not what was asked for); a refusal when some are missing."""
+    scopes = [s for s in result.scopes if s.lower() not in {"openid", "profile", "offline_access", "email"}]
+    missing = rules.missing_scopes(flow.kind, scopes)
+    if missing:
+        log.warning("sign-in refused %s reason=consent_required missing=%s", flow.ids, ",".join(missing))
+        return flow.refused("Administrator approval needed", rules.consent_missing_message(missing), 400,
+                            "consent_required", {"admin_consent": "required"})
+    return scopes
+
+
+def _redeem(deps: Any, flow: _Flow, row: Mapping[str, Any],
+            params: Mapping[str, str]) -> rules.SignInResult | BrowserResult:
+    """Microsoft's answer redeemed with the stored flow, or how the sign-in ends without it."""
+    if params.get("error"):
+        err = rules.classify_callback_error(str(params.get("error")), str(params.get("error_description") or ""))
+        log.info("sign-in ended by Microsoft %s reason=%s", flow.ids, err.reason)
+        extra = {"admin_consent": "required"} if err.admin_consent else None
+        return flow.refused("Not connected", err.message, 400, err.reason, extra)
+    if not params.get("code"):
+        return flow.refused("Not connected", "Microsoft returned no authorization code. Start the connection again.",
+                            400, "sign_in_failed")
+    try:
+        stored = json.loads(deps.cipher.decrypt(row["flow"]))
+        result: rules.SignInResult = deps.identity.finish_sign_in(stored, {k: str(v) for k, v in params.items()})
+    except TransientError:
+        log.warning("sign-in could not be completed (transient) %s", flow.ids)
+        return flow.refused("Microsoft is not answering", "Microsoft could not be reached to finish the sign-in. "
+                            "Start the connection again in a moment.", 503, "temporarily_unavailable")
+    except (AuthorizationFailed, PermanentError) as exc:
+        log.warning("sign-in refused %s code=%s", flow.ids, exc.code)
+        return flow.refused("Not connected", "Microsoft could not complete the sign-in. Start the connection again.",
+                            400, "sign_in_failed")
+    return result
 
 
 def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules.MicrosoftAccount,

@@ -10,7 +10,7 @@ from shared.errors import (
     ConcurrencyConflict,
     NotFound,
 )
-from shared.ports import Clock, SystemClock, iso_utc
+from shared.ports import Clock, EntityStore, SystemClock, iso_utc
 from shared.repositories.optimistic import optimistic_update
 from shared.usecases.connections.deps import check_ids, kind_of, require_user, store_of
 from shared.usecases.connections.tokens import evict_token
@@ -39,7 +39,7 @@ def disconnect(deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any
     """Remove a connection: status ``disconnected`` with the time, tokens deleted. Idempotent."""
     check_ids(workspace, user)
     k = kind_of(kind)
-    store = deps.store
+    store: EntityStore = deps.store
     pk = rules.connection_pk(workspace, user)
 
     def read() -> dict[str, Any]:

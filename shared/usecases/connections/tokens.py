@@ -18,7 +18,7 @@ from shared.errors import (
     ReauthRequired,
     TransientError,
 )
-from shared.ports import iso_utc
+from shared.ports import EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
 from shared.usecases.connections.deps import kind_of
 
@@ -80,8 +80,10 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
     given = connection if connection is not None and connection.get("PartitionKey") == slot.pk \
         and connection.get("RowKey") == slot.kind.value else None
 
+    store: EntityStore = deps.store
+
     def read() -> Mapping[str, Any] | None:
-        return deps.store.get(rules.CONNECTIONS_TABLE, slot.pk, slot.kind.value)
+        return store.get(rules.CONNECTIONS_TABLE, slot.pk, slot.kind.value)
 
     return optimistic_update(read if given is None else starting_with(given, read), slot.token,
                              what="the connection (token renewal)", races=(), retry_after=1)

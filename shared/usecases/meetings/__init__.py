@@ -31,6 +31,7 @@ Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``wri
 """
 from __future__ import annotations
 
+from shared.domain.backoff import default_backoff
 from shared.ports import AccessTokenPort, BookingRepository, ConnectionPort, MeetingsGraph, TeamsUnavailablePort
 from shared.usecases.meetings.deps import (
     COMMUNICATIONS_QUEUE,
@@ -40,7 +41,6 @@ from shared.usecases.meetings.deps import (
     MEETINGS_QUEUE,
     MeetingDeps,
     TableBookings,
-    default_backoff,
 )
 from shared.usecases.meetings.messages import MeetingMessage, Outcome
 from shared.usecases.meetings.reasons import (

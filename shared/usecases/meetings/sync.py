@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
+from typing import Any
 
 from shared.domain.meeting_plan import CANCEL_COMMENT, event_times_patch, online_meeting_times_patch
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
@@ -42,10 +44,10 @@ def sync_times(job: Job, booking: Entity) -> Outcome:
         try:
             if event_id:
                 patch = event_times_patch(booking)
-                job.call(CALENDAR, lambda t, e=event_id, p=patch: job.deps.graph.update_event(t, e, p))
+                job.call(CALENDAR, partial(job.deps.graph.update_event, event_id=event_id, patch=patch))
             if meeting_id:
                 mpatch = online_meeting_times_patch(booking)
-                job.call(TEAMS, lambda t, m=meeting_id, p=mpatch: job.deps.graph.update_online_meeting(t, m, p))
+                job.call(TEAMS, partial(job.deps.graph.update_online_meeting, meeting_id=meeting_id, patch=mpatch))
         except (ReauthRequired, NotConnected):
             booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
                                                     "event or Teams meeting still has the old time.")
@@ -58,14 +60,20 @@ def sync_times(job: Job, booking: Entity) -> Outcome:
             booking = note_sync_error(job, booking, f"Microsoft Graph refused to move the meeting "
                                                     f"({getattr(exc, 'graph_code', '') or exc.code}).")
             return Outcome("sync_error", "rejected", booking.get("link_state"))
-        booking = apply(job, booking, lambda cur, rev=target: None if synced_revision(cur) >= rev
-                        else {"graph_synced_revision": rev, "graph_sync_error": None})
+        booking = apply(job, booking, partial(_synced_to, target))
         log.info("meetings: times synced ws=%s booking=%s rev=%s", job.ws, job.booking_id, target)
         if revision_of(booking) <= target or is_cancelled(booking):
             break
     if is_cancelled(booking) and not booking.get("graph_cancelled"):
         return cancel_graph(job, booking)
     return Outcome("rescheduled", "times synced", booking.get("link_state"))
+
+
+def _synced_to(revision: int, current: Entity) -> dict[str, Any] | None:
+    """The change recording that Graph has ``revision`` (none when it already has it or a later one)."""
+    if synced_revision(current) >= revision:
+        return None
+    return {"graph_synced_revision": revision, "graph_sync_error": None}
 
 
 def cancel(job: Job, booking: Entity) -> Outcome:
