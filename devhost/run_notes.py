@@ -7,8 +7,9 @@ which calendar ids and slugs the demo has (the management API takes either; the 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from shared.domain.connections import CONNECT_LINK_TTL
 

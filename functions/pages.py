@@ -55,8 +55,7 @@ def pages_booking_page(req: func.HttpRequest) -> func.HttpResponse:
 def pages_manage_page(req: func.HttpRequest) -> func.HttpResponse:
     """200: the manage page of booking ``id`` (the page checks ``?token=`` with the API); 404 page for a
     malformed id. The token never reaches the HTML: the page's script reads it from its own URL."""
-    from shared.pages.templates import MANAGE_PAGE_HEADERS, RESULT_PAGE_HEADERS, render_manage_page, \
-        render_result_page
+    from shared.pages.templates import MANAGE_PAGE_HEADERS, RESULT_PAGE_HEADERS, render_manage_page, render_result_page
 
     booking_id = req.route_params.get("id", "")
     if not _BOOKING_ID.match(booking_id):

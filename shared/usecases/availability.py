@@ -33,7 +33,7 @@ from shared.domain.availability import (
 from shared.domain.calendar_config import CalendarConfig, MemberConfig
 from shared.domain.model import CalendarProvider, ConnectionKind, ConnectionStatus
 from shared.domain.readiness import calendar_problems, member_problems
-from shared.domain.slot_locks import GRID, LOCK_PREFIX, cell_key, ceil_to_grid, floor_to_grid
+from shared.domain.slot_locks import GRID, LOCK_PREFIX, ceil_to_grid, cell_key, floor_to_grid
 from shared.errors import (
     BookbridgeError,
     GraphRejected,
@@ -303,34 +303,9 @@ def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarReco
     (``shared.domain.readiness``); the calendar is ``ready`` only when nothing stands in the way."""
     now = deps.clock.now()
     window = Interval(floor_to_grid(now), floor_to_grid(now) + horizon)
-    ws = record.workspace
-
-    def one(member: MemberConfig) -> dict[str, Any]:
-        teams = status_of(get_connection_row(deps.store, ws, member.user, ConnectionKind.TEAMS.value))
-        entry: dict[str, Any] = {
-            "user": member.user,
-            "meeting_location": member.meeting_location.value,
-            "calendar_provider": member.calendar_provider.value,
-            "teams_connection": teams.value if teams else "missing",
-        }
-        if member.calendar_provider is CalendarProvider.MICROSOFT:
-            result = member_free_busy(deps, ws, member, window, mailbox_hint=record.profile(member.user).get("email"))
-            entry["free_busy"] = {"readable": result.readable, "reason": result.reason,
-                                  "checked_at": iso_utc(now)}
-        else:
-            entry["free_busy"] = {"readable": True,
-                                  "reason": "no calendar provider: only bookbridge bookings block this member"}
-        entry["problems"] = member_problems(member.user, entry["meeting_location"], entry["teams_connection"],
-                                            entry["free_busy"])
-        entry["ready"] = not entry["problems"]
-        return entry
-
-    members = list(record.config.members)
-    with ThreadPoolExecutor(max_workers=max(1, min(deps.max_workers, len(members) or 1)),
-                            thread_name_prefix="diagnostics") as pool:
-        entries = list(pool.map(one, members))
+    entries = _run_all(deps, [partial(_diagnose_member, deps, record, m, window, now) for m in record.config.members])
     return {
-        "workspace": ws,
+        "workspace": record.workspace,
         "calendar": record.calendar,
         "slug": record.config.slug,
         "type": record.config.type.value,
@@ -338,3 +313,26 @@ def diagnose_calendar(deps: AvailabilityDeps, record: calendar_repo.CalendarReco
         "problems": [*calendar_problems(record.config), *(p for e in entries for p in e["problems"])],
         "ready": not calendar_problems(record.config) and all(e["ready"] for e in entries),
     }
+
+
+def _diagnose_member(deps: AvailabilityDeps, record: calendar_repo.CalendarRecord, member: MemberConfig,
+                     window: Interval, now: datetime) -> dict[str, Any]:
+    """One member's entry of :func:`diagnose_calendar`."""
+    ws = record.workspace
+    teams = status_of(get_connection_row(deps.store, ws, member.user, ConnectionKind.TEAMS.value))
+    entry: dict[str, Any] = {
+        "user": member.user,
+        "meeting_location": member.meeting_location.value,
+        "calendar_provider": member.calendar_provider.value,
+        "teams_connection": teams.value if teams else "missing",
+    }
+    if member.calendar_provider is CalendarProvider.MICROSOFT:
+        result = member_free_busy(deps, ws, member, window, mailbox_hint=record.profile(member.user).get("email"))
+        entry["free_busy"] = {"readable": result.readable, "reason": result.reason, "checked_at": iso_utc(now)}
+    else:
+        entry["free_busy"] = {"readable": True,
+                              "reason": "no calendar provider: only bookbridge bookings block this member"}
+    entry["problems"] = member_problems(member.user, entry["meeting_location"], entry["teams_connection"],
+                                        entry["free_busy"])
+    entry["ready"] = not entry["problems"]
+    return entry

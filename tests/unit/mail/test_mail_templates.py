@@ -198,12 +198,12 @@ def test_unknown_kind_is_refused(view: BookingView) -> None:
 
 def test_times_follow_the_invitees_clock(view: BookingView) -> None:
     """Issue 21 (9): the page showed "9:30 AM" while the email said "09:30"; the email now uses the same clock."""
-    start = datetime(2026, 3, 3, 14, 5, tzinfo=timezone.utc)
-    end = datetime(2026, 3, 3, 14, 35, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 3, 14, 5, tzinfo=UTC)
+    end = datetime(2026, 3, 3, 14, 35, tzinfo=UTC)
     assert "2:05 PM - 2:35 PM" in format_time_range(start, end, "UTC", "12h")
     assert "14:05 - 14:35" in format_time_range(start, end, "UTC", "24h")
     assert "14:05 - 14:35" in format_time_range(start, end, "UTC")  # no preference: 24-hour
-    midnight = datetime(2026, 3, 3, 0, 0, tzinfo=timezone.utc)
+    midnight = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
     assert "12:00 AM - 12:30 AM" in format_time_range(midnight, midnight.replace(minute=30), "UTC", "12h")
     twelve = dataclasses.replace(view, time_format="12h", start_utc=start, end_utc=end, invitee_timezone="UTC")
     rendered = render("confirmation", twelve)
