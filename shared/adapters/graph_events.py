@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from shared.domain.meeting_plan import cancel_body
 from shared.errors import GraphRejected, NotFound
 
 #: ``$select`` of the one read-back of an event whose create response lacked the join URL.
@@ -72,7 +73,7 @@ class GraphEvents:
         """``POST /me/events/{id}/cancel`` (attendees get Outlook's cancellation). False if already gone."""
         try:
             self._client.request("POST", f"/me/events/{_seg(event_id)}/cancel", token,
-                                 json_body={"comment": comment})
+                                 json_body=cancel_body(comment))
         except NotFound:
             return False
         return True

@@ -36,7 +36,6 @@ AUTHORITY_TENANT = "organizations"
 RESPONSE_MODE = "form_post"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 METADATA_TTL_SECONDS = 12 * 3600
-GRAPH_SCOPE_RESOURCE = "https://graph.microsoft.com"
 
 
 class _TimeoutHttpClient:

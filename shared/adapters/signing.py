@@ -58,6 +58,3 @@ class Signer:
         return payload if isinstance(payload, dict) else None
 
 
-def token_hash(token: str) -> str:
-    """SHA-256 hex of a one-time token (what storage keeps instead of the token)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()

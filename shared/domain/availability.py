@@ -39,7 +39,6 @@ from shared.domain.calendar_config import WEEKDAYS, CalendarConfig
 from shared.domain.model import CalendarProvider, CalendarType
 
 UTC = UTC
-BLOCKING_STATUSES = frozenset({"busy", "tentative", "oof"})
 NON_BLOCKING_STATUSES = frozenset({"free", "workingElsewhere", "unknown"})
 _NON_BLOCKING_FOLDED = frozenset(s.casefold() for s in NON_BLOCKING_STATUSES)
 
@@ -107,11 +106,6 @@ def subtract(base: Interval, holes: Iterable[Interval]) -> list[Interval]:
     if cursor < base.end:
         parts.append(Interval(cursor, base.end))
     return parts
-
-
-def overlaps_any(interval: Interval, others: Iterable[Interval]) -> bool:
-    """True when ``interval`` overlaps at least one of ``others``."""
-    return any(interval.overlaps(other) for other in others)
 
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:

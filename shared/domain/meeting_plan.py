@@ -294,13 +294,6 @@ def online_meeting_body(booking: Mapping[str, Any], calendar_name: str = "") -> 
     }
 
 
-def plain_online_meeting_body(booking: Mapping[str, Any], calendar_name: str = "") -> dict[str, Any]:
-    """Body of ``POST /me/onlineMeetings`` (fallback when createOrGet is not available)."""
-    body = online_meeting_body(booking, calendar_name)
-    body.pop("externalId")
-    return body
-
-
 def event_times_patch(booking: Mapping[str, Any]) -> dict[str, Any]:
     """PATCH body moving an event to the booking's current times (the link is untouched)."""
     zone = _zone_name(booking)

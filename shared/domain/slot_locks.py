@@ -39,11 +39,6 @@ def ceil_to_grid(value: datetime) -> datetime:
     return floored if floored == _utc(value, "value") else floored + GRID
 
 
-def is_on_grid(value: datetime) -> bool:
-    """True when ``value`` is a grid instant."""
-    return floor_to_grid(value) == _utc(value, "value")
-
-
 def cell_key(cell_start: datetime) -> str:
     """The row key of the cell starting at ``cell_start``: ``lock|YYYYMMDDTHHMMZ``."""
     return LOCK_PREFIX + floor_to_grid(cell_start).strftime("%Y%m%dT%H%MZ")

@@ -52,7 +52,6 @@ from __future__ import annotations
 from shared.usecases.communications.compose import manage_url
 from shared.usecases.communications.deps import (
     COMMSENT,
-    COMMUNICATIONS_POISON_QUEUE,
     COMMUNICATIONS_QUEUE,
     MAX_ATTEMPTS,
     STALE_CLAIM,
@@ -71,7 +70,7 @@ from shared.usecases.communications.sent_records import (
 from shared.usecases.communications.worker import handle_communication, handle_poison_message
 
 __all__ = [
-    "COMMSENT", "COMMUNICATIONS_QUEUE", "COMMUNICATIONS_POISON_QUEUE", "CommsDeps", "CommsMessage", "KINDS",
+    "COMMSENT", "COMMUNICATIONS_QUEUE", "CommsDeps", "CommsMessage", "KINDS",
     "MAX_ATTEMPTS", "Outcome", "STALE_CLAIM", "comms_backoff", "handle_communication",
     "handle_poison_message", "idempotency_key", "link_fingerprint", "manage_url", "record_delivery_error",
     "reminders_rk", "sent_pk", "sent_rk",

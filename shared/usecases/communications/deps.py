@@ -13,7 +13,6 @@ from shared.usecases import booking_events
 from shared.usecases.communications.messages import CommsMessage
 
 COMMUNICATIONS_QUEUE = booking_events.COMMUNICATIONS_QUEUE
-COMMUNICATIONS_POISON_QUEUE = "communications-poison"
 COMMSENT = "commsent"
 
 #: A ``sending`` claim older than this belongs to an attempt that crashed (> functionTimeout of 5 min).

@@ -37,7 +37,6 @@ from shared.usecases.meetings.deps import (
     COMMUNICATIONS_QUEUE,
     HOST_MAX_DEQUEUE_COUNT,
     MAX_ATTEMPTS,
-    MEETINGS_POISON_QUEUE,
     MEETINGS_QUEUE,
     MeetingDeps,
     TableBookings,
@@ -56,7 +55,7 @@ from shared.usecases.meetings.worker import handle_meeting_message, handle_poiso
 __all__ = [
     "AccessTokenPort", "BookingRepository", "ConnectionPort", "MeetingDeps", "MeetingMessage", "MeetingsGraph",
     "Outcome", "TableBookings", "TeamsUnavailablePort", "handle_meeting_message", "handle_poison_message",
-    "MEETINGS_QUEUE", "MEETINGS_POISON_QUEUE", "COMMUNICATIONS_QUEUE", "MAX_ATTEMPTS", "HOST_MAX_DEQUEUE_COUNT",
+    "MEETINGS_QUEUE", "COMMUNICATIONS_QUEUE", "MAX_ATTEMPTS", "HOST_MAX_DEQUEUE_COUNT",
     "REASON_NO_JOIN_URL_EVENT", "REASON_NO_JOIN_URL_MEETING", "REASON_NOT_CONNECTED", "REASON_PAST",
     "REASON_REAUTH", "REASON_TEAMS_UNAVAILABLE", "default_backoff",
 ]

@@ -27,7 +27,6 @@ from shared.usecases.meetings.messages import MeetingMessage
 log = logging.getLogger("bookbridge.meetings")
 
 MEETINGS_QUEUE = booking_events.MEETINGS_QUEUE
-MEETINGS_POISON_QUEUE = "meetings-poison"
 COMMUNICATIONS_QUEUE = booking_events.COMMUNICATIONS_QUEUE
 CALENDARS_TABLE = "calendars"
 

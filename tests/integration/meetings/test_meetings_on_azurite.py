@@ -15,7 +15,6 @@ import pytest
 
 from shared.domain import meeting_plan
 from shared.errors import StorageUnavailable
-from shared.usecases import meetings
 from tests.integration.meetings.conftest import queue_client, receive_mine
 from tests.unit.meetings.support import OTHER_OID, Harness
 
@@ -237,4 +236,3 @@ def test_through_devhost_failing_graph_ends_in_poison_and_the_booking_is_failed(
     assert len(hp.graph.calls("POST", CREATE_OR_GET)) == 3  # maxDequeueCount deliveries, then meetings-poison
     assert [m.message["kind"] for m in hp.queue.sent if m.queue == "communications"] == ["confirmation",
                                                                                          "host_notice"]
-    assert meetings.MEETINGS_POISON_QUEUE == "meetings-poison"

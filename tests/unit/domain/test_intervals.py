@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.domain.availability import Interval, merge, overlaps_any, subtract
+from shared.domain.availability import Interval, merge, subtract
 
 from .builders import utc
 
@@ -37,7 +37,6 @@ def test_overlaps_is_half_open() -> None:
     assert iv(0, 30).overlaps(iv(29, 40)) and iv(29, 40).overlaps(iv(0, 30))
     assert not iv(0, 30).overlaps(iv(30, 40)) and not iv(30, 40).overlaps(iv(0, 30))
     assert iv(0, 60).overlaps(iv(10, 20)) and iv(10, 20).overlaps(iv(0, 60))
-    assert overlaps_any(iv(10, 20), [iv(0, 5), iv(19, 25)]) and not overlaps_any(iv(10, 20), [iv(0, 10), iv(20, 25)])
 
 
 def test_contains_and_padded() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.domain.slot_locks import ceil_to_grid, floor_to_grid, is_on_grid, lock_cells
+from shared.domain.slot_locks import ceil_to_grid, floor_to_grid, lock_cells
 
 from .builders import utc
 
@@ -41,7 +41,6 @@ def test_grid_helpers() -> None:
     t = datetime(2025, 6, 2, 10, 9, 59, 999999, tzinfo=UTC)
     assert floor_to_grid(t) == utc(2025, 6, 2, 10, 5) and ceil_to_grid(t) == utc(2025, 6, 2, 10, 10)
     assert ceil_to_grid(utc(2025, 6, 2, 10, 5)) == utc(2025, 6, 2, 10, 5)
-    assert is_on_grid(utc(2025, 6, 2, 10, 5)) and not is_on_grid(utc(2025, 6, 2, 10, 6))
 
 
 def _random_interval(rng: random.Random, *, aligned: bool) -> tuple[datetime, datetime]:
