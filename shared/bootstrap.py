@@ -7,15 +7,129 @@ imports it. Tests build their own ``Container`` (fakes, Azurite, a stand-in) and
 from __future__ import annotations
 
 import threading
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from shared.ports import Clock, EntityStore, MessageQueue, SystemClock
+from shared.ports import (
+    Cipher,
+    Clock,
+    EntityStore,
+    Identity,
+    MailTransport,
+    MessageQueue,
+    ScheduleAnswer,
+    Signer,
+    SystemClock,
+    TokenProvider,
+)
 from shared.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported when first built
+    import requests
+
+    from shared.adapters.access_token_cache import AccessTokenCache
+    from shared.adapters.graph_client import GraphClient
+    from shared.adapters.graph_user import MailboxReader
+    from shared.adapters.queue_store import StorageMessageQueue
+    from shared.adapters.storage_account import StorageAccount
+    from shared.usecases.availability import AvailabilityDeps
+    from shared.usecases.backfill import BackfillDeps
+    from shared.usecases.backfill.deps import BackfillOptions
+    from shared.usecases.booking import BookingDeps
+    from shared.usecases.communications import CommsDeps
+    from shared.usecases.connections import ContainerDeps
+    from shared.usecases.meetings import MeetingDeps
+    from shared.usecases.meetings.deps import MeetingPorts
+
+T = TypeVar("T")
+
+
+class Part(Generic[T]):
+    """A part of the container: given (constructor argument or assignment), else built on first use."""
+
+    def __init__(self, build: Callable[[Container], T]) -> None:
+        self._build = build
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, container: Container, owner: type | None = None) -> T:
+        value: T | None = container.__dict__.get(self._slot)
+        if value is None:
+            value = self._build(container)
+            container.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, container: Container, value: T) -> None:
+        container.__dict__[self._slot] = value
+
+
+def _table_store(c: Container) -> EntityStore:
+    from shared.adapters.table_store import TableEntityStore
+
+    return TableEntityStore(c.storage_account.table_service())
+
+
+def _message_queue(c: Container) -> MessageQueue:
+    from shared.adapters.queue_store import StorageMessageQueue
+
+    return StorageMessageQueue(c.storage_account.queue_service())
+
+
+def _cipher(c: Container) -> Cipher:
+    from shared.adapters.token_cipher import TokenCipher
+
+    return TokenCipher.from_settings(c.settings)
+
+
+def _signer(c: Container) -> Signer:
+    from shared.adapters.signing import Signer as HmacSigner
+
+    return HmacSigner.from_settings(c.settings)
+
+
+def _identity(c: Container) -> Identity:
+    from shared.adapters.microsoft_identity import MicrosoftIdentity
+
+    return MicrosoftIdentity.from_settings(c.settings, c.http_session)
+
+
+def _graph(c: Container) -> GraphClient:
+    from shared.adapters.graph_client import GraphClient
+
+    return GraphClient(c.settings.get("GRAPH_BASE_URL") or "", c.http_session)
+
+
+def _mail(c: Container) -> MailTransport:
+    from shared.mail.transport import transport_from_settings
+
+    return transport_from_settings(c.settings)
 
 
 class Container:
-    """Holds the settings and builds each adapter once, on first use."""
+    """Holds the settings and builds each adapter once, on first use.
+
+    What a test replaces is a constructor argument (or assigned later): storage, clock, secrets,
+    Microsoft, mail, and the use-case ports ``token_provider`` (``(ws, user, kind, *, force_refresh)
+    -> token``), ``meeting_ports`` (:class:`~shared.usecases.meetings.deps.MeetingPorts`) and
+    ``backfill_options`` (:class:`~shared.usecases.backfill.deps.BackfillOptions`).
+    """
+
+    store = Part(_table_store)
+    queue = Part(_message_queue)
+    cipher = Part(_cipher)
+    """Authenticated encryption of tokens at rest (``shared.adapters.token_cipher.TokenCipher``)."""
+    signer = Part(_signer)
+    """Signs manage tokens and one-time links (``shared.adapters.signing.Signer``)."""
+    identity = Part(_identity)
+    """MSAL-backed sign-in and token refresh (``shared.adapters.microsoft_identity.MicrosoftIdentity``)."""
+    graph = Part(_graph)
+    """Microsoft Graph client (``shared.adapters.graph_client.GraphClient``)."""
+    mail = Part(_mail)
+    """The configured ``MailTransport`` (SMTP or Azure Communication Services)."""
 
     def __init__(
         self,
@@ -24,38 +138,36 @@ class Container:
         store: EntityStore | None = None,
         queue: MessageQueue | None = None,
         clock: Clock | None = None,
-        **overrides: Any,
+        cipher: Cipher | None = None,
+        signer: Signer | None = None,
+        identity: Identity | None = None,
+        graph: GraphClient | None = None,
+        mail: MailTransport | None = None,
+        token_provider: TokenProvider | None = None,
+        meeting_ports: MeetingPorts | None = None,
+        backfill_options: BackfillOptions | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        if store is not None:
-            self.__dict__["store"] = store
-        if queue is not None:
-            self.__dict__["queue"] = queue
-        self.__dict__["clock"] = clock or SystemClock()
-        for name, value in overrides.items():
-            self.__dict__[name] = value
+        self.clock: Clock = clock or SystemClock()
+        given = {"store": store, "queue": queue, "cipher": cipher, "signer": signer, "identity": identity,
+                 "graph": graph, "mail": mail}
+        for name, value in given.items():
+            if value is not None:
+                setattr(self, name, value)
+        self.token_provider = token_provider
+        self.meeting_ports: MeetingPorts = meeting_ports or {}
+        self.backfill_options: BackfillOptions = backfill_options or {}
 
     # ---------------------------------------------------------------- storage
     @cached_property
-    def storage_account(self) -> Any:
+    def storage_account(self) -> StorageAccount:
+        """The storage account of ``AzureWebJobsStorage``."""
         from shared.adapters.storage_account import StorageAccount
 
         return StorageAccount.from_settings(self.settings)
 
     @cached_property
-    def store(self) -> EntityStore:
-        from shared.adapters.table_store import TableEntityStore
-
-        return TableEntityStore(self.storage_account.table_service())
-
-    @cached_property
-    def queue(self) -> MessageQueue:
-        from shared.adapters.queue_store import StorageMessageQueue
-
-        return StorageMessageQueue(self.storage_account.queue_service())
-
-    @cached_property
-    def storage_probe(self) -> tuple[Any, Any]:
+    def storage_probe(self) -> tuple[EntityStore, StorageMessageQueue]:
         """Table and queue adapters that try once with short timeouts (for the health check)."""
         from shared.adapters.queue_store import StorageMessageQueue
         from shared.adapters.storage_account import PROBE_CLIENT_OPTIONS
@@ -65,28 +177,9 @@ class Container:
         return (TableEntityStore(account.table_service(**PROBE_CLIENT_OPTIONS)),
                 StorageMessageQueue(account.queue_service(**PROBE_CLIENT_OPTIONS)))
 
-    @property
-    def clock(self) -> Clock:
-        return self.__dict__["clock"]
-
-    # ---------------------------------------------------------------- secrets
-    @cached_property
-    def cipher(self) -> Any:
-        """Authenticated encryption of tokens at rest (``shared.adapters.token_cipher.TokenCipher``)."""
-        from shared.adapters.token_cipher import TokenCipher
-
-        return TokenCipher.from_settings(self.settings)
-
-    @cached_property
-    def signer(self) -> Any:
-        """Signs manage tokens and one-time links (``shared.adapters.signing.Signer``)."""
-        from shared.adapters.signing import Signer
-
-        return Signer.from_settings(self.settings)
-
     # ---------------------------------------------------------------- Microsoft
     @cached_property
-    def http_session(self) -> Any:
+    def http_session(self) -> requests.Session:
         """The ``requests.Session`` used for Microsoft (trusts MICROSOFT_CA_BUNDLE when set)."""
         import requests
 
@@ -104,70 +197,46 @@ class Container:
         return session
 
     @cached_property
-    def identity(self) -> Any:
-        """MSAL-backed sign-in and token refresh (``shared.adapters.microsoft_identity.MicrosoftIdentity``)."""
-        from shared.adapters.microsoft_identity import MicrosoftIdentity
-
-        return MicrosoftIdentity.from_settings(self.settings, self.http_session)
-
-    @cached_property
-    def graph(self) -> Any:
-        """Microsoft Graph client (``shared.adapters.graph_client.GraphClient``)."""
-        from shared.adapters.graph_client import GraphClient
-
-        return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session)
-
-    @cached_property
-    def mailbox_reader(self) -> Any:
+    def mailbox_reader(self) -> MailboxReader:
         """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``)."""
         from shared.adapters.graph_user import MailboxReader
 
         return MailboxReader(self.graph)
 
     @cached_property
-    def access_token_cache(self) -> Any:
+    def access_token_cache(self) -> AccessTokenCache:
         """This process's in-process access tokens (``AccessTokenCache``), shared by every connection use."""
         from shared.adapters.access_token_cache import AccessTokenCache
 
         return AccessTokenCache()
 
-    # ---------------------------------------------------------------- mail
-    @cached_property
-    def mail(self) -> Any:
-        """The configured ``MailTransport`` (SMTP or Azure Communication Services)."""
-        from shared.mail.transport import transport_from_settings
-
-        return transport_from_settings(self.settings)
-
     # ---------------------------------------------------------------- use-case dependencies
-    # Tests may override the Microsoft-facing ports on the container: ``token_provider`` (ws, user, kind,
-    # *, force_refresh) -> token, ``meeting_ports`` (a dict of MeetingDeps ports), ``backfill_options``.
-    def connection_deps(self) -> Any:
-        """``ConnectionDeps`` of the connections use cases."""
+    def connection_deps(self) -> ContainerDeps:
+        """``ConnectionDeps`` of the connections use cases (each part built when a use case touches it)."""
         from shared.usecases.connections import ConnectionDeps
 
         return ConnectionDeps.from_container(self)
 
-    def access_tokens(self) -> Any:
+    def access_tokens(self) -> TokenProvider:
         """``(ws, user, kind, *, force_refresh=False) -> token`` over the connections use case."""
-        override = self.__dict__.get("token_provider")
-        if override is not None:
-            return override
+        if self.token_provider is not None:
+            return self.token_provider
         from shared.usecases.connections import get_access_token
 
         deps = self.connection_deps()
 
         def provide(ws: str, user: str, kind: str, *, force_refresh: bool = False,
-                    connection: dict[str, Any] | None = None) -> str:
+                    connection: dict[str, object] | None = None) -> str:
             return get_access_token(deps, ws, user, kind, force_refresh=force_refresh, connection=connection)
 
         return provide
 
-    def availability_deps(self) -> Any:
+    def availability_deps(self) -> AvailabilityDeps:
         """``AvailabilityDeps``: storage, clock, member tokens and Outlook free/busy."""
         from shared.usecases.availability import AvailabilityDeps
 
-        def fetch_schedule(token: str, schedules: Any, start: Any, end: Any) -> Any:
+        def fetch_schedule(token: str, schedules: Sequence[str], start: datetime, end: datetime
+                           ) -> Mapping[str, ScheduleAnswer]:
             from shared.adapters.graph_calendar import get_schedule
 
             return get_schedule(self.graph, token, schedules, start, end)
@@ -175,34 +244,31 @@ class Container:
         return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
                                 fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader)
 
-    def booking_deps(self) -> Any:
+    def booking_deps(self) -> BookingDeps:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""
         from shared.usecases.booking import BookingDeps
 
         return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
                            availability=self.availability_deps())
 
-    def meeting_deps(self) -> Any:
-        """``MeetingDeps``: Graph events/meetings and the connection ports."""
+    def meeting_deps(self) -> MeetingDeps:
+        """``MeetingDeps``: Graph events/meetings and the connection ports (``meeting_ports`` win)."""
+        from shared.adapters.graph_events import GraphEvents
+        from shared.usecases import connections
         from shared.usecases.meetings import MeetingDeps
 
-        ports = dict(self.__dict__.get("meeting_ports") or {})
-        if "graph" not in ports:
-            from shared.adapters.graph_events import GraphEvents
+        ports = self.meeting_ports
+        cdeps = self.connection_deps()
+        return MeetingDeps(
+            store=self.store, queue=self.queue, clock=self.clock,
+            graph=ports.get("graph") or GraphEvents(self.graph),
+            access_token=ports.get("access_token") or self.access_tokens(),
+            connection=ports.get("connection") or partial(connections.get_connection, self.store),
+            mark_teams_unavailable=ports.get("mark_teams_unavailable") or partial(connections.mark_teams_unavailable,
+                                                                                  cdeps),
+        )
 
-            ports["graph"] = GraphEvents(self.graph)
-        if not {"access_token", "connection", "mark_teams_unavailable"} <= ports.keys():
-            from shared.usecases import connections
-
-            cdeps = self.connection_deps()
-            ports.setdefault("access_token", self.access_tokens())
-            ports.setdefault("connection",
-                             lambda ws, user, kind: connections.get_connection(self.store, ws, user, kind))
-            ports.setdefault("mark_teams_unavailable",
-                             lambda ws, user, reason: connections.mark_teams_unavailable(cdeps, ws, user, reason))
-        return MeetingDeps(store=self.store, queue=self.queue, clock=self.clock, **ports)
-
-    def comms_deps(self) -> Any:
+    def comms_deps(self) -> CommsDeps:
         """``CommsDeps``: storage, queue, mail transport, clock and signer."""
         from shared.usecases.communications import CommsDeps
 
@@ -210,12 +276,11 @@ class Container:
                          public_base_url=self.settings.get("PUBLIC_BASE_URL") or "",
                          mail_from=self.settings.get("MAIL_FROM") or "")
 
-    def backfill_deps(self) -> Any:
+    def backfill_deps(self) -> BackfillDeps:
         """``BackfillDeps`` (limits from ``backfill_options`` when a test sets them)."""
         from shared.usecases.backfill import BackfillDeps
 
-        options = dict(self.__dict__.get("backfill_options") or {})
-        return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **options)
+        return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **self.backfill_options)
 
 
 _lock = threading.Lock()

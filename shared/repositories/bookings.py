@@ -131,6 +131,25 @@ def booking_from_entity(e: Mapping[str, Any]) -> Booking:
     )
 
 
+class TableBookings:
+    """``shared.ports.BookingRepository`` over an ``EntityStore``: the booking entity as stored (a dict).
+
+    The meeting worker keeps the raw entity so every field it does not know (and those it adds) is
+    written back unchanged by its ETag-conditional replace.
+    """
+
+    def __init__(self, store: EntityStore) -> None:
+        self._store = store
+
+    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None:
+        """The booking entity (with ``_etag``), or ``None``."""
+        return self._store.get(SCHEDULE, schedule_pk(workspace, host), booking_rk(booking_id))
+
+    def save(self, booking: Entity) -> str:
+        """Replace the booking if its ``_etag`` still matches (``ConcurrencyConflict`` otherwise)."""
+        return self._store.update(SCHEDULE, booking, booking.get("_etag"), merge=False)
+
+
 def get_booking(store: EntityStore, ws: str, host: str, booking_id: str) -> Booking | None:
     """Point read of a booking row."""
     entity = store.get(SCHEDULE, schedule_pk(ws, host), booking_rk(booking_id))

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from shared.domain import backfill as rules
 from shared.domain.model import ConnectionKind
@@ -35,6 +36,18 @@ SCAN_FACTOR = 10
 MAX_PAST_ROWS = 100
 #: How long a run's lease keeps another run out (longer than ``MAX_SECONDS``).
 LEASE_SECONDS = 300
+
+
+class BackfillOptions(TypedDict, total=False):
+    """The limits of :class:`BackfillDeps` a test may give the container instead of the defaults."""
+
+    timer: Callable[[], float]
+    max_seconds: float
+    max_hosts: int
+    max_rows_per_host: int
+    use_lease: bool
+    lease_seconds: int
+    reenqueue_after: timedelta
 
 
 @dataclass

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 from shared.domain.backoff import default_backoff
 from shared.ports import AccessTokenPort, BookingRepository, ConnectionPort, MeetingsGraph, TeamsUnavailablePort
+from shared.repositories.bookings import TableBookings
 from shared.usecases.meetings.deps import (
     COMMUNICATIONS_QUEUE,
     HOST_MAX_DEQUEUE_COUNT,
     MAX_ATTEMPTS,
     MEETINGS_QUEUE,
     MeetingDeps,
-    TableBookings,
 )
 from shared.usecases.meetings.messages import MeetingMessage, Outcome
 from shared.usecases.meetings.reasons import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from shared.domain.backoff import default_backoff
 from shared.domain.model import ConnectionKind
@@ -20,7 +20,7 @@ from shared.ports import (
     MessageQueue,
     TeamsUnavailablePort,
 )
-from shared.repositories import bookings as bookings_repo
+from shared.repositories.bookings import TableBookings
 from shared.usecases import booking_events
 from shared.usecases.meetings.messages import MeetingMessage
 
@@ -41,22 +41,13 @@ TEAMS = ConnectionKind.TEAMS.value
 CALENDAR = ConnectionKind.MICROSOFT_CALENDAR.value
 
 
-class TableBookings:
-    """:class:`BookingRepository` over an ``EntityStore``, with the keys of ``shared.repositories.bookings``.
+class MeetingPorts(TypedDict, total=False):
+    """The Microsoft-facing ports of :class:`MeetingDeps` a test may give the container instead."""
 
-    The worker keeps the raw entity (a dict) so every field it does not know (and those it adds) is
-    written back unchanged by its ETag-conditional replace.
-    """
-
-    def __init__(self, store: EntityStore) -> None:
-        self._store = store
-
-    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None:
-        return self._store.get(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, host),
-                               bookings_repo.booking_rk(booking_id))
-
-    def save(self, booking: Entity) -> str:
-        return self._store.update(bookings_repo.SCHEDULE, booking, booking.get("_etag"), merge=False)
+    graph: MeetingsGraph
+    access_token: AccessTokenPort
+    connection: ConnectionPort
+    mark_teams_unavailable: TeamsUnavailablePort
 
 
 @dataclass

@@ -132,7 +132,7 @@ def test_twice_and_twice_at_once_make_no_second_meeting(world: World) -> None:
                   and m["booking_id"] in ids and m.get("attempt") is None) == sorted(ids * 2)  # intake + sweep
 
     for use_lease in (True, False):  # at once: with the lease, and without it (correctness without it)
-        w.container.__dict__["backfill_options"] = {"use_lease": use_lease, "reenqueue_after": timedelta(0)}
+        w.container.backfill_options = {"use_lease": use_lease, "reenqueue_after": timedelta(0)}
         barrier, errors = threading.Barrier(2), []
 
         def run(barrier: threading.Barrier = barrier, errors: list[Exception] = errors) -> None:
@@ -293,14 +293,14 @@ def test_with_20000_other_bookings_the_sweep_reads_only_its_candidates(world: Wo
     w.drop("backfill")
 
     counted = azure_store(w.conn)  # a fresh adapter: its counters hold the sweep's requests only
-    w.container.__dict__["store"] = counted
+    w.container.store = counted
     sent_before = len(w.queue.sent)
     w.run_timer()
     assert sorted(m["booking_id"] for _, m in w.queue.sent[sent_before:]) == sorted(candidates)
     # lease 0, checkpoint 0, transition 1, connection 1, index rows 5, no booking, host row 1 (phase 2)
     assert counted.entities_read <= len(candidates) + 4, counted.entities_read
     assert counted.requests <= 4 * len(candidates) + 15, counted.requests
-    w.container.__dict__["store"] = w.store
+    w.container.store = w.store
     w.pump("meetings")
     assert all(w.booking("alice", b)["link_state"] == "created" for b in candidates)
 

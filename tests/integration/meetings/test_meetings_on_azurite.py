@@ -102,7 +102,7 @@ def test_three_deliveries_and_a_crash_one_meeting_one_link_one_message(h: Harnes
     h.connect("microsoft_calendar")
     b = h.add_booking()
     msg = h.message(b)
-    h.container.__dict__["store"] = CrashingStore(h.store)
+    h.container.store = CrashingStore(h.store)
     with pytest.raises(StorageUnavailable):
         h.deliver(msg, dequeue_count=1)
     for n in (2, 3, 4):

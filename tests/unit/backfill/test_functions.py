@@ -58,7 +58,7 @@ def test_the_timer_function_uses_the_containers_limits(world):
     for h in ("a", "b", "c"):
         add_booking(store, ws, h, clock.now() + timedelta(days=2))
         set_connection(store, clock, ws, h)
-    container.__dict__["backfill_options"] = {"max_hosts": 1}
+    container.backfill_options = {"max_hosts": 1}
     _timer()
     assert len(creates(queue)) == 1
 

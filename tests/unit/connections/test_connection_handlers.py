@@ -161,7 +161,7 @@ def test_missing_microsoft_settings_show_a_page_not_a_traceback(deps):
         deps.store.insert("connectlinks", {"PartitionKey": __import__("hashlib").sha256(token.encode()).hexdigest(),
                                            "RowKey": "link", "ws": "ws1", "user": "u1", "kind": "teams",
                                            "return_url": "", "expires_at": "2099-01-01T00:00:00Z", "used": False})
-        container.__dict__["signer"] = deps.signer
+        container.signer = deps.signer
         resp = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
         assert resp.status_code == 500 and "not configured" in resp.get_body().decode()
     finally:

@@ -72,7 +72,7 @@ def test_every_graph_endpoint_of_the_worker_is_exercised_and_inside_the_contract
             h.graph.duplicate_transaction = "409"
             h.connect("microsoft_calendar")
             b = h.add_booking()
-            h.container.__dict__["store"] = _CrashOnce(h.store)
+            h.container.store = _CrashOnce(h.store)
             with pytest.raises(StorageUnavailable):  # the simulated crash after the Graph call
                 h.deliver(h.message(b))
             assert h.container.store._done

@@ -281,7 +281,7 @@ class CrashingStore:
 
 def _crash_once(h: Harness, **kwargs: Any) -> CrashingStore:
     crashing = CrashingStore(h.store, **kwargs)
-    h.container.__dict__["store"] = crashing
+    h.container.store = crashing
     return crashing
 
 
@@ -332,7 +332,7 @@ def test_crash_after_the_state_write_before_the_message_sends_it_on_redelivery(h
                 raise StorageUnavailable("queue down")
             self.inner.send(queue, message, visibility_timeout=visibility_timeout)
 
-    h.container.__dict__["queue"] = FailingQueueOnce(h.queue)
+    h.container.queue = FailingQueueOnce(h.queue)
     with pytest.raises(StorageUnavailable):
         h.deliver(h.message(b))
     stored = h.booking(b["id"])
