@@ -36,8 +36,8 @@ from shared.usecases.connections import ConnectionDeps
 from tests.fakes import FixedClock
 from tests.graph_contract_check import check_calls
 from tests.unit.booking.helpers import Resp, calendar_body, member, request, user_function
-from tests.unit.connections.support import FakeMicrosoft, connect, make_identity
-from tests.unit.meetings.fake_graph import GRAPH_BASE, FakeGraph
+from tests.unit.connections.helpers import FakeMicrosoft, connect, make_identity
+from tests.unit.meetings.fakes import GRAPH_BASE, FakeGraph
 
 SIGNING_KEY = "backfill-integration-signing-key-0123456789"
 SENDER = "Bookings <bookings@bookbridge.test>"

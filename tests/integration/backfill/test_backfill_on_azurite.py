@@ -14,7 +14,7 @@ import pytest
 from shared.repositories import bookings as repo
 from tests.integration.backfill.conftest import World, azure_store
 from tests.unit.booking.helpers import calendar_body, member
-from tests.unit.connections.support import ALICE, BOB
+from tests.unit.connections.helpers import ALICE, BOB
 
 CREATE_OR_GET = r"/me/onlineMeetings/createOrGet"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -234,7 +234,7 @@ def test_the_other_workspaces_and_hosts_are_left_alone(world: World) -> None:
     slug = w.teams_calendar()
     mine, _ = _awaiting_booking(w, slug, "2026-11-25T09:00:00Z", "mine@example.test")
     # another workspace with the same user id and another host of this workspace, both still disconnected
-    from tests.unit.backfill.support import add_booking
+    from tests.unit.backfill.helpers import add_booking
 
     foreign = add_booking(w.store, f"{w.ws}x", "alice", NOW + timedelta(days=2))
     bob = add_booking(w.store, w.ws, "bob", NOW + timedelta(days=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.connections.support import capture_everything, leaked, sensitive_values
+from tests.unit.connections.helpers import capture_everything, leaked, sensitive_values
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from shared.adapters.token_cipher import TokenCipher
 from shared.errors import ReauthRequired
 from shared.settings import Settings
 from shared.usecases import connections as uc
-from tests.unit.connections.support import (
+from tests.unit.connections.helpers import (
     ALICE,
     BOB,
     PERSONAL,

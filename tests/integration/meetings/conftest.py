@@ -11,8 +11,8 @@ import responses
 
 from tests.fakes import FixedClock, SentMessage
 from tests.graph_contract_check import check_calls
-from tests.unit.meetings.fake_graph import GRAPH_BASE
-from tests.unit.meetings.support import Harness
+from tests.unit.meetings.fakes import GRAPH_BASE
+from tests.unit.meetings.helpers import Harness
 
 
 class RecordingQueue:

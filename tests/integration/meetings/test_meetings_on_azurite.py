@@ -16,7 +16,7 @@ import pytest
 from shared.domain import meeting_plan
 from shared.errors import StorageUnavailable
 from tests.integration.meetings.conftest import queue_client, receive_mine
-from tests.unit.meetings.support import OTHER_OID, Harness
+from tests.unit.meetings.helpers import OTHER_OID, Harness
 
 CREATE_OR_GET = r"/me/onlineMeetings/createOrGet"
 ANY_EVENT_CREATE = r"(?:/me/events|/me/calendars/[^/]+/events)"
@@ -131,7 +131,7 @@ def test_reschedule_then_cancel_on_azurite(h: Harness) -> None:
 
 
 def test_invalid_grant_awaiting_connection_and_backfill_row_on_azurite(h: Harness) -> None:
-    from tests.unit.meetings.support import invalid_grant
+    from tests.unit.meetings.helpers import invalid_grant
 
     h.connect("teams")
     h.tokens.fail["teams"] = invalid_grant()

@@ -15,7 +15,7 @@ from shared.bootstrap import Container, install
 from shared.repositories import bookings as repo
 from shared.settings import Settings
 from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
-from tests.unit.backfill.support import add_booking, creates, host_keys, index_keys, new_ws, set_connection
+from tests.unit.backfill.helpers import add_booking, creates, host_keys, index_keys, new_ws, set_connection
 from tests.unit.booking.helpers import Api, calendar_body, member, request, user_function
 
 
@@ -177,7 +177,7 @@ def test_the_meeting_worker_indexes_a_booking_that_becomes_awaiting_later():
     """invalid_grant at the worker: ``awaiting_connection``, the index row AND the host row."""
     import responses
 
-    from tests.unit.meetings.support import Harness, invalid_grant
+    from tests.unit.meetings.helpers import Harness, invalid_grant
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         h = Harness(InMemoryEntityStore(), InMemoryMessageQueue(), FixedClock(), rsps)

@@ -12,7 +12,7 @@ from shared.repositories import bookings as repo
 from shared.usecases import backfill
 from shared.usecases.backfill import Checkpoint, load_checkpoint, run_for_host, run_sweep, save_checkpoint
 from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
-from tests.unit.backfill.support import (
+from tests.unit.backfill.helpers import (
     OID_B,
     Ticks,
     add_booking,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from tests.unit.connections.support import (
+from tests.unit.connections.helpers import (
     FakeMicrosoft,
     capture_everything,
     leaked,

@@ -10,7 +10,7 @@ import pytest
 from shared.adapters.access_token_cache import AccessTokenCache
 from shared.errors import NotConnected, ReauthRequired
 from shared.usecases import connections as uc
-from tests.unit.connections.support import ALICE, BOB, connect
+from tests.unit.connections.helpers import ALICE, BOB, connect
 
 SLOT = ("ws1", "u1", "teams")
 

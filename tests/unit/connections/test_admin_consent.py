@@ -5,7 +5,7 @@ import pytest
 
 from shared.errors import NotFound, ValidationError
 from shared.usecases import connections as uc
-from tests.unit.connections.support import CLIENT_ID, CONTOSO, MICROSOFT_HOST, PUBLIC_BASE, RETURN_URL, location_query
+from tests.unit.connections.helpers import CLIENT_ID, CONTOSO, MICROSOFT_HOST, PUBLIC_BASE, RETURN_URL, location_query
 
 
 def _open(deps, tenant=None, return_url=RETURN_URL):

@@ -8,7 +8,7 @@ import pytest
 from shared.domain import connections as rules
 from shared.errors import NotConnected, NotFound, ValidationError
 from shared.usecases import connections as uc
-from tests.unit.connections.support import (
+from tests.unit.connections.helpers import (
     ALICE,
     BOB,
     CAROL,

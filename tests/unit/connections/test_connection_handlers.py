@@ -11,7 +11,7 @@ from functions import connections as fn
 from shared import bootstrap
 from shared.pages.templates import render_result_page
 from shared.settings import Settings
-from tests.unit.connections.support import ALICE, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
+from tests.unit.connections.helpers import ALICE, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
 
 CONN = "workspaces/{workspace}/users/{user}/connections"
 

@@ -12,7 +12,7 @@ from shared.adapters.microsoft_identity import MicrosoftIdentity
 from shared.errors import ConfigurationError, TransientError
 from shared.settings import Settings
 from shared.usecases import connections as uc
-from tests.unit.connections.support import ALICE, CLIENT_ID, CLIENT_SECRET, MICROSOFT_HOST, connect
+from tests.unit.connections.helpers import ALICE, CLIENT_ID, CLIENT_SECRET, MICROSOFT_HOST, connect
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -9,7 +9,7 @@ import pytest
 from shared.adapters.microsoft_identity import redact
 from shared.errors import ReauthRequired
 from shared.usecases import connections as uc
-from tests.unit.connections.support import ALICE, BOB, CLIENT_SECRET, PERSONAL, SIGNING_KEY, connect, location_query
+from tests.unit.connections.helpers import ALICE, BOB, CLIENT_SECRET, PERSONAL, SIGNING_KEY, connect, location_query
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from shared.adapters.token_cipher import TokenCipher, UndecryptableSecret
 from shared.errors import ConfigurationError, NotConnected, ReauthRequired, TransientError
 from shared.usecases import connections as uc
-from tests.unit.connections.support import ALICE, FakeMicrosoft, connect
+from tests.unit.connections.helpers import ALICE, FakeMicrosoft, connect
 
 
 def _cache_row(deps, ws="ws1", user="u1", kind="teams"):

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.domain.assignment import choose_round_robin_member, is_weighted
-
-from .builders import utc
+from tests.unit.domain.helpers import utc
 
 T0 = utc(2025, 6, 2, 9)
 

@@ -18,8 +18,7 @@ from shared.domain.calendar_config import (
 )
 from shared.domain.link_rules import location_refusal
 from shared.domain.model import CalendarProvider, CalendarType, MeetingLocation
-
-from .builders import config, hours, member
+from tests.unit.domain.helpers import config, hours, member
 
 USERS = {"alice", "bob", "carol"}
 TEAMS = MeetingLocation.TEAMS

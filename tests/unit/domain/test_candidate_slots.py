@@ -9,8 +9,7 @@ import pytest
 
 from shared.domain.availability import Interval, candidate_slots, window_utc
 from shared.domain.calendar_config import CalendarConfig
-
-from .builders import BERLIN, UTC, config, hours, utc
+from tests.unit.domain.helpers import BERLIN, UTC, config, hours, utc
 
 LONG_AGO = utc(2025, 1, 1)
 BERLIN_TZ = ZoneInfo(BERLIN)

@@ -17,8 +17,7 @@ from shared.domain.availability import (
 )
 from shared.domain.calendar_config import CalendarConfig
 from shared.domain.model import CalendarProvider, CalendarType
-
-from .builders import BERLIN, config, member, utc
+from tests.unit.domain.helpers import BERLIN, config, member, utc
 
 MONDAY = date(2025, 6, 2)  # Berlin is UTC+2: 09:00-12:00 local = 07:00Z-10:00Z
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from shared.domain.availability import Interval, merge, subtract
-
-from .builders import utc
+from tests.unit.domain.helpers import utc
 
 
 def iv(a: int, b: int) -> Interval:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from shared.domain.slot_locks import ceil_to_grid, floor_to_grid, lock_cells
-
-from .builders import utc
+from tests.unit.domain.helpers import utc
 
 BASE = utc(2025, 6, 2, 9)
 

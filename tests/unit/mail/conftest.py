@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from shared.mail.templates import BookingView
-from tests.unit.mail.samples import sample_view
+from tests.unit.mail.helpers import sample_view
 
 
 @pytest.fixture()

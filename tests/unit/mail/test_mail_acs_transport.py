@@ -23,7 +23,7 @@ from shared.mail.acs_transport import (
 from shared.mail.ics import invitation_attachment
 from shared.mail.message import OutgoingMessage
 from shared.settings import Settings
-from tests.unit.mail.samples import TEAMS_URL
+from tests.unit.mail.helpers import TEAMS_URL
 
 ENDPOINT = "https://contoso.communication.azure.com/"
 SEND_URL = "https://contoso.communication.azure.com/emails:send?api-version=2023-03-31"

@@ -8,7 +8,7 @@ from icalendar import Calendar
 
 from shared.errors import DeliveryRejected
 from shared.mail.ics import ICS_FILENAME, booking_uid, build_invitation, invitation_attachment
-from tests.unit.mail.samples import TEAMS_URL
+from tests.unit.mail.helpers import TEAMS_URL
 
 START = datetime(2026, 1, 20, 13, 0, tzinfo=UTC)
 END = datetime(2026, 1, 20, 13, 30, tzinfo=UTC)

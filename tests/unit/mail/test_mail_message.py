@@ -19,7 +19,7 @@ from shared.mail.message import (
     normalize_address,
     parse_sender,
 )
-from tests.unit.mail.samples import TEAMS_URL
+from tests.unit.mail.helpers import TEAMS_URL
 
 SENDER = "bookings@bookbridge.local"
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from shared.mail.templates import KINDS, BookingView, format_time_range, render
-from tests.unit.mail.samples import TEAMS_URL
+from tests.unit.mail.helpers import TEAMS_URL
 
 INVITEE_KINDS = ("confirmation", "reminder", "link_update", "reschedule")
 

@@ -46,8 +46,8 @@ def test_every_graph_endpoint_of_the_worker_is_exercised_and_inside_the_contract
     from shared.ports import iso_utc, parse_iso_utc
     from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
     from tests.graph_contract_check import Ledger, check_calls
-    from tests.unit.meetings.fake_graph import GRAPH_BASE
-    from tests.unit.meetings.support import OTHER_OID, Harness
+    from tests.unit.meetings.fakes import GRAPH_BASE
+    from tests.unit.meetings.helpers import OTHER_OID, Harness
 
     ledger = Ledger()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:

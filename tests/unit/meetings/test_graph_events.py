@@ -7,7 +7,7 @@ import requests
 from shared.adapters.graph_client import GraphClient, GraphUnauthorized
 from shared.adapters.graph_events import GraphEvents
 from shared.errors import GraphRejected, NotFound, TeamsUnavailable, Throttled
-from tests.unit.meetings.fake_graph import GRAPH_BASE, FakeGraph
+from tests.unit.meetings.fakes import GRAPH_BASE, FakeGraph
 
 
 @pytest.fixture

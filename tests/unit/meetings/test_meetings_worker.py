@@ -12,7 +12,7 @@ from shared.errors import StorageUnavailable, TransientError
 from shared.ports import iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.usecases import meetings
-from tests.unit.meetings.support import OID, OTHER_OID, TID, Harness, invalid_grant, not_connected
+from tests.unit.meetings.helpers import OID, OTHER_OID, TID, Harness, invalid_grant, not_connected
 
 EVENTS = r"/me/events"
 CAL_EVENTS = r"/me/calendars/[^/]+/events"

@@ -26,7 +26,7 @@ from shared.ports import iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.settings import Settings
 from shared.usecases import connections
-from tests.unit.meetings.fake_graph import GRAPH_BASE, FakeGraph
+from tests.unit.meetings.fakes import GRAPH_BASE, FakeGraph
 
 OID, TID = "0c7b6f1e-0000-4000-8000-000000000001", "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_OID = "0c7b6f1e-0000-4000-8000-000000000002"
