@@ -14,10 +14,11 @@ worker's back-off, whichever is longer).
 """
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 from shared.ports import MessageQueue
 
@@ -105,6 +106,18 @@ def requeue(queue: MessageQueue, queue_name: str, msg: BookingMessage, delay_sec
     queue.send(queue_name, copy.to_dict(), visibility_timeout=max(0, int(delay_seconds)))
 
 
+M = TypeVar("M", bound=BookingMessage)
+
+
+def parse_or_drop(parse: Callable[[Any], M], data: Any, queue: str, log: logging.Logger) -> M | str:
+    """``parse(data)``, or why it is invalid (logged): an invalid message is dropped, never retried."""
+    try:
+        return parse(data)
+    except ValueError as exc:
+        log.error("%s: invalid message dropped: %s", queue, exc)
+        return str(exc)
+
+
 @dataclass(frozen=True)
 class WorkerOutcome:
     """What one message did (for logs and tests): ``action``, a short id-free ``detail`` and, when a copy
@@ -117,5 +130,5 @@ class WorkerOutcome:
 
 __all__ = [
     "BookingMessage", "ID_FIELDS", "WorkerOutcome", "envelope", "is_json_int", "json_object", "parse_envelope",
-    "requeue", "retry_delay",
+    "parse_or_drop", "requeue", "retry_delay",
 ]

@@ -24,6 +24,7 @@ from shared.usecases.communications.sent_records import (
     safe_code,
     sent_rk,
 )
+from shared.usecases.queue_messages import parse_or_drop
 
 log = logging.getLogger("bookbridge.communications")
 
@@ -101,11 +102,9 @@ def retry_later(job: Job, delay: int, reason: str, *, kind: str | None = None) -
 
 def handle_communication(deps: CommsDeps, message: Any) -> Outcome:
     """Process one ``communications`` message. Returns normally = acknowledge; raises = let the host retry."""
-    try:
-        msg = CommsMessage.parse(message)
-    except ValueError as exc:
-        log.error("communications: invalid message dropped: %s", exc)
-        return Outcome("invalid", str(exc))
+    msg = parse_or_drop(CommsMessage.parse, message, "communications", log)
+    if isinstance(msg, str):
+        return Outcome("invalid", msg)
     job = Job(deps, msg)
     outcome = run(job)
     log.info("communications: %s -> %s (%s) %s", msg.kind, outcome.action, outcome.detail, job.ids())
@@ -115,11 +114,9 @@ def handle_communication(deps: CommsDeps, message: Any) -> Outcome:
 def handle_poison_message(deps: CommsDeps, message: Any) -> Outcome:
     """A message that failed ``maxDequeueCount`` times: record ``delivery_error`` on the booking (unless it
     was sent after all, or is a reminder that no longer applies)."""
-    try:
-        msg = CommsMessage.parse(message)
-    except ValueError as exc:
-        log.error("communications-poison: invalid message dropped: %s", exc)
-        return Outcome("invalid", str(exc))
+    msg = parse_or_drop(CommsMessage.parse, message, "communications-poison", log)
+    if isinstance(msg, str):
+        return Outcome("invalid", msg)
     job = Job(deps, msg)
     prefix = sent_rk(msg.kind, msg.revision, msg.offset_minutes)
     if any(r.get("state") == SENT and (r["RowKey"] == prefix or r["RowKey"].startswith(prefix + "|"))

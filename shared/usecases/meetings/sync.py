@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 from shared.domain.meeting_plan import CANCEL_COMMENT, event_times_patch, online_meeting_times_patch
-from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
+from shared.errors import BookbridgeError, GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
 from shared.ports import Entity
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
@@ -48,18 +48,8 @@ def sync_times(job: Job, booking: Entity) -> Outcome:
             if meeting_id:
                 mpatch = online_meeting_times_patch(booking)
                 job.call(TEAMS, partial(job.deps.graph.update_online_meeting, meeting_id=meeting_id, patch=mpatch))
-        except (ReauthRequired, NotConnected):
-            booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
-                                                    "event or Teams meeting still has the old time.")
-            return Outcome("sync_error", "connection", booking.get("link_state"))
-        except NotFound:
-            booking = note_sync_error(job, booking, "The calendar event or Teams meeting of this booking "
-                                                    "was deleted in Microsoft 365.")
-            return Outcome("sync_error", "gone", booking.get("link_state"))
-        except (GraphRejected, TeamsUnavailable) as exc:
-            booking = note_sync_error(job, booking, f"Microsoft Graph refused to move the meeting "
-                                                    f"({getattr(exc, 'graph_code', '') or exc.code}).")
-            return Outcome("sync_error", "rejected", booking.get("link_state"))
+        except (ReauthRequired, NotConnected, NotFound, GraphRejected, TeamsUnavailable) as exc:
+            return _sync_failed(job, booking, exc, "move")
         booking = apply(job, booking, partial(_synced_to, target))
         log.info("meetings: times synced ws=%s booking=%s rev=%s", job.ws, job.booking_id, target)
         if revision_of(booking) <= target or is_cancelled(booking):
@@ -99,16 +89,28 @@ def cancel_graph(job: Job, booking: Entity) -> Outcome:
                 job.call(CALENDAR, lambda t: job.deps.graph.delete_event(t, event_id))
         if meeting_id:
             job.call(TEAMS, lambda t: job.deps.graph.delete_online_meeting(t, meeting_id))
-    except (ReauthRequired, NotConnected):
-        booking = note_sync_error(job, booking, "The Microsoft connection must be renewed: the calendar "
-                                                "event or Teams meeting was not cancelled.")
-        return Outcome("sync_error", "connection", booking.get("link_state"))
-    except (GraphRejected, TeamsUnavailable) as exc:
-        booking = note_sync_error(job, booking, f"Microsoft Graph refused to cancel the meeting "
-                                                f"({getattr(exc, 'graph_code', '') or exc.code}).")
-        return Outcome("sync_error", "rejected", booking.get("link_state"))
+    except (ReauthRequired, NotConnected, GraphRejected, TeamsUnavailable) as exc:
+        return _sync_failed(job, booking, exc, "cancel")
     rev = revision_of(booking)
     booking = apply(job, booking, lambda cur: None if cur.get("graph_cancelled")
                     else {"graph_cancelled": True, "graph_synced_revision": rev, "graph_sync_error": None})
     log.info("meetings: cancelled in Graph ws=%s booking=%s", job.ws, job.booking_id)
     return Outcome("cancelled", "cancelled in Graph", booking.get("link_state"))
+
+
+_NOT_DONE = {"move": "still has the old time", "cancel": "was not cancelled"}
+
+
+def _sync_failed(job: Job, booking: Entity, exc: BookbridgeError, doing: str) -> Outcome:
+    """Record why Graph could not ``doing`` (``move`` or ``cancel``) the meeting; the outcome says so."""
+    if isinstance(exc, (ReauthRequired, NotConnected)):
+        detail = "connection"
+        reason = f"The Microsoft connection must be renewed: the calendar event or Teams meeting {_NOT_DONE[doing]}."
+    elif isinstance(exc, NotFound):
+        detail = "gone"
+        reason = "The calendar event or Teams meeting of this booking was deleted in Microsoft 365."
+    else:
+        detail = "rejected"
+        reason = f"Microsoft Graph refused to {doing} the meeting ({getattr(exc, 'graph_code', '') or exc.code})."
+    booking = note_sync_error(job, booking, reason)
+    return Outcome("sync_error", detail, booking.get("link_state"))

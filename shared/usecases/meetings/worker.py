@@ -12,17 +12,16 @@ from shared.usecases.meetings.messages import MeetingMessage, Outcome
 from shared.usecases.meetings.reasons import reason_poison
 from shared.usecases.meetings.sync import cancel, reschedule
 from shared.usecases.meetings.writes import drop_backfill_rows, flush_outbox, revision_of
+from shared.usecases.queue_messages import parse_or_drop
 
 log = logging.getLogger("bookbridge.meetings")
 
 
 def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: int = 1) -> Outcome:
     """Process one ``meetings`` message. Returns normally = acknowledge; raises = let the host retry."""
-    try:
-        msg = MeetingMessage.parse(message)
-    except ValueError as exc:
-        log.error("meetings: invalid message dropped: %s", exc)
-        return Outcome("invalid", str(exc))
+    msg = parse_or_drop(MeetingMessage.parse, message, "meetings", log)
+    if isinstance(msg, str):
+        return Outcome("invalid", msg)
     job = Job(deps, msg)
     booking = job.load()
     if booking is None:
@@ -51,10 +50,8 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
 def handle_poison_message(deps: MeetingDeps, message: Any, *,
                           max_dequeue_count: int = HOST_MAX_DEQUEUE_COUNT) -> Outcome:
     """A ``meetings`` message that failed ``max_dequeue_count`` times: explain the booking, never retry."""
-    try:
-        msg = MeetingMessage.parse(message)
-    except ValueError as exc:
-        log.error("meetings-poison: invalid message dropped: %s", exc)
-        return Outcome("invalid", str(exc))
+    msg = parse_or_drop(MeetingMessage.parse, message, "meetings-poison", log)
+    if isinstance(msg, str):
+        return Outcome("invalid", msg)
     return give_up(Job(deps, msg),
                    lambda b: reason_poison(msg.op, max_dequeue_count, event_only=bool(b.get("meeting_url"))))
