@@ -158,6 +158,11 @@ class Container:
         self.meeting_ports: MeetingPorts = meeting_ports or {}
         self.backfill_options: BackfillOptions = backfill_options or {}
 
+    @property
+    def public_base_url(self) -> str:
+        """``PUBLIC_BASE_URL`` (the local host's address when unset)."""
+        return self.settings.get("PUBLIC_BASE_URL") or "http://127.0.0.1:7071"
+
     # ---------------------------------------------------------------- storage
     @cached_property
     def storage_account(self) -> StorageAccount:

@@ -17,9 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.mail.message import OutgoingMessage
 
 __all__ = [
-    "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionPort", "Entity", "EntityExists",
-    "EntityStore", "Identity", "MailTransport", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
-    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc",
+    "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionPort", "Entity",
+    "EntityExists", "EntityStore", "Identity", "MailTransport", "MailboxPort", "MeetingsGraph", "MessageQueue",
+    "ScheduleAnswer", "ScheduleFetcher", "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider",
+    "TransactionOp", "iso_utc", "parse_iso_utc"
 ]
 
 Entity = dict[str, Any]
@@ -152,6 +153,32 @@ class Identity(Protocol):
 
     def admin_consent_url(self, tenant: str, scopes: list[str], redirect_uri: str, state: str) -> str:
         """Microsoft's admin-consent page for ``tenant``."""
+        ...
+
+
+class AccessTokenCachePort(Protocol):
+    """A process's access tokens per connection slot ``(workspace, user, kind)`` (``AccessTokenCache``)."""
+
+    def lookup(self, key: tuple[str, str, str], *, generation: int, account_oid: str, account_tid: str,
+               now: datetime) -> str | None:
+        """The token kept for this connection identity while it is still good; ``None`` otherwise."""
+        ...
+
+    def remember(self, key: tuple[str, str, str], access_token: str, *, expires_at: datetime, generation: int,
+                 account_oid: str, account_tid: str, refresh_on: datetime | None = None) -> None:
+        """Keep ``access_token`` for the connection identity it was obtained for."""
+        ...
+
+    def evict(self, key: tuple[str, str, str]) -> None:
+        """Forget the slot's token."""
+        ...
+
+
+class MailboxPort(Protocol):
+    """The mailbox address of the account behind an access token (``shared.adapters.graph_user.MailboxReader``)."""
+
+    def mailbox(self, token: str) -> str:
+        """``GET /me``'s mail (or user principal name)."""
         ...
 
 

@@ -280,13 +280,11 @@ def connect(
     bumps ``connected_generation`` and sets ``connected_at``; the same account signing in again while
     connected only refreshes the account details and scopes and clears the errors.
     """
-    prev_status = (previous or {}).get("status")
-    same_account = bool(previous) and previous.get("account_oid") == account.oid and (
-        previous.get("account_tid") == account.tid
-    )
+    prior: Mapping[str, Any] = previous or {}
+    prev_status = prior.get("status")
+    same_account = bool(prior) and prior.get("account_oid") == account.oid and prior.get("account_tid") == account.tid
     replaced = (
-        bool(previous) and bool(previous.get("account_oid")) and not same_account
-        and prev_status != ConnectionStatus.DISCONNECTED.value
+        bool(prior.get("account_oid")) and not same_account and prev_status != ConnectionStatus.DISCONNECTED.value
     )
     transitioned = previous is None or prev_status != ConnectionStatus.CONNECTED.value or not same_account
     entity = _base(previous, workspace, user, kind)
@@ -295,11 +293,11 @@ def connect(
     if transitioned:
         generation += 1
         entity["connected_at"] = now
-        event = {"event": "replaced" if replaced else "connected", "at": now, "generation": generation,
+        event: dict[str, Any] = {"event": "replaced" if replaced else "connected", "at": now, "generation": generation,
                  "account_oid": account.oid, "account_tid": account.tid}
         if replaced:
-            event["previous_account_oid"] = previous.get("account_oid")
-            event["previous_account_tid"] = previous.get("account_tid")
+            event["previous_account_oid"] = prior.get("account_oid")
+            event["previous_account_tid"] = prior.get("account_tid")
         history.append(event)
     entity.update(
         status=ConnectionStatus.CONNECTED.value,

@@ -44,7 +44,7 @@ from shared.errors import (
     Throttled,
     TransientError,
 )
-from shared.ports import Clock, EntityStore, ScheduleAnswer, ScheduleFetcher, TokenProvider, iso_utc
+from shared.ports import Clock, EntityStore, MailboxPort, ScheduleAnswer, ScheduleFetcher, TokenProvider, iso_utc
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
@@ -87,7 +87,7 @@ class AvailabilityDeps:
     max_workers: int = 64
     #: ``GET /me?$select=mail,userPrincipalName`` for a connection that has no ``mailbox`` yet (rule 23);
     #: ``None``: only a stored ``mailbox`` (else the calendar profile's email) is used.
-    mailbox_reader: Any = None
+    mailbox_reader: MailboxPort | None = None
 
 
 # ------------------------------------------------------------------ one member

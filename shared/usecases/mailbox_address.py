@@ -6,20 +6,15 @@ for free/busy. ``preferred_username`` (the ``upn`` column) is never used as a fr
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from shared.errors import BookbridgeError, ConcurrencyConflict, NotFound
-from shared.ports import EntityStore
+from shared.ports import EntityStore, MailboxPort
 
 log = logging.getLogger("bookbridge.connections")
 
 CONNECTIONS_TABLE = "connections"
-
-
-class MailboxPort(Protocol):
-    """``shared.adapters.graph_user.MailboxReader``."""
-
-    def mailbox(self, token: str) -> str: ...
 
 
 def read_at_sign_in(reader: MailboxPort | None, token: str) -> str:

@@ -16,6 +16,7 @@ from shared.usecases.connections.deps import (
     ADMIN_CONSENT_CALLBACK_PATH,
     ADMIN_CONSENT_LINK_PURPOSE,
     ADMIN_CONSENT_PATH,
+    Deps,
     base_url,
     check_ids,
     claim_once,
@@ -28,7 +29,7 @@ from shared.usecases.connections.sign_in import read_flow
 log = logging.getLogger("bookbridge.connections")
 
 
-def create_admin_consent_link(deps: Any, workspace: str, tenant: str | None = None,
+def create_admin_consent_link(deps: Deps, workspace: str, tenant: str | None = None,
                               return_url: str | None = None) -> dict[str, Any]:
     """A one-time link for a tenant admin, redirecting to ``<authority host>/{tenant}/v2.0/adminconsent``."""
     check_ids(workspace)
@@ -52,7 +53,7 @@ def create_admin_consent_link(deps: Any, workspace: str, tenant: str | None = No
     return {"url": f"{base_url(deps)}{ADMIN_CONSENT_PATH}{token}", "expires_at": iso_utc(expires), "tenant": tenant}
 
 
-def open_admin_consent_link(deps: Any, token: str) -> BrowserResult:
+def open_admin_consent_link(deps: Deps, token: str) -> BrowserResult:
     """``GET /api/admin-consent/{token}``: send the admin to Microsoft's admin-consent page."""
     row, reason = read_link(deps, ADMIN_CONSENT_LINK_PURPOSE, rules.ADMIN_CONSENT_ROW, token)
     if row is None:
@@ -74,7 +75,7 @@ def open_admin_consent_link(deps: Any, token: str) -> BrowserResult:
                          redirect_to=url)
 
 
-def complete_admin_consent(deps: Any, params: Mapping[str, str]) -> BrowserResult:
+def complete_admin_consent(deps: Deps, params: Mapping[str, str]) -> BrowserResult:
     """``/api/auth/microsoft/admin-consent/callback``: record the granted tenant (``error`` checked first)."""
     row, problem = read_flow(deps, rules.ADMIN_CONSENT_ROW, str(params.get("state") or ""))
     if row is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from shared.domain import connections as rules
 from shared.domain.model import ConnectionKind
@@ -15,7 +15,17 @@ from shared.errors import (
     NotFound,
     ValidationError,
 )
-from shared.ports import Clock, EntityStore, MessageQueue, parse_iso_utc
+from shared.ports import (
+    AccessTokenCachePort,
+    Cipher,
+    Clock,
+    EntityStore,
+    Identity,
+    MailboxPort,
+    MessageQueue,
+    Signer,
+    parse_iso_utc,
+)
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -29,57 +39,122 @@ ADMIN_CONSENT_PATH = "/api/admin-consent/"
 MAX_STATE_LENGTH = 512
 
 
+class _NotGiven:
+    """Stands for a port a ``ConnectionDeps`` was built without (a test that needs no such port)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise AttributeError(f"ConnectionDeps was built without a {self._name} (it has no {attr})")
+
+
 @dataclass
 class ConnectionDeps:
     """The dependencies of the connection use cases (tests build it with fakes)."""
 
     store: EntityStore
     clock: Clock
-    cipher: Any = None
-    identity: Any = None
-    signer: Any = None
+    cipher: Cipher = field(default_factory=lambda: cast(Cipher, _NotGiven("cipher")))
+    identity: Identity = field(default_factory=lambda: cast(Identity, _NotGiven("identity")))
+    signer: Signer = field(default_factory=lambda: cast(Signer, _NotGiven("signer")))
     queue: MessageQueue | None = None
     public_base_url: str = "http://127.0.0.1:7071"
-    access_token_cache: Any = None
+    access_token_cache: AccessTokenCachePort | None = None
     """In-process access tokens (``AccessTokenCache``); ``None``: every call decrypts and asks MSAL."""
-    mailbox_reader: Any = None
+    mailbox_reader: MailboxPort | None = None
     """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
 
     @staticmethod
-    def from_container(container: Any) -> ContainerDeps:
+    def from_container(container: ConnectionContainer) -> ContainerDeps:
         """The deps of a ``shared.bootstrap.Container``, each built on first use."""
         return ContainerDeps(container)
 
 
-class ContainerDeps:
-    """:class:`ConnectionDeps`' attributes read lazily from a bootstrap container."""
+class ConnectionContainer(Protocol):
+    """What :class:`ContainerDeps` reads from ``shared.bootstrap.Container``."""
 
-    def __init__(self, container: Any) -> None:
+    @property
+    def store(self) -> EntityStore: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def cipher(self) -> Cipher: ...
+    @property
+    def identity(self) -> Identity: ...
+    @property
+    def signer(self) -> Signer: ...
+    @property
+    def queue(self) -> MessageQueue: ...
+    @property
+    def access_token_cache(self) -> AccessTokenCachePort: ...
+    @property
+    def mailbox_reader(self) -> MailboxPort: ...
+    @property
+    def public_base_url(self) -> str: ...
+
+
+class ContainerDeps:
+    """:class:`ConnectionDeps`' attributes read lazily from a bootstrap container (built when first used)."""
+
+    def __init__(self, container: ConnectionContainer) -> None:
         self._c = container
 
-    store = property(lambda self: self._c.store)
-    clock = property(lambda self: self._c.clock)
-    cipher = property(lambda self: self._c.cipher)
-    identity = property(lambda self: self._c.identity)
-    signer = property(lambda self: self._c.signer)
-    queue = property(lambda self: self._c.queue)
-    access_token_cache = property(lambda self: self._c.access_token_cache)
-    mailbox_reader = property(lambda self: self._c.mailbox_reader)
-    public_base_url = property(lambda self: self._c.settings.get("PUBLIC_BASE_URL") or "http://127.0.0.1:7071")
+    @property
+    def store(self) -> EntityStore:
+        return self._c.store
+
+    @property
+    def clock(self) -> Clock:
+        return self._c.clock
+
+    @property
+    def cipher(self) -> Cipher:
+        return self._c.cipher
+
+    @property
+    def identity(self) -> Identity:
+        return self._c.identity
+
+    @property
+    def signer(self) -> Signer:
+        return self._c.signer
+
+    @property
+    def queue(self) -> MessageQueue | None:
+        return self._c.queue
+
+    @property
+    def access_token_cache(self) -> AccessTokenCachePort | None:
+        return self._c.access_token_cache
+
+    @property
+    def mailbox_reader(self) -> MailboxPort | None:
+        return self._c.mailbox_reader
+
+    @property
+    def public_base_url(self) -> str:
+        return self._c.public_base_url
+
+
+Deps = ConnectionDeps | ContainerDeps
+"""What every connection use case takes."""
 
 
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def store_of(store_or_deps: Any) -> EntityStore:
-    if hasattr(store_or_deps, "store") and not hasattr(store_or_deps, "get"):
-        return store_or_deps.store  # type: ignore[no-any-return]
-    return store_or_deps  # type: ignore[no-any-return]
+def store_of(store_or_deps: EntityStore | Deps) -> EntityStore:
+    """The store itself, or the store of the deps."""
+    if isinstance(store_or_deps, (ConnectionDeps, ContainerDeps)):
+        return store_or_deps.store
+    return store_or_deps
 
 
-def base_url(deps: Any) -> str:
-    return str(getattr(deps, "public_base_url", "") or "http://127.0.0.1:7071").rstrip("/")
+def base_url(deps: Deps) -> str:
+    """``PUBLIC_BASE_URL`` without its trailing slash."""
+    return (deps.public_base_url or "http://127.0.0.1:7071").rstrip("/")
 
 
 def kind_of(value: Any) -> ConnectionKind:

@@ -17,6 +17,7 @@ from shared.usecases.connections.deps import (
     CALLBACK_PATH,
     CONNECT_LINK_PURPOSE,
     CONNECT_PATH,
+    Deps,
     base_url,
     check_ids,
     claim_once,
@@ -66,7 +67,7 @@ BAD_STATE = ("Sign-in could not be completed", "This sign-in response is not val
 
 
 def create_connect_link(
-    deps: Any, workspace: str, user: str, kind: Any, return_url: str | None = None
+    deps: Deps, workspace: str, user: str, kind: Any, return_url: str | None = None
 ) -> dict[str, Any]:
     """A one-time, short-lived link the host opens in a browser: ``{"url", "expires_at", "kind"}``."""
     check_ids(workspace, user)
@@ -88,7 +89,7 @@ def create_connect_link(
     return {"url": f"{base_url(deps)}{CONNECT_PATH}{token}", "expires_at": iso_utc(expires), "kind": k.value}
 
 
-def read_link(deps: Any, purpose: str, row_key: str, token: str) -> tuple[dict[str, Any] | None, str]:
+def read_link(deps: Deps, purpose: str, row_key: str, token: str) -> tuple[dict[str, Any] | None, str]:
     """The stored row of a one-time link, or ``(None, reason)``."""
     payload = deps.signer.verify(purpose, token or "")
     if not payload:
@@ -106,7 +107,7 @@ def read_link(deps: Any, purpose: str, row_key: str, token: str) -> tuple[dict[s
     return row, ""
 
 
-def open_connect_link(deps: Any, token: str) -> BrowserResult:
+def open_connect_link(deps: Deps, token: str) -> BrowserResult:
     """``GET /api/connect/{token}``: start MSAL's auth-code flow and send the browser to Microsoft."""
     row, reason = read_link(deps, CONNECT_LINK_PURPOSE, rules.CONNECT_ROW, token)
     if row is None:

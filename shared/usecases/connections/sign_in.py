@@ -18,16 +18,16 @@ from shared.errors import (
     TransientError,
 )
 from shared.ports import EntityExists, iso_utc
-from shared.usecases import mailbox_address
 from shared.repositories.optimistic import optimistic_update
-from shared.usecases.connections.deps import MAX_STATE_LENGTH, claim_once, expired, kind_of, sha256_hex
+from shared.usecases import mailbox_address
+from shared.usecases.connections.deps import MAX_STATE_LENGTH, Deps, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
 
 log = logging.getLogger("bookbridge.connections")
 
 
-def read_flow(deps: Any, row_key: str, state: str) -> tuple[dict[str, Any] | None, str]:
+def read_flow(deps: Deps, row_key: str, state: str) -> tuple[dict[str, Any] | None, str]:
     if not state or len(state) > MAX_STATE_LENGTH:
         return None, "state_missing"
     row = deps.store.get(rules.AUTH_FLOWS_TABLE, sha256_hex(state), row_key)
@@ -40,7 +40,7 @@ def read_flow(deps: Any, row_key: str, state: str) -> tuple[dict[str, Any] | Non
     return row, ""
 
 
-def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
+def complete_sign_in(deps: Deps, params: Mapping[str, str]) -> BrowserResult:
     """``/api/auth/microsoft/callback``: redeem the code, check the account, store tokens, mark connected.
 
     A missing, unknown, replayed or expired ``state`` is refused (400) and nothing is stored; so is a
@@ -69,7 +69,7 @@ def complete_sign_in(deps: Any, params: Mapping[str, str]) -> BrowserResult:
         return scopes
     mailbox = ""  # free/busy (rule 23) needs the calendar's mailbox address; Teams needs none
     if flow.kind is ConnectionKind.MICROSOFT_CALENDAR:
-        mailbox = mailbox_address.read_at_sign_in(getattr(deps, "mailbox_reader", None), result.access_token)
+        mailbox = mailbox_address.read_at_sign_in(deps.mailbox_reader, result.access_token)
     outcome = _connect(deps, flow.ws, flow.user, flow.kind, check.account, scopes, result.cache, mailbox)
     log.info("connected %s generation=%s transition=%s replaced=%s", flow.ids,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
@@ -110,7 +110,7 @@ def _granted_scopes(flow: _Flow, result: rules.SignInResult) -> list[str] | Brow
     return scopes
 
 
-def _redeem(deps: Any, flow: _Flow, row: Mapping[str, Any],
+def _redeem(deps: Deps, flow: _Flow, row: Mapping[str, Any],
             params: Mapping[str, str]) -> rules.SignInResult | BrowserResult:
     """Microsoft's answer redeemed with the stored flow, or how the sign-in ends without it."""
     if params.get("error"):
@@ -135,7 +135,7 @@ def _redeem(deps: Any, flow: _Flow, row: Mapping[str, Any],
     return result
 
 
-def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules.MicrosoftAccount,
+def _connect(deps: Deps, ws: str, user: str, kind: ConnectionKind, account: rules.MicrosoftAccount,
              scopes: list[str], cache_text: str, mailbox: str = "") -> rules.ConnectOutcome:
     """Store the account's tokens and mark the slot connected (ETag-guarded, retried on a lost race)."""
     store = deps.store
@@ -170,7 +170,7 @@ def _connect(deps: Any, ws: str, user: str, kind: ConnectionKind, account: rules
     return outcome
 
 
-def _notify_backfill(deps: Any, ws: str, user: str) -> None:
+def _notify_backfill(deps: Deps, ws: str, user: str) -> None:
     try:
         queue = deps.queue
         if queue is None:

@@ -12,13 +12,13 @@ from shared.errors import (
 )
 from shared.ports import Clock, EntityStore, SystemClock, iso_utc
 from shared.repositories.optimistic import optimistic_update
-from shared.usecases.connections.deps import check_ids, kind_of, require_user, store_of
+from shared.usecases.connections.deps import Deps, check_ids, kind_of, require_user, store_of
 from shared.usecases.connections.tokens import evict_token
 
 log = logging.getLogger("bookbridge.connections")
 
 
-def get_connection(store_or_deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any] | None:
+def get_connection(store_or_deps: EntityStore | Deps, workspace: str, user: str, kind: Any) -> dict[str, Any] | None:
     """The ``connections`` entity of one slot (with ``_etag``), or ``None`` when never connected."""
     k = rules.parse_kind(kind)
     if k is None:
@@ -26,7 +26,7 @@ def get_connection(store_or_deps: Any, workspace: str, user: str, kind: Any) -> 
     return store_of(store_or_deps).get(rules.CONNECTIONS_TABLE, rules.connection_pk(workspace, user), k.value)
 
 
-def list_connections(deps: Any, workspace: str, user: str) -> dict[str, Any]:
+def list_connections(deps: Deps, workspace: str, user: str) -> dict[str, Any]:
     """Every kind's slot of a user: status, account, scopes, times, last error (one partition query)."""
     check_ids(workspace, user)
     require_user(deps.store, workspace, user)
@@ -35,7 +35,7 @@ def list_connections(deps: Any, workspace: str, user: str) -> dict[str, Any]:
             "connections": [rules.connection_view(k, rows.get(k.value)) for k in ConnectionKind]}
 
 
-def disconnect(deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any]:
+def disconnect(deps: Deps, workspace: str, user: str, kind: Any) -> dict[str, Any]:
     """Remove a connection: status ``disconnected`` with the time, tokens deleted. Idempotent."""
     check_ids(workspace, user)
     k = kind_of(kind)
@@ -64,7 +64,7 @@ def disconnect(deps: Any, workspace: str, user: str, kind: Any) -> dict[str, Any
     return rules.connection_view(k, entity)
 
 
-def mark_teams_unavailable(store_or_deps: Any, workspace: str, user: str, reason: str, *,
+def mark_teams_unavailable(store_or_deps: EntityStore | Deps, workspace: str, user: str, reason: str, *,
                            clock: Clock | None = None) -> None:
     """Record on the ``teams`` slot that its account cannot create Teams meetings (rule 5)."""
     store = store_of(store_or_deps)

@@ -18,18 +18,18 @@ from shared.errors import (
     ReauthRequired,
     TransientError,
 )
-from shared.ports import EntityStore, iso_utc
+from shared.ports import AccessTokenCachePort, EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
-from shared.usecases.connections.deps import kind_of
+from shared.usecases.connections.deps import Deps, kind_of
 
 log = logging.getLogger("bookbridge.connections")
 
 
-def token_cache(deps: Any) -> Any:
+def token_cache(deps: Deps) -> AccessTokenCachePort | None:
     return getattr(deps, "access_token_cache", None)
 
 
-def evict_token(deps: Any, workspace: str, user: str, kind: ConnectionKind) -> None:
+def evict_token(deps: Deps, workspace: str, user: str, kind: ConnectionKind) -> None:
     cache = token_cache(deps)
     if cache is not None:
         cache.evict((workspace, user, kind.value))
@@ -42,7 +42,7 @@ def generation_of(conn: Mapping[str, Any]) -> int:
         return -1
 
 
-def _remember_token(deps: Any, key: tuple[str, str, str], conn: Mapping[str, Any], result: rules.TokenResult,
+def _remember_token(deps: Deps, key: tuple[str, str, str], conn: Mapping[str, Any], result: rules.TokenResult,
                     now: datetime) -> None:
     """Keep ``result``'s token for the connection identity of ``conn`` (only when its lifetime is known)."""
     cache = token_cache(deps)
@@ -54,7 +54,7 @@ def _remember_token(deps: Any, key: tuple[str, str, str], conn: Mapping[str, Any
                    account_tid=str(conn.get("account_tid") or ""), refresh_on=refresh_on)
 
 
-def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_refresh: bool = False,
+def get_access_token(deps: Deps, workspace: str, user: str, kind: Any, *, force_refresh: bool = False,
                      connection: Mapping[str, Any] | None = None) -> str:
     """A valid Graph access token for a ``connected`` slot, refreshed silently when needed.
 
@@ -93,7 +93,7 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
 class _Slot:
     """One connection slot whose access token is asked for (``force_refresh``: skip every cached token)."""
 
-    deps: Any
+    deps: Deps
     workspace: str
     user: str
     kind: ConnectionKind
