@@ -17,10 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.mail.message import OutgoingMessage
 
 __all__ = [
-    "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionPort", "Entity",
-    "EntityExists", "EntityStore", "Identity", "MailTransport", "MailboxPort", "MeetingsGraph", "MessageQueue",
-    "ScheduleAnswer", "ScheduleFetcher", "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider",
-    "TransactionOp", "iso_utc", "parse_iso_utc"
+    "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionContainer",
+    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "Identity", "MailTransport", "MailboxPort",
+    "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher", "Signer", "SystemClock",
+    "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc"
 ]
 
 Entity = dict[str, Any]
@@ -267,3 +267,26 @@ class BookingRepository(Protocol):
         Raises ``ConcurrencyConflict`` when it changed since it was read.
         """
         ...
+
+
+class ConnectionContainer(Protocol):
+    """What the connection use cases read from ``shared.bootstrap.Container`` (``ContainerDeps``)."""
+
+    @property
+    def store(self) -> EntityStore: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def cipher(self) -> Cipher: ...
+    @property
+    def identity(self) -> Identity: ...
+    @property
+    def signer(self) -> Signer: ...
+    @property
+    def queue(self) -> MessageQueue: ...
+    @property
+    def access_token_cache(self) -> AccessTokenCachePort: ...
+    @property
+    def mailbox_reader(self) -> MailboxPort: ...
+    @property
+    def public_base_url(self) -> str: ...

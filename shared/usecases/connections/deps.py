@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from shared.domain import connections as rules
 from shared.domain.model import ConnectionKind
@@ -19,6 +19,7 @@ from shared.ports import (
     AccessTokenCachePort,
     Cipher,
     Clock,
+    ConnectionContainer,
     EntityStore,
     Identity,
     MailboxPort,
@@ -69,29 +70,6 @@ class ConnectionDeps:
     def from_container(container: ConnectionContainer) -> ContainerDeps:
         """The deps of a ``shared.bootstrap.Container``, each built on first use."""
         return ContainerDeps(container)
-
-
-class ConnectionContainer(Protocol):
-    """What :class:`ContainerDeps` reads from ``shared.bootstrap.Container``."""
-
-    @property
-    def store(self) -> EntityStore: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def cipher(self) -> Cipher: ...
-    @property
-    def identity(self) -> Identity: ...
-    @property
-    def signer(self) -> Signer: ...
-    @property
-    def queue(self) -> MessageQueue: ...
-    @property
-    def access_token_cache(self) -> AccessTokenCachePort: ...
-    @property
-    def mailbox_reader(self) -> MailboxPort: ...
-    @property
-    def public_base_url(self) -> str: ...
 
 
 class ContainerDeps:
