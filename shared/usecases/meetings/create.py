@@ -27,17 +27,9 @@ from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
 from shared.ports import Entity, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
+from shared.usecases.meetings import reasons
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
-from shared.usecases.meetings.reasons import (
-    REASON_NO_JOIN_URL_EVENT,
-    REASON_NO_JOIN_URL_MEETING,
-    REASON_NOT_CONNECTED,
-    REASON_PAST,
-    REASON_REAUTH,
-    REASON_TEAMS_UNAVAILABLE,
-    reason_rejected,
-)
 from shared.usecases.meetings.sync import cancel_graph, sync_times
 from shared.usecases.meetings.writes import (
     apply,
@@ -88,7 +80,7 @@ def create(job: Job, booking: Entity) -> Outcome:
     if start <= now:
         if str(booking.get("link_state") or "") == LinkState.PENDING.value:
             booking = apply(job, booking, lambda cur: (
-                {"link_state": LinkState.FAILED.value, "link_reason": REASON_PAST}
+                {"link_state": LinkState.FAILED.value, "link_reason": reasons.REASON_PAST}
                 if cur.get("link_state") == LinkState.PENDING.value else None))
         return Outcome("skipped", "booking start is past", booking.get("link_state"))
     teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
@@ -112,7 +104,8 @@ def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
     elif plan.link_source is LinkSource.ONLINE_MEETING:
         result = link_from_online_meeting(job, booking, teams)
     elif plan.link_source is LinkSource.NO_CONNECTION:
-        reason = REASON_REAUTH if teams is not None and teams.status == "needs_reauth" else REASON_NOT_CONNECTED
+        reauth = teams is not None and teams.status == "needs_reauth"
+        reason = reasons.REASON_REAUTH if reauth else reasons.REASON_NOT_CONNECTED
         result = {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": reason}
     elif plan.link_source is LinkSource.STATIC:
         result = {"link_state": LinkState.STATIC.value, "link_reason": None, "meeting_url": static_url(booking)}
@@ -146,7 +139,7 @@ def link_from_event(job: Job, booking: Entity, plan: CreatePlan,
                  job.ws, job.booking_id)
         return None
     except GraphRejected as exc:
-        return {"link_state": LinkState.FAILED.value, "link_reason": reason_rejected(exc)}
+        return {"link_state": LinkState.FAILED.value, "link_reason": reasons.reason_rejected(exc)}
     event_id = str(event.get("id") or "")
     join = join_url_of_event(event)
     if not join and event_id:
@@ -163,7 +156,7 @@ def link_from_event(job: Job, booking: Entity, plan: CreatePlan,
         result.update(link_state=LinkState.CREATED.value, link_reason=None, meeting_url=join)
     else:
         log.warning("meetings: event without join URL ws=%s booking=%s", job.ws, job.booking_id)
-        result.update(link_state=LinkState.FAILED.value, link_reason=REASON_NO_JOIN_URL_EVENT)
+        result.update(link_state=LinkState.FAILED.value, link_reason=reasons.REASON_NO_JOIN_URL_EVENT)
     return result
 
 
@@ -173,14 +166,14 @@ def link_from_online_meeting(job: Job, booking: Entity, teams: ConnectionView | 
     try:
         meeting = job.call(TEAMS, lambda t: job.deps.graph.create_or_get_online_meeting(t, body))
     except ReauthRequired:
-        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": REASON_REAUTH}
+        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": reasons.REASON_REAUTH}
     except NotConnected:
-        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": REASON_NOT_CONNECTED}
+        return {"link_state": LinkState.AWAITING_CONNECTION.value, "link_reason": reasons.REASON_NOT_CONNECTED}
     except TeamsUnavailable:
-        job.deps.mark_teams_unavailable(job.ws, job.host, REASON_TEAMS_UNAVAILABLE)
-        return {"link_state": LinkState.FAILED.value, "link_reason": REASON_TEAMS_UNAVAILABLE}
+        job.deps.mark_teams_unavailable(job.ws, job.host, reasons.REASON_TEAMS_UNAVAILABLE)
+        return {"link_state": LinkState.FAILED.value, "link_reason": reasons.REASON_TEAMS_UNAVAILABLE}
     except GraphRejected as exc:
-        return {"link_state": LinkState.FAILED.value, "link_reason": reason_rejected(exc)}
+        return {"link_state": LinkState.FAILED.value, "link_reason": reasons.reason_rejected(exc)}
     join = join_url_of_online_meeting(meeting)
     result: dict[str, Any] = {"online_meeting_id": str(meeting.get("id") or "") or None}
     if teams is not None:
@@ -188,7 +181,7 @@ def link_from_online_meeting(job: Job, booking: Entity, teams: ConnectionView | 
     if join:
         result.update(link_state=LinkState.CREATED.value, link_reason=None, meeting_url=join)
     else:
-        result.update(link_state=LinkState.FAILED.value, link_reason=REASON_NO_JOIN_URL_MEETING)
+        result.update(link_state=LinkState.FAILED.value, link_reason=reasons.REASON_NO_JOIN_URL_MEETING)
     return result
 
 
