@@ -175,3 +175,53 @@ __all__ = [
     "Action", "DUE_PK", "DUE_TABLE", "Decision", "DueRow", "RETRY_FIRST_DELAY", "RETRY_MAX_DELAY", "decide",
     "due_entity", "due_row_key", "has_graph_objects", "next_attempt_at", "retry_delay", "times_behind",
 ]
+
+
+# ------------------------------------------------------------------------------ failures and repairs
+#: Why retries ended: the booking starts before the next attempt could run.
+REASON_TOO_LATE = "The meeting time came before Microsoft 365 answered again."
+
+_RETRY_FIELDS = ("next_attempt_at", "retry_failures")
+
+
+def failure_changes(booking: Mapping[str, Any], reason: str, now: datetime, *, link: bool) -> dict[str, Any]:
+    """The booking fields after a transient failure (rule 16): ``retrying`` (``link``) or a sync error, with
+    ``next_attempt_at`` and the failure count; past the last possible attempt, ``failed`` / the error alone."""
+    failures = _int(booking.get("retry_failures"), 0) + 1
+    due = next_attempt_at(failures, now, _instant(booking.get("start_utc")))
+    if due is None:
+        changes: dict[str, Any] = {"next_attempt_at": None, "retry_failures": None}
+        if link:
+            changes.update(link_state=LinkState.FAILED.value, link_reason=f"{REASON_TOO_LATE} {reason}")
+        else:
+            changes["graph_sync_error"] = f"{REASON_TOO_LATE} {reason}"
+        return changes
+    changes = {"next_attempt_at": _iso(due), "retry_failures": failures}
+    if link:
+        changes.update(link_state=LinkState.RETRYING.value, link_reason=reason)
+    else:
+        changes["graph_sync_error"] = reason
+    return changes
+
+
+def repaired_changes(booking: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Fields to clear once nothing is retried any more (``None`` when none is set)."""
+    if any(booking.get(k) is not None for k in _RETRY_FIELDS):
+        return {k: None for k in _RETRY_FIELDS}
+    return None
+
+
+def still_retrying(booking: Mapping[str, Any]) -> bool:
+    """True when the booking waits for a retry: ``retrying``, or a sync error with a next attempt."""
+    if str(booking.get("link_state") or "") == LinkState.RETRYING.value:
+        return True
+    return bool(booking.get("graph_sync_error") and booking.get("next_attempt_at"))
+
+
+def own_due_row_key(booking: Mapping[str, Any]) -> str | None:
+    """The :data:`DUE_TABLE` RowKey of the booking's scheduled attempt (``None`` when none is scheduled)."""
+    due = str(booking.get("next_attempt_at") or "")
+    ws, host, bid = (str(booking.get(k) or "") for k in ("workspace", "host", "id"))
+    if not due or not ws or not host or not bid:
+        return None
+    return due_row_key(due, ws, host, bid)

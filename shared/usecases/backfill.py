@@ -50,7 +50,7 @@ from shared.errors import ConcurrencyConflict, NotFound, TransientError
 from shared.ports import Clock, Entity, EntityExists, EntityStore, MessageQueue, iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.connection_reads import get_connection_row
-from shared.usecases import booking_events
+from shared.usecases import booking_events, reconcile
 
 log = logging.getLogger("bookbridge.backfill")
 
@@ -93,6 +93,7 @@ class BackfillDeps:
     use_lease: bool = True
     lease_seconds: int = LEASE_SECONDS
     reenqueue_after: timedelta = rules.REENQUEUE_AFTER
+    max_due_rows: int = reconcile.MAX_DUE_ROWS
 
 
 @dataclass
@@ -140,6 +141,7 @@ class RunResult:
     skipped: int = 0
     stale: int = 0
     transitions: int = 0
+    due: int = 0
     failed_hosts: int = 0
     cut_short: bool = False
     busy: bool = False
@@ -158,11 +160,11 @@ class RunResult:
 
     def log_line(self, scope: str = "all") -> None:
         """The run's one log line: ids and counts only."""
-        log.info("backfill sweep run=%s trigger=%s scope=%s hosts=%d not_connected=%d transitions=%d "
+        log.info("backfill sweep run=%s trigger=%s scope=%s hosts=%d not_connected=%d transitions=%d due=%d "
                  "candidates=%d enqueued=%d skipped=%d stale=%d failed_hosts=%d cut_short=%s busy=%s "
                  "duration_ms=%d", self.run_id, self.trigger, scope, self.hosts, self.hosts_not_connected,
-                 self.transitions, self.candidates, self.enqueued, self.skipped, self.stale, self.failed_hosts,
-                 self.cut_short, self.busy, self.duration_ms)
+                 self.transitions, self.due, self.candidates, self.enqueued, self.skipped, self.stale,
+                 self.failed_hosts, self.cut_short, self.busy, self.duration_ms)
 
 
 class _Budget:
@@ -369,6 +371,7 @@ def run_sweep(deps: BackfillDeps, *, trigger: str = "timer") -> RunResult:
             run.log_line()
             return run
     try:
+        _phase_due(deps, run)
         cp = load_checkpoint(store)
         done: set[tuple[str, str]] = set()
         cp = _phase_transitions(deps, run, cp, budget, done)
@@ -407,6 +410,17 @@ def _out_of_budget(run: RunResult, budget: _Budget) -> bool:
         run.cut_short = True
         return True
     return False
+
+
+def _phase_due(deps: BackfillDeps, run: RunResult) -> None:
+    """Retries and repairs whose time has come (``shared.usecases.reconcile.due``): only due rows are read."""
+    due = reconcile.enqueue_due(deps.store, deps.queue, deps.clock.now(), reenqueue_after=deps.reenqueue_after,
+                                limit=deps.max_due_rows)
+    run.due = due.due
+    run.candidates += due.due
+    run.enqueued += due.enqueued
+    run.skipped += due.waiting + due.lost_claims
+    run.cut_short = run.cut_short or due.cut_short
 
 
 def _phase_transitions(deps: BackfillDeps, run: RunResult, cp: Checkpoint, budget: _Budget,
