@@ -101,8 +101,9 @@ def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, st
         raise Conflict("the new time is not free for the host")
 
     def moved(current: Booking) -> Booking:
+        previous = {"previous_start_utc": iso_utc(current.start_utc), "previous_end_utc": iso_utc(current.end_utc)}
         return replace(current, start_utc=slot.start, end_utc=slot.end, revision=current.revision + 1,
-                       updated_at=iso_utc(now))
+                       updated_at=iso_utc(now), extra={**current.extra, **previous})
 
     updated = moved(b)
     old_cells = lock_cells(old.start, old.end)
