@@ -5,8 +5,8 @@ read this file and do not follow a loop.
 """
 import azure.functions as func
 
-from functions import (backfill_sweep, communications_worker, connections, health, management, meetings_worker, openapi,
-                       pages, public_booking)
+from functions import (backfill_sweep, booking_admin, communications_worker, connections, health, management,
+                       meetings_worker, openapi, pages, public_booking)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -19,3 +19,4 @@ app.register_functions(communications_worker.bp)
 app.register_functions(pages.bp)
 app.register_functions(backfill_sweep.bp)
 app.register_functions(openapi.bp)
+app.register_functions(booking_admin.bp)

@@ -1,0 +1,43 @@
+"""Host and admin views of bookings, and the manual repair (function key; rule 21).
+
+* ``GET /api/workspaces/{workspace}/users/{user}/bookings?from=&to=&link_status=``
+* ``GET /api/workspaces/{workspace}/bookings/{booking_id}``
+* ``POST /api/workspaces/{workspace}/bookings/{booking_id}/repair``: reconcile now; answers the booking view.
+"""
+from __future__ import annotations
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.route(route="workspaces/{workspace}/users/{user}/bookings", methods=["GET"])
+def management_user_bookings(req: func.HttpRequest) -> func.HttpResponse:
+    """The host's bookings with link state, reason, next attempt, errors, participants and history."""
+    from shared import bootstrap
+    from shared.http import handle, json_response
+    from shared.usecases import booking_admin
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        return json_response(booking_admin.list_host_bookings(
+            c.store, req.route_params.get("workspace", ""), req.route_params.get("user", ""),
+            start_from=req.params.get("from"), start_to=req.params.get("to"),
+            link_status=req.params.get("link_status")))
+
+    return handle(run)
+
+
+@bp.route(route="workspaces/{workspace}/bookings/{id}", methods=["GET"])
+def management_booking(req: func.HttpRequest) -> func.HttpResponse:
+    """One booking of the workspace, by id."""
+    from shared import bootstrap
+    from shared.http import handle, json_response
+    from shared.usecases import booking_admin
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        return json_response(booking_admin.get_admin_booking(c.store, req.route_params.get("workspace", ""),
+                                                             req.route_params.get("id", "")))
+
+    return handle(run)
