@@ -1,8 +1,8 @@
 """Host and admin views of bookings, and the manual repair (function key; rule 21).
 
 * ``GET /api/workspaces/{workspace}/users/{user}/bookings?from=&to=&link_status=``
-* ``GET /api/workspaces/{workspace}/bookings/{booking_id}``
-* ``POST /api/workspaces/{workspace}/bookings/{booking_id}/repair``: reconcile now; answers the booking view.
+* ``GET /api/workspaces/{workspace}/bookings/{id}``
+* ``POST /api/workspaces/{workspace}/bookings/{id}/repair``: reconcile now; answers the booking view.
 """
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ bp = func.Blueprint()
 def management_user_bookings(req: func.HttpRequest) -> func.HttpResponse:
     """The host's bookings with link state, reason, next attempt, errors, participants and history."""
     from shared import bootstrap
-    from shared.http import handle, json_response
+    from shared.http import handle, json_response, parse_model
     from shared.usecases import booking_admin
 
     def run() -> func.HttpResponse:
+        from shared.schemas.bookings import HostBookingsQuery
+
+        query = parse_model(HostBookingsQuery, {k: req.params[k] for k in ("from", "to", "link_status")
+                                                if k in req.params})
         c = bootstrap.container()
         return json_response(booking_admin.list_host_bookings(
             c.store, req.route_params.get("workspace", ""), req.route_params.get("user", ""),
-            start_from=req.params.get("from"), start_to=req.params.get("to"),
-            link_status=req.params.get("link_status")))
+            start_from=query.start_from, start_to=query.start_to, link_status=query.link_status))
 
     return handle(run)
 
