@@ -25,7 +25,7 @@ from shared.domain.meeting_plan import (
 )
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
-from shared.ports import Entity, parse_iso_utc
+from shared.ports import Entity
 from shared.repositories import bookings as bookings_repo
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
@@ -33,7 +33,6 @@ from shared.usecases.meetings.reasons import (
     REASON_NO_JOIN_URL_EVENT,
     REASON_NO_JOIN_URL_MEETING,
     REASON_NOT_CONNECTED,
-    REASON_PAST,
     REASON_REAUTH,
     REASON_TEAMS_UNAVAILABLE,
     reason_rejected,
@@ -79,21 +78,9 @@ def create(job: Job, booking: Entity) -> Outcome:
         gated = backfill_gate(job, booking)
         if gated is not None:
             return gated
-    if is_cancelled(booking):
-        if has_graph_objects(booking) and not booking.get("graph_cancelled"):
-            return cancel_graph(job, booking)
-        return Outcome("skipped", "booking is cancelled", booking.get("link_state"))
-    now = job.deps.clock.now()
-    start = parse_iso_utc(str(booking["start_utc"]))
-    if start <= now:
-        if str(booking.get("link_state") or "") == LinkState.PENDING.value:
-            booking = apply(job, booking, lambda cur: (
-                {"link_state": LinkState.FAILED.value, "link_reason": REASON_PAST}
-                if cur.get("link_state") == LinkState.PENDING.value else None))
-        return Outcome("skipped", "booking start is past", booking.get("link_state"))
-    teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
-    calendar = ConnectionView.from_row(job.deps.connection(job.ws, job.host, CALENDAR))
-    return run_create(job, booking, teams, calendar)
+    from shared.usecases.reconcile.runner import reconcile
+
+    return reconcile(job, booking)
 
 
 def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
