@@ -31,6 +31,21 @@ def management_user_bookings(req: func.HttpRequest) -> func.HttpResponse:
     return handle(run)
 
 
+@bp.route(route="workspaces/{workspace}/bookings/{id}/repair", methods=["POST"])
+def management_booking_repair(req: func.HttpRequest) -> func.HttpResponse:
+    """Reconcile one booking now (also a ``failed`` one); answers the booking view afterwards."""
+    from shared import bootstrap
+    from shared.http import handle, json_response
+    from shared.usecases.reconcile.repair import repair_booking
+
+    def run() -> func.HttpResponse:
+        c = bootstrap.container()
+        return json_response(repair_booking(c.meeting_deps(), c.store, req.route_params.get("workspace", ""),
+                                            req.route_params.get("id", "")))
+
+    return handle(run)
+
+
 @bp.route(route="workspaces/{workspace}/bookings/{id}", methods=["GET"])
 def management_booking(req: func.HttpRequest) -> func.HttpResponse:
     """One booking of the workspace, by id."""

@@ -80,8 +80,11 @@ def times_behind(booking: Mapping[str, Any]) -> bool:
 
 
 def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: ConnectionView | None,
-           now: datetime) -> Decision:
-    """What the booking needs now (see the module doc); ``teams``/``calendar`` are the host's connections."""
+           now: datetime, *, retry_failed: bool = False) -> Decision:
+    """What the booking needs now (see the module doc); ``teams``/``calendar`` are the host's connections.
+
+    A ``failed`` booking (a permanent cause) is tried again only with ``retry_failed`` (a manual repair, a
+    reconnect: the cause may be fixed now); otherwise it waits for a person."""
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         if has_graph_objects(booking) and not booking.get("graph_cancelled"):
             return Decision((Action.CANCEL,), "cancelled: the meeting is still live")
@@ -94,7 +97,8 @@ def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: C
         return Decision((), "past")
     actions: list[Action] = []
     plan = plan_create(booking, teams, calendar)
-    wants_link = wants_dynamic_link(booking) and str(booking.get("link_state") or "") != LinkState.FAILED.value
+    failed = str(booking.get("link_state") or "") == LinkState.FAILED.value
+    wants_link = wants_dynamic_link(booking) and (retry_failed or not failed)
     if (wants_link or plan.write_event or plan.update_event_link
             or (static_url(booking) and not booking.get("meeting_url"))):
         actions.append(Action.CREATE)
@@ -172,7 +176,7 @@ def due_entity(due_at: datetime, workspace: str, host: str, booking_id: str, rev
 
 
 __all__ = [
-    "Action", "DUE_PK", "DUE_TABLE", "Decision", "DueRow", "RETRY_FIRST_DELAY", "RETRY_MAX_DELAY", "decide",
+    "Action", "history_with", "DUE_PK", "DUE_TABLE", "Decision", "DueRow", "RETRY_FIRST_DELAY", "RETRY_MAX_DELAY", "decide",
     "due_entity", "due_row_key", "has_graph_objects", "next_attempt_at", "retry_delay", "times_behind",
 ]
 
@@ -225,3 +229,22 @@ def own_due_row_key(booking: Mapping[str, Any]) -> str | None:
     if not due or not ws or not host or not bid:
         return None
     return due_row_key(due, ws, host, bid)
+
+
+# ------------------------------------------------------------------------------ history
+#: Entries of a booking's history kept (the oldest are dropped).
+HISTORY_LIMIT = 20
+
+
+def history_with(history_json: Any, at: str, state: str, cause: str) -> str:
+    """``history_json`` with one more entry ``{at, state, cause}`` (at most :data:`HISTORY_LIMIT` kept)."""
+    import json
+
+    try:
+        entries = json.loads(str(history_json or "[]"))
+    except ValueError:
+        entries = []
+    if not isinstance(entries, list):
+        entries = []
+    entries.append({"at": at, "state": state, "cause": cause[:300]})
+    return json.dumps(entries[-HISTORY_LIMIT:], separators=(",", ":"))

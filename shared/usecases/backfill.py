@@ -481,7 +481,10 @@ def _phase_hosts(deps: BackfillDeps, run: RunResult, cp: Checkpoint, budget: _Bu
 
 
 def run_for_host(deps: BackfillDeps, message: Any) -> RunResult | None:
-    """The ``backfill`` queue message ``{"workspace", "host", "reason"}``: sweep that host at once."""
+    """The ``backfill`` queue message ``{"workspace", "host", "reason", "kind"?}``: sweep that host at once.
+
+    A reconnect (``reason: reconnected``, of any kind) also sends every upcoming booking of the host that
+    has not converged to the reconciler (``shared.usecases.reconcile.host``)."""
     if not isinstance(message, Mapping):
         log.error("backfill: message dropped (not an object)")
         return None
@@ -495,6 +498,11 @@ def run_for_host(deps: BackfillDeps, message: Any) -> RunResult | None:
     run = RunResult(uuid.uuid4().hex, trigger)
     try:
         run.add(sweep_host(deps, ws, host, run_id=run.run_id, trigger=trigger, budget=budget))
+        if reason == "reconnected":
+            from shared.usecases.reconcile.host import repair_host
+
+            repaired = repair_host(deps.store, deps.queue, deps.clock.now(), ws, host)
+            run.enqueued += repaired.enqueued
     finally:
         run.duration_ms = budget.elapsed_ms()
         run.log_line(f"{ws}|{host}")

@@ -30,6 +30,7 @@ from shared.repositories import bookings as bookings_repo
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
 from shared.usecases.meetings.reasons import (
+    REASON_CALENDAR_RECONNECT,
     REASON_NO_JOIN_URL_EVENT,
     REASON_NO_JOIN_URL_MEETING,
     REASON_NOT_CONNECTED,
@@ -94,7 +95,8 @@ def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
     # 1. the link
     if plan.link_source is LinkSource.EVENT_WITH_TEAMS:
         result = link_from_event(job, booking, plan, calendar)
-        if result is None:  # the calendar connection broke: plan again without it
+        if result is None:  # the calendar connection broke: the meeting without it, the missing event shown
+            booking = note_sync_error(job, booking, REASON_CALENDAR_RECONNECT)
             return run_create(job, booking, teams, None)
     elif plan.link_source is LinkSource.ONLINE_MEETING:
         result = link_from_online_meeting(job, booking, teams)
@@ -206,8 +208,7 @@ def write_calendar_event(job: Job, booking: Entity, plan: CreatePlan) -> Entity:
             job.call(CALENDAR, lambda t: job.deps.graph.update_event(t, event_id, patch))
             return apply(job, booking, lambda cur: {"event_carries_link": True, "graph_sync_error": None})
     except (ReauthRequired, NotConnected):
-        return note_sync_error(job, booking, "The linked Microsoft calendar must be reconnected: the booking "
-                                             "was not written to it.")
+        return note_sync_error(job, booking, REASON_CALENDAR_RECONNECT)
     except NotFound:
         return note_sync_error(job, booking, "The calendar event of this booking was deleted in Outlook.")
     except GraphRejected as exc:

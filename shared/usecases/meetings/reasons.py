@@ -17,6 +17,8 @@ REASON_NO_JOIN_URL_EVENT = ("Outlook created the calendar event but returned no 
                             "Microsoft Teams is allowed as the online meeting provider of the linked Outlook "
                             "calendar and that the account has a Teams licence.")
 REASON_NO_JOIN_URL_MEETING = "Microsoft Teams created the meeting but returned no join link."
+REASON_CALENDAR_RECONNECT = ("The linked Microsoft calendar must be reconnected: the booking was not written to "
+                             "it. Reconnecting the calendar writes it.")
 REASON_PAST = "The meeting time passed before a link could be created."
 
 

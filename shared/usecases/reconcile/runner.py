@@ -17,7 +17,7 @@ from typing import Any
 from shared.domain import reconcile as rules
 from shared.domain.meeting_plan import ConnectionView, wants_dynamic_link
 from shared.domain.model import LinkState
-from shared.ports import Entity
+from shared.ports import Entity, iso_utc
 from shared.usecases.meetings.create import run_create
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
@@ -46,10 +46,13 @@ def expire(job: Job, booking: Entity) -> Outcome:
     return Outcome("skipped", "booking start is past", stored.get("link_state"))
 
 
-def reconcile(job: Job, booking: Entity) -> Outcome:
-    """Bring ``booking`` to its desired state with the fewest Graph calls, then settle its retry state."""
+def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outcome:
+    """Bring ``booking`` to its desired state with the fewest Graph calls, then settle its retry state.
+
+    ``retry_failed``: also a ``failed`` booking (a manual repair, a reconnect)."""
     teams, calendar = connections_of(job)
-    decision = rules.decide(booking, teams, calendar, job.deps.clock.now())
+    decision = rules.decide(booking, teams, calendar, job.deps.clock.now(), retry_failed=retry_failed)
+    before = _state(booking)
     outcome = Outcome("converged", decision.reason, booking.get("link_state"))
     for action in decision.actions:
         if action is rules.Action.CANCEL:
@@ -62,7 +65,9 @@ def reconcile(job: Job, booking: Entity) -> Outcome:
         else:
             outcome = expire(job, booking)
         booking = job.load() or booking
-    settle(job, booking)
+    booking = settle(job, booking)
+    if decision.actions and _state(booking) != before:
+        _record(job, booking, f"{job.msg.op}: {decision.reason}")
     log.info("reconcile: %s -> %s ws=%s booking=%s", decision.reason, outcome.action, job.ws, job.booking_id)
     return outcome
 
@@ -80,6 +85,20 @@ def settle(job: Job, booking: Entity) -> Entity:
     return booking
 
 
+def _state(booking: Entity) -> tuple[Any, ...]:
+    return (booking.get("link_state"), bool(booking.get("graph_sync_error")), booking.get("status"))
+
+
+def _record(job: Job, booking: Entity, cause: str) -> Entity:
+    """Append the booking's state now to its history (what admins see)."""
+    at = iso_utc(job.deps.clock.now())
+    state = str(booking.get("link_state") or "")
+    if booking.get("graph_sync_error"):
+        state += " (sync error)"
+    return apply(job, booking, lambda cur: {"history_json": rules.history_with(cur.get("history_json"), at,
+                                                                                 state, cause)})
+
+
 def record_failure(job: Job, booking: Entity, reason: str, *, link: bool) -> Entity:
     """After a transient failure the queue could not outlast: ``retrying`` (``link``) or a sync error, with
     the next attempt in the due index (written first), the invitee's confirmation if it is still due, and
@@ -94,6 +113,9 @@ def record_failure(job: Job, booking: Entity, reason: str, *, link: bool) -> Ent
         if link and (current.get("meeting_url") or not wants_dynamic_link(current) or is_cancelled(current)):
             return None
         out = dict(changes)
+        state = str(out.get("link_state") or current.get("link_state") or "")
+        out["history_json"] = rules.history_with(current.get("history_json"), iso_utc(now), state,
+                                                 f"{job.msg.op}: {reason}")
         if link:
             notices = notices_for(current, str(out["link_state"]))
             if notices:
