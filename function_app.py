@@ -7,6 +7,7 @@ import azure.functions as func
 
 from functions import (
                        backfill_sweep,
+                       booking_admin,
                        communications_worker,
                        connections,
                        health,
@@ -28,3 +29,4 @@ app.register_functions(communications_worker.bp)
 app.register_functions(pages.bp)
 app.register_functions(backfill_sweep.bp)
 app.register_functions(openapi.bp)
+app.register_functions(booking_admin.bp)

@@ -141,6 +141,7 @@ var tableNames = [
   'adminconsents'
   'connectiontransitions'
   'backfillhosts'
+  'reconciledue'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {

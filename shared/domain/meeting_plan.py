@@ -38,7 +38,8 @@ from shared.domain.model import (
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1f7e0c-3b7a-5d2e-9a51-0b8b1e4c2d11")
 
 #: Link states in which a Teams booking still needs its link (``failed`` = a retry).
-LINK_WANTED_STATES = frozenset({LinkState.PENDING, LinkState.AWAITING_CONNECTION, LinkState.FAILED})
+LINK_WANTED_STATES = frozenset({LinkState.PENDING, LinkState.AWAITING_CONNECTION, LinkState.RETRYING,
+                                LinkState.FAILED})
 
 TEAMS_LOCATION_NAME = "Microsoft Teams Meeting"
 CANCEL_COMMENT = "This booking was cancelled."

@@ -59,6 +59,7 @@ class LinkState(str, Enum):
     PENDING = "pending"
     CREATED = "created"
     AWAITING_CONNECTION = "awaiting_connection"
+    RETRYING = "retrying"
     FAILED = "failed"
     STATIC = "static"
 

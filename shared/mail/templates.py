@@ -25,7 +25,7 @@ KINDS: tuple[str, ...] = (
 )
 
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
-_WAITING_STATES = frozenset({"awaiting_connection", "pending"})
+_WAITING_STATES = frozenset({"awaiting_connection", "pending", "retrying"})
 #: How a host reconnects Teams when the notice carries no link of its own (there is no settings page).
 CONNECT_LINK_HELP = ("To reconnect, ask your workspace admin for a new Microsoft Teams connect link and open "
                      "it in your browser. Each link works once and expires 15 minutes after it is made; if it "

@@ -92,3 +92,23 @@ class BookingIn(_StartIn):
 
 class RescheduleIn(_StartIn):
     """``POST /api/bookings/{id}/reschedule``."""
+
+
+class HostBookingsQuery(BaseModel):
+    """``GET /api/workspaces/{ws}/users/{user}/bookings?from=&to=&link_status=`` (instants with an offset)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    start_from: datetime | None = Field(default=None, alias="from", description="bookings starting at or after")
+    start_to: datetime | None = Field(default=None, alias="to", description="bookings starting before")
+    link_status: Literal["not_applicable", "pending", "created", "awaiting_connection", "retrying",
+                         "failed", "static"] | None = None
+
+    @field_validator("start_from", "start_to", mode="before")
+    @classmethod
+    def _instant(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO-8601 date-time such as 2026-11-23T09:30:00Z")
+        return parse_instant(value)

@@ -7,11 +7,11 @@ Imported inside handlers only: ``import function_app`` must not load pydantic.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-LinkStatus = Literal["not_applicable", "pending", "created", "awaiting_connection", "failed", "static"]
+LinkStatus = Literal["not_applicable", "pending", "created", "awaiting_connection", "retrying", "failed", "static"]
 CalendarType = Literal["personal", "round_robin", "collective", "service", "class", "event"]
 
 
@@ -256,3 +256,59 @@ class BookingOut(_BookingSummary):
     created_at: str | None = None
     updated_at: str | None = None
     manage_token: str | None = Field(default=None, description="a new token after a reschedule")
+
+
+class OrganizerOut(BaseModel):
+    """The Microsoft account that organizes a booking's meeting."""
+
+    upn: str | None = None
+    oid: str | None = None
+
+
+class ParticipantOut(BaseModel):
+    """A host of a booking and the state of its calendar event."""
+
+    user: str
+    role: Literal["organizer", "co_host"]
+    event: str
+
+
+class AdminInviteeOut(BaseModel):
+    """The invitee as an admin sees it."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+class AdminBookingOut(BaseModel):
+    """A booking as a host or workspace admin sees it (``GET /api/workspaces/{ws}/bookings/{id}``)."""
+
+    id: str
+    workspace: str
+    host: str
+    calendar: str | None = None
+    status: Literal["confirmed", "cancelled"]
+    start: str
+    end: str
+    revision: int
+    invitee: AdminInviteeOut
+    link_status: LinkStatus
+    link_reason: str | None = None
+    next_attempt_at: str | None = Field(default=None, description="when a retrying booking is tried again")
+    meeting_url: str | None = None
+    organizer: OrganizerOut | None = None
+    graph_sync_error: str | None = None
+    delivery_error: str | None = None
+    participants: list[ParticipantOut]
+    history: list[dict[str, Any]] = Field(description="each transition: at, state, cause")
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class HostBookingsOut(BaseModel):
+    """``GET /api/workspaces/{ws}/users/{user}/bookings``."""
+
+    workspace: str
+    user: str
+    bookings: list[AdminBookingOut]
+    truncated: bool

@@ -2,8 +2,9 @@
 
 Message formats (docs/architecture.md):
 
-* ``meetings``: ``{"op": "create"|"reschedule"|"cancel", "workspace", "host", "booking_id", "revision",
-  "attempt"?, "backfill_row"?}`` (``backfill_row`` only on the backfill sweep's ``create``)
+* ``meetings``: ``{"op": "create"|"reschedule"|"cancel"|"reconcile", "workspace", "host", "booking_id",
+  "revision", "attempt"?, "backfill_row"?, "due_row"?}`` (``backfill_row`` only on the backfill sweep's
+  ``create``, ``due_row`` on the sweep's ``reconcile`` of a due retry)
 * ``communications``: ``{"kind": "confirmation"|"reminder"|"link_update"|"reschedule"|"cancellation"|
   "host_notice", "workspace", "host", "booking_id", "revision", "offset_minutes"?, "due_at"?}``
 
@@ -34,12 +35,14 @@ AWAITING_CONNECTION = LinkState.AWAITING_CONNECTION.value
 
 
 def meeting_message(op: str, workspace: str, host: str, booking_id: str, revision: int,
-                    *, backfill_row: str | None = None) -> dict[str, Any]:
+                    *, backfill_row: str | None = None, due_row: str | None = None) -> dict[str, Any]:
     """A ``meetings`` queue message (``backfill_row``: the ``backfillindex`` RowKey a sweep's ``create``
-    came from)."""
+    came from; ``due_row``: the ``reconciledue`` RowKey a sweep's ``reconcile`` came from)."""
     msg: dict[str, Any] = {"op": op, **envelope(workspace, host, booking_id, revision)}
     if backfill_row is not None:
         msg["backfill_row"] = backfill_row
+    if due_row is not None:
+        msg["due_row"] = due_row
     return msg
 
 
@@ -55,9 +58,9 @@ def communication_message(kind: str, workspace: str, host: str, booking_id: str,
 
 
 def send_meeting(queue: MessageQueue, op: str, workspace: str, host: str, booking_id: str, revision: int,
-                 *, backfill_row: str | None = None) -> dict[str, Any]:
+                 *, backfill_row: str | None = None, due_row: str | None = None) -> dict[str, Any]:
     """Put one ``meetings`` message; returns it."""
-    msg = meeting_message(op, workspace, host, booking_id, revision, backfill_row=backfill_row)
+    msg = meeting_message(op, workspace, host, booking_id, revision, backfill_row=backfill_row, due_row=due_row)
     queue.send(MEETINGS_QUEUE, msg)
     return msg
 

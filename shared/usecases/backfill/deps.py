@@ -11,6 +11,7 @@ from typing import TypedDict
 from shared.domain import backfill as rules
 from shared.domain.model import ConnectionKind
 from shared.ports import Clock, Entity, EntityStore, MessageQueue, iso_utc
+from shared.usecases import reconcile
 
 log = logging.getLogger("bookbridge.backfill")
 
@@ -48,6 +49,7 @@ class BackfillOptions(TypedDict, total=False):
     use_lease: bool
     lease_seconds: int
     reenqueue_after: timedelta
+    max_due_rows: int
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BackfillDeps:
     use_lease: bool = True
     lease_seconds: int = LEASE_SECONDS
     reenqueue_after: timedelta = rules.REENQUEUE_AFTER
+    max_due_rows: int = reconcile.MAX_DUE_ROWS
 
 
 @dataclass
@@ -111,6 +114,7 @@ class RunResult:
     skipped: int = 0
     stale: int = 0
     transitions: int = 0
+    due: int = 0
     failed_hosts: int = 0
     cut_short: bool = False
     busy: bool = False
@@ -129,11 +133,11 @@ class RunResult:
 
     def log_line(self, scope: str = "all") -> None:
         """The run's one log line: ids and counts only."""
-        log.info("backfill sweep run=%s trigger=%s scope=%s hosts=%d not_connected=%d transitions=%d "
+        log.info("backfill sweep run=%s trigger=%s scope=%s hosts=%d not_connected=%d transitions=%d due=%d "
                  "candidates=%d enqueued=%d skipped=%d stale=%d failed_hosts=%d cut_short=%s busy=%s "
                  "duration_ms=%d", self.run_id, self.trigger, scope, self.hosts, self.hosts_not_connected,
-                 self.transitions, self.candidates, self.enqueued, self.skipped, self.stale, self.failed_hosts,
-                 self.cut_short, self.busy, self.duration_ms)
+                 self.transitions, self.due, self.candidates, self.enqueued, self.skipped, self.stale,
+                 self.failed_hosts, self.cut_short, self.busy, self.duration_ms)
 
 
 class Budget:

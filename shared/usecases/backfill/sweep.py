@@ -10,6 +10,7 @@ from shared.domain import backfill as rules
 from shared.domain.connections import ID_PATTERN, TRANSITIONS_TABLE
 from shared.errors import TransientError
 from shared.repositories import bookings as bookings_repo
+from shared.usecases import reconcile
 from shared.usecases.backfill.checkpoint import (
     Checkpoint,
     acquire_lease,
@@ -37,6 +38,7 @@ def run_sweep(deps: BackfillDeps, *, trigger: str = "timer") -> RunResult:
             run.log_line()
             return run
     try:
+        _phase_due(deps, run)
         cp = load_checkpoint(store)
         done: set[tuple[str, str]] = set()
         cp = _phase_transitions(deps, run, cp, budget, done)
@@ -75,6 +77,17 @@ def _out_of_budget(run: RunResult, budget: Budget) -> bool:
         run.cut_short = True
         return True
     return False
+
+
+def _phase_due(deps: BackfillDeps, run: RunResult) -> None:
+    """Retries and repairs whose time has come (``shared.usecases.reconcile.due``): only due rows are read."""
+    due = reconcile.enqueue_due(deps.store, deps.queue, deps.clock.now(), reenqueue_after=deps.reenqueue_after,
+                                limit=deps.max_due_rows)
+    run.due = due.due
+    run.candidates += due.due
+    run.enqueued += due.enqueued
+    run.skipped += due.waiting + due.lost_claims
+    run.cut_short = run.cut_short or due.cut_short
 
 
 def _phase_transitions(deps: BackfillDeps, run: RunResult, cp: Checkpoint, budget: Budget,
@@ -135,7 +148,10 @@ def _phase_hosts(deps: BackfillDeps, run: RunResult, cp: Checkpoint, budget: Bud
 
 
 def run_for_host(deps: BackfillDeps, message: Any) -> RunResult | None:
-    """The ``backfill`` queue message ``{"workspace", "host", "reason"}``: sweep that host at once."""
+    """The ``backfill`` queue message ``{"workspace", "host", "reason", "kind"?}``: sweep that host at once.
+
+    A reconnect (``reason: reconnected``, of any kind) also sends every upcoming booking of the host that
+    has not converged to the reconciler (``shared.usecases.reconcile.host``)."""
     if not isinstance(message, Mapping):
         log.error("backfill: message dropped (not an object)")
         return None
@@ -149,6 +165,11 @@ def run_for_host(deps: BackfillDeps, message: Any) -> RunResult | None:
     run = RunResult(uuid.uuid4().hex, trigger)
     try:
         run.add(sweep_host(deps, ws, host, run_id=run.run_id, trigger=trigger, budget=budget))
+        if reason == "reconnected":
+            from shared.usecases.reconcile.host import repair_host
+
+            repaired = repair_host(deps.store, deps.queue, deps.clock.now(), ws, host)
+            run.enqueued += repaired.enqueued
     finally:
         run.duration_ms = budget.elapsed_ms()
         run.log_line(f"{ws}|{host}")

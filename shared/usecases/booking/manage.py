@@ -95,9 +95,10 @@ class _Move:
     op: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def moved(self, current: Booking) -> Booking:
-        """``current`` at the new time, one revision later."""
+        """``current`` at the new time, one revision later (keeping the times it had, for the notice)."""
+        previous = {"previous_start_utc": iso_utc(current.start_utc), "previous_end_utc": iso_utc(current.end_utc)}
         return replace(current, start_utc=self.slot.start, end_utc=self.slot.end, revision=current.revision + 1,
-                       updated_at=iso_utc(self.now))
+                       updated_at=iso_utc(self.now), extra={**current.extra, **previous})
 
 
 def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, start: datetime) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from shared.ports import Entity, parse_iso_utc
 from shared.repositories.bookings import Booking
 from shared.usecases.communications.messages import CommsMessage
 from shared.usecases.communications.sent_records import (
+    CONFIRMATION_RK,
     SENDING,
     SENT,
     claim_age,
@@ -72,6 +73,11 @@ def decide(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime,
     if msg.kind == "cancellation":
         if not is_cancelled(b):
             return Skip("booking is not cancelled")
+        if not rows_of(rows, "confirmation"):  # a confirmation comes first, or nothing
+            confirming = fresh_claims(rows_of(rows, "confirmation", SENDING), now, stale_claim)
+            if confirming:
+                return Later(confirming, "confirmation being sent", count_attempt=True)
+            return Skip("never confirmed: a cancellation alone would be the first message")
         return Send("cancellation", sent_rk("cancellation", msg.revision))
     if is_cancelled(b):
         return Skip("booking is cancelled")
@@ -88,7 +94,7 @@ def _confirmation(msg: CommsMessage, b: Booking, rows: list[Entity], now: dateti
         return Skip("link pending: the meeting worker sends the confirmation")
     if rows_of(rows, "confirmation"):
         return Skip("confirmation already sent", "duplicate")
-    return Send("confirmation", sent_rk("confirmation", msg.revision))
+    return Send("confirmation", CONFIRMATION_RK)
 
 
 def _reminder(msg: CommsMessage, b: Booking, now: datetime) -> Send | Skip | Later:
@@ -112,7 +118,7 @@ def _link_update(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetim
         busy = fresh_claims(rows_of(rows, "confirmation", SENDING), now, stale_claim)
         if busy:
             return Later(busy, "confirmation being sent", count_attempt=True)
-        return Send("confirmation", sent_rk("confirmation", msg.revision))
+        return Send("confirmation", CONFIRMATION_RK)
     fingerprint = link_fingerprint(link)
     if any(r.get("link_sha") == fingerprint for r in rows if r.get("state") == SENT):
         return Skip("the invitee already has this link")
@@ -123,11 +129,21 @@ def _reschedule(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime
                 stale_claim: timedelta) -> Send | Skip | Later:
     if msg.revision < b.revision:
         return Skip("a newer change follows")
-    if not rows_of(rows, "confirmation"):
+    confirmations = rows_of(rows, "confirmation")
+    if not confirmations:
         if b.link_state == LinkState.PENDING.value:
             return Skip("link pending: the meeting worker's confirmation carries the new time")
-        return Send("confirmation", sent_rk("confirmation", msg.revision))
+        confirming = fresh_claims(rows_of(rows, "confirmation", SENDING), now, stale_claim)
+        if confirming:
+            return Later(confirming, "confirmation being sent", count_attempt=True)
+        return Send("confirmation", CONFIRMATION_RK)
+    if any(_int(r.get("booking_revision")) >= msg.revision for r in confirmations):
+        return Skip("the confirmation already carried this time")
     return Send("reschedule", sent_rk("reschedule", msg.revision))
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _host_notice(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime,

@@ -30,6 +30,11 @@ def sent_rk(kind: str, revision: int, suffix: str | int | None = None) -> str:
     return f"{kind}|{int(revision)}" + (f"|{suffix}" if suffix not in (None, "") else "")
 
 
+#: The ONE confirmation of a booking (whatever revision it goes out with, and whichever message sends it:
+#: a confirmation, a reschedule or link update that finds none sent): a second one cannot be claimed.
+CONFIRMATION_RK = sent_rk("confirmation", 1)
+
+
 def reminders_rk(revision: int) -> str:
     """Row key of the marker saying a revision's reminders were queued."""
     return f"reminders|{int(revision)}"

@@ -80,7 +80,7 @@ def send(job: Job, decision: Send, b: Booking) -> Outcome:
     # Sent: record it first (a later failure must never resend), then queue the reminders (a
     # redelivery finds the record ``sent`` and queues them if the marker row is missing).
     mark(job, row, SENT, sent_at=iso_utc(deps.clock.now()), link_sha=mail.link_sha, ics=mail.ics_method,
-         message_id=message_id(deps, mail.message.idempotency_key))
+         message_id=message_id(deps, mail.message.idempotency_key), booking_revision=b.revision)
     log.info("communications: sent %s %s", decision.kind, job.ids())
     if decision.kind in INVITEE_UPDATES:
         ensure_reminders(job, b)

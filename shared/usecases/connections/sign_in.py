@@ -165,16 +165,17 @@ def _connect(deps: Deps, ws: str, user: str, kind: ConnectionKind, account: rule
     outcome = optimistic_update(lambda: store.get(rules.CONNECTIONS_TABLE, pk, kind.value), write,
                                 what="the connection", races=(EntityExists, ConcurrencyConflict, NotFound))
     evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
-    if outcome.transitioned and kind is ConnectionKind.TEAMS:
-        _notify_backfill(deps, ws, user)
+    if outcome.transitioned:  # any kind (rule 16): the host's bookings are repaired at once
+        _notify_backfill(deps, ws, user, kind)
     return outcome
 
 
-def _notify_backfill(deps: Deps, ws: str, user: str) -> None:
+def _notify_backfill(deps: Deps, ws: str, user: str, kind: ConnectionKind) -> None:
     try:
         queue = deps.queue
         if queue is None:
             raise RuntimeError("no queue configured")
-        queue.send(rules.BACKFILL_QUEUE, {"workspace": ws, "host": user, "reason": "reconnected"})
+        queue.send(rules.BACKFILL_QUEUE, {"workspace": ws, "host": user, "reason": "reconnected",
+                                          "kind": kind.value})
     except Exception as exc:  # noqa: BLE001 - the timer sweep is the guarantee
         log.warning("backfill message not sent ws=%s user=%s: %s", ws, user, type(exc).__name__)

@@ -24,7 +24,9 @@ Failures: 429/503/504 re-queue a copy with ``attempt+1`` and a visibility delay 
 ``max_attempts``; 401 refreshes the token once; a refresh failure or no connection leaves the booking
 ``awaiting_connection`` for the backfill sweep; 403 on Teams marks it ``failed`` and the connection
 ``teams_unavailable``; other transient errors are raised for the host to retry, and the poison handler
-(:func:`handle_poison_message`) explains the booking as ``failed``.
+(:func:`handle_poison_message`) leaves the booking ``retrying`` with its next attempt in the due index
+(``shared.usecases.reconcile``), or its ``graph_sync_error`` with one. ``create`` and the sweep's
+``reconcile`` go through the reconciler (``shared.usecases.reconcile.runner``).
 
 Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``writes`` (the booking entity),
 ``create``, ``sync`` (reschedule, cancel), ``failure`` (re-queue, give up), ``worker`` (entry points).

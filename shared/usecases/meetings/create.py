@@ -25,7 +25,7 @@ from shared.domain.meeting_plan import (
 )
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
-from shared.ports import Entity, parse_iso_utc
+from shared.ports import Entity
 from shared.repositories import bookings as bookings_repo
 from shared.usecases.meetings import reasons
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
@@ -71,21 +71,9 @@ def create(job: Job, booking: Entity) -> Outcome:
         gated = backfill_gate(job, booking)
         if gated is not None:
             return gated
-    if is_cancelled(booking):
-        if has_graph_objects(booking) and not booking.get("graph_cancelled"):
-            return cancel_graph(job, booking)
-        return Outcome("skipped", "booking is cancelled", booking.get("link_state"))
-    now = job.deps.clock.now()
-    start = parse_iso_utc(str(booking["start_utc"]))
-    if start <= now:
-        if str(booking.get("link_state") or "") == LinkState.PENDING.value:
-            booking = apply(job, booking, lambda cur: (
-                {"link_state": LinkState.FAILED.value, "link_reason": reasons.REASON_PAST}
-                if cur.get("link_state") == LinkState.PENDING.value else None))
-        return Outcome("skipped", "booking start is past", booking.get("link_state"))
-    teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
-    calendar = ConnectionView.from_row(job.deps.connection(job.ws, job.host, CALENDAR))
-    return run_create(job, booking, teams, calendar)
+    from shared.usecases.reconcile.runner import reconcile
+
+    return reconcile(job, booking)
 
 
 def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
@@ -99,7 +87,8 @@ def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
     # 1. the link
     if plan.link_source is LinkSource.EVENT_WITH_TEAMS:
         result = link_from_event(job, booking, plan, calendar)
-        if result is None:  # the calendar connection broke: plan again without it
+        if result is None:  # the calendar connection broke: the meeting without it, the missing event shown
+            booking = note_sync_error(job, booking, reasons.REASON_CALENDAR_RECONNECT)
             return run_create(job, booking, teams, None)
     elif plan.link_source is LinkSource.ONLINE_MEETING:
         result = link_from_online_meeting(job, booking, teams)
@@ -212,8 +201,7 @@ def write_calendar_event(job: Job, booking: Entity, plan: CreatePlan) -> Entity:
             job.call(CALENDAR, lambda t: job.deps.graph.update_event(t, event_id, patch))
             return apply(job, booking, lambda cur: {"event_carries_link": True, "graph_sync_error": None})
     except (ReauthRequired, NotConnected):
-        return note_sync_error(job, booking, "The linked Microsoft calendar must be reconnected: the booking "
-                                             "was not written to it.")
+        return note_sync_error(job, booking, reasons.REASON_CALENDAR_RECONNECT)
     except NotFound:
         return note_sync_error(job, booking, "The calendar event of this booking was deleted in Outlook.")
     except GraphRejected as exc:

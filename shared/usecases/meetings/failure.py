@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from shared.domain.meeting_plan import wants_dynamic_link
-from shared.domain.model import LinkState
 from shared.errors import Throttled
 from shared.ports import Entity
 from shared.usecases import queue_messages
@@ -15,41 +13,28 @@ from shared.usecases.meetings.deps import MAX_DELAY_SECONDS, MEETINGS_QUEUE, Job
 from shared.usecases.meetings.messages import Outcome
 from shared.usecases.meetings.reasons import reason_poison, reason_throttled
 from shared.usecases.meetings.writes import (
-    apply,
     flush_outbox,
     is_cancelled,
-    kinds_of,
-    merge_kinds,
-    note_sync_error,
-    notices_for,
 )
 
 log = logging.getLogger("bookbridge.meetings")
 
 
 def give_up(job: Job, reason_for: Callable[[Entity], str]) -> Outcome:
-    """Explain a booking whose message will not be retried: ``failed`` (create) or ``graph_sync_error``."""
+    """A message the queue will not retry (poison, throttled to the last attempt): its cause was transient
+    (permanent ones are handled where they happen), so the booking is ``retrying`` (it still wants its
+    link) or keeps a ``graph_sync_error``, with the next attempt in the due index (rule 16)."""
+    from shared.usecases.reconcile.runner import record_failure
+
     booking = job.load()
     if booking is None:
         return Outcome("skipped", "booking not found")
     booking = flush_outbox(job, booking)
-    if job.msg.op == "create" and not is_cancelled(booking) and wants_dynamic_link(booking):
-        reason = reason_for(booking)
-
-        def fail(current: Entity) -> dict[str, Any] | None:
-            if current.get("meeting_url") or not wants_dynamic_link(current):
-                return None
-            changes: dict[str, Any] = {"link_state": LinkState.FAILED.value, "link_reason": reason}
-            notices = notices_for(current, LinkState.FAILED.value)
-            if notices:
-                changes["pending_notices"] = merge_kinds(kinds_of(current.get("pending_notices")), notices)
-            return changes
-
-        booking = flush_outbox(job, apply(job, booking, fail))
-        log.warning("meetings: gave up, booking failed ws=%s booking=%s", job.ws, job.booking_id)
-        return Outcome("failed", "given up", booking.get("link_state"))
-    booking = note_sync_error(job, booking, reason_for(booking))
-    return Outcome("sync_error", "given up", booking.get("link_state"))
+    link = job.msg.op in ("create", "reconcile") and not is_cancelled(booking) and wants_dynamic_link(booking)
+    booking = record_failure(job, booking, reason_for(booking), link=link)
+    if link:
+        return Outcome(str(booking.get("link_state") or ""), "given up for now", booking.get("link_state"))
+    return Outcome("sync_error", "given up for now", booking.get("link_state"))
 
 
 def requeue(job: Job, exc: Throttled) -> Outcome:

@@ -6,9 +6,11 @@ from typing import Any
 
 from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, json_object, parse_envelope
 
-OPS = ("create", "reschedule", "cancel")
+OPS = ("create", "reschedule", "cancel", "reconcile")
 #: Longest ``backfill_row`` accepted (a timestamp, ``|`` and a booking id).
 MAX_BACKFILL_ROW = 200
+#: Longest ``due_row`` accepted (a timestamp and three ids).
+MAX_DUE_ROW = 300
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class MeetingMessage(BookingMessage):
     op: str
     #: The ``backfillindex`` RowKey (``{start_utc}|{booking_id}``) a backfill sweep's ``create`` came from.
     backfill_row: str | None = None
+    #: The ``reconciledue`` RowKey (``{due_at}|{ws}|{host}|{booking_id}``) a sweep's ``reconcile`` came from.
+    due_row: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> MeetingMessage:
@@ -25,19 +29,26 @@ class MeetingMessage(BookingMessage):
         data = json_object(data)
         op = data.get("op")
         if op not in OPS:
-            raise ValueError("op must be create, reschedule or cancel")
+            raise ValueError("op must be create, reschedule, cancel or reconcile")
         envelope = parse_envelope(data)
         row = data.get("backfill_row")
         if row is not None:
             start, _, booking_id = row.partition("|") if isinstance(row, str) else ("", "", "")
             if op != "create" or not start or booking_id != envelope["booking_id"] or len(row) > MAX_BACKFILL_ROW:
                 raise ValueError("backfill_row must be '{start_utc}|{booking_id}' of a create")
-        return cls(op=op, backfill_row=row, **envelope)
+        due = data.get("due_row")
+        if due is not None:
+            parts = due.split("|") if isinstance(due, str) else []
+            if (op != "reconcile" or len(parts) != 4 or len(due) > MAX_DUE_ROW
+                    or parts[1:] != [envelope["workspace"], envelope["host"], envelope["booking_id"]]):
+                raise ValueError("due_row must be '{due_at}|{workspace}|{host}|{booking_id}' of a reconcile")
+        return cls(op=op, backfill_row=row, due_row=due, **envelope)
 
     def to_dict(self) -> dict[str, Any]:
         """The queue form (``attempt`` only after the first)."""
-        return self.queue_dict({"op": self.op},
-                               {"backfill_row": self.backfill_row} if self.backfill_row is not None else None)
+        optional = {k: v for k, v in (("backfill_row", self.backfill_row), ("due_row", self.due_row))
+                    if v is not None}
+        return self.queue_dict({"op": self.op}, optional or None)
 
 
 @dataclass(frozen=True)

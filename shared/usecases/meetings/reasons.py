@@ -17,20 +17,22 @@ REASON_NO_JOIN_URL_EVENT = ("Outlook created the calendar event but returned no 
                             "Microsoft Teams is allowed as the online meeting provider of the linked Outlook "
                             "calendar and that the account has a Teams licence.")
 REASON_NO_JOIN_URL_MEETING = "Microsoft Teams created the meeting but returned no join link."
+REASON_CALENDAR_RECONNECT = ("The linked Microsoft calendar must be reconnected: the booking was not written to "
+                             "it. Reconnecting the calendar writes it.")
 REASON_PAST = "The meeting time passed before a link could be created."
 
 
 def reason_throttled(attempts: int) -> str:
-    """Graph throttled every attempt to create the meeting."""
-    return (f"Microsoft Graph kept asking to slow down (throttling) and the meeting could not be created "
-            f"after {attempts} attempts. Retry the booking later.")
+    """Graph throttled every attempt to create the meeting (transient: tried again later by itself)."""
+    return (f"Microsoft Graph kept asking to slow down (throttling) for {attempts} attempts; the meeting is "
+            f"tried again automatically.")
 
 
 def reason_poison(op: str, attempts: int, *, event_only: bool = False) -> str:
     """A message of ``op`` failed ``attempts`` times (``event_only``: the link exists, the event does not)."""
-    if op == "create" and not event_only:
-        return (f"The meeting could not be created after {attempts} attempts (Microsoft Graph or storage did "
-                f"not answer). Retry the booking later, or reconnect Teams.")
+    if op in ("create", "reconcile") and not event_only:
+        return (f"Microsoft 365 or storage did not answer ({attempts} attempts); the meeting is tried again "
+                f"automatically.")
     what = {"create": "written to the linked calendar", "reschedule": "moved to the new time",
             "cancel": "cancelled"}.get(op, "updated")
     return f"The calendar event or Teams meeting could not be {what} after {attempts} attempts."

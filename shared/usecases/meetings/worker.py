@@ -13,6 +13,7 @@ from shared.usecases.meetings.reasons import reason_poison
 from shared.usecases.meetings.sync import cancel, reschedule
 from shared.usecases.meetings.writes import drop_backfill_rows, flush_outbox, revision_of
 from shared.usecases.queue_messages import parse_or_drop
+from shared.usecases.reconcile.runner import reconcile
 
 log = logging.getLogger("bookbridge.meetings")
 
@@ -28,6 +29,10 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
         log.warning("meetings: booking not found ws=%s booking=%s", msg.workspace, msg.booking_id)
         if msg.backfill_row is not None:
             drop_backfill_rows(job, None)
+        if msg.due_row is not None:
+            from shared.usecases.reconcile import due
+
+            due.drop(deps.store, [msg.due_row])
         return Outcome("skipped", "booking not found")
     if msg.revision > revision_of(booking):
         raise TransientError("the booking's revision is older than the message's: not visible yet")
@@ -37,6 +42,8 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
         booking = flush_outbox(job, booking)
         if msg.op == "create":
             outcome = create(job, booking)
+        elif msg.op == "reconcile":
+            outcome = reconcile(job, booking)
         elif msg.op == "reschedule":
             outcome = reschedule(job, booking)
         else:

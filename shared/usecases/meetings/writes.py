@@ -83,6 +83,10 @@ def confirmation_due(booking: Mapping[str, Any]) -> bool:
             and "confirmation" not in kinds_of(booking.get("pending_notices")))
 
 
+#: States whose booking went out without its link: a link made later is announced with ``link_update``.
+_WAITED_STATES = (LinkState.AWAITING_CONNECTION.value, LinkState.RETRYING.value, LinkState.FAILED.value)
+
+
 def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
     """The communications messages a link-state change announces (from ``current``, as stored now)."""
     prior = str(current.get("link_state") or "")
@@ -90,8 +94,7 @@ def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
     if new_state in (LinkState.CREATED.value, LinkState.STATIC.value):
         if due:
             return ["confirmation"]
-        was_missing = prior in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value)
-        if was_missing and new_state == LinkState.CREATED.value:
+        if prior in _WAITED_STATES and new_state == LinkState.CREATED.value:
             return ["link_update"]
         return []
     if new_state in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value):

@@ -153,7 +153,8 @@ def test_full_connect_through_the_functions_on_azurite(deps, ms, ids, table_serv
     transition = list(table_service.get_table_client("connectiontransitions").query_entities(
         f"PartitionKey eq 'teams' and ws eq '{ws}'"))
     assert [t["RowKey"] for t in transition] == [f"2026-11-23T08:00:00Z|{ws}|{user}|1"]
-    assert _backfill_messages(queue_service, ws) == [{"workspace": ws, "host": user, "reason": "reconnected"}]
+    assert _backfill_messages(queue_service, ws) == [{"workspace": ws, "host": user, "reason": "reconnected",
+                                                         "kind": "teams"}]
 
 
 def test_personal_account_and_replayed_state_store_nothing(deps, ms, ids, table_service):

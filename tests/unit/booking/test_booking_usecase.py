@@ -448,7 +448,8 @@ def test_booking_rows_keep_fields_written_by_workers(personal, store):
     store.update("schedule", {**row, "graph_event_id": "AAMk=", "organizer_oid": "oid-1"}, row["_etag"])
     personal.reschedule(a["id"], a["manage_token"], "2026-11-23T12:00:00Z")
     moved = booking_from_entity(store.get("schedule", "acme|alice", f"booking|{a['id']}"))
-    assert moved.extra == {"graph_event_id": "AAMk=", "organizer_oid": "oid-1"}
+    assert moved.extra == {"graph_event_id": "AAMk=", "organizer_oid": "oid-1",
+                           "previous_start_utc": a["start"], "previous_end_utc": a["end"]}
 
 
 def _worker_writes_once(store, booking_id):
@@ -493,3 +494,11 @@ def test_a_missing_signing_key_refuses_the_booking_before_anything_is_stored(sto
     r = broken.book("n", SLOT)
     assert r.status == 500 and r.body["error"]["code"] == "configuration_error"
     assert list(store.query("schedule", "acme|alice")) == [] and queue.sent == []
+
+
+def test_reschedule_stores_the_previous_times_for_the_notice(personal, store):
+    """Issue 15, "Reschedule notices never show the previous time": the booking keeps them."""
+    a = personal.book("alice", SLOT).body
+    assert personal.reschedule(a["id"], a["manage_token"], "2026-11-23T12:00:00Z").status == 200
+    row = next(e for e in store.all("schedule") if e["RowKey"] == f"booking|{a['id']}")
+    assert (row["previous_start_utc"], row["previous_end_utc"]) == (a["start"], a["end"])

@@ -81,7 +81,10 @@ def test_calendar_kind_asks_calendar_scopes_and_records_no_teams_transition(deps
     assert uc.complete_sign_in(deps, ms.sign_in(opened.redirect_to, ALICE)).ok
     assert uc.get_connection(deps, "ws1", "u1", "microsoft_calendar")["status"] == "connected"
     assert uc.get_connection(deps, "ws1", "u1", "teams") is None  # kinds are separate slots
-    assert deps.store.all("connectiontransitions") == [] and deps.queue.on("backfill") == []
+    assert deps.store.all("connectiontransitions") == []  # no Teams transition, but the host's bookings are
+    # repaired at once (issue 15: a calendar reconnect used to start nothing)
+    assert deps.queue.on("backfill") == [{"workspace": "ws1", "host": "u1", "reason": "reconnected",
+                                          "kind": "microsoft_calendar"}]
 
 
 def test_without_return_url_the_callback_shows_a_page(deps, ms):
@@ -309,7 +312,8 @@ def test_reconnect_after_disconnect_is_recorded_for_the_sweep(deps, ms):
     assert row["RowKey"] == "2026-11-23T10:00:00Z|ws1|u1|2"
     assert (row["ws"], row["user"], row["generation"], row["account_oid"], row["account_tid"]) == (
         "ws1", "u1", 2, CAROL["oid"], CAROL["tid"])
-    assert deps.queue.on("backfill")[-1] == {"workspace": "ws1", "host": "u1", "reason": "reconnected"}
+    assert deps.queue.on("backfill")[-1] == {"workspace": "ws1", "host": "u1", "reason": "reconnected",
+                                             "kind": "teams"}
 
 
 def test_a_failing_queue_does_not_fail_the_connect(deps, ms):

@@ -413,15 +413,15 @@ def test_429_without_retry_after_backs_off_exponentially_with_jitter(h: Harness)
     assert 1 <= requeued(h)[1].visibility_timeout <= 2
 
 
-def test_throttled_until_the_last_attempt_fails_the_booking_with_the_reason(h: Harness) -> None:
+def test_throttled_until_the_last_attempt_leaves_the_booking_retrying_with_the_reason(h: Harness) -> None:
     h.connect("teams")
     h.graph.fail("POST", CREATE_OR_GET, 429, headers={"Retry-After": "1"})
     b = h.add_booking()
     h.deliver({**h.message(b), "attempt": meetings.MAX_ATTEMPTS})
     assert requeued(h) == []
     stored = h.booking(b["id"])
-    assert stored["link_state"] == "failed" and "8 attempts" in stored["link_reason"]
-    assert kinds(h, b["id"]) == [("confirmation", 1), ("host_notice", 1)]
+    assert stored["link_state"] == "retrying" and "8 attempts" in stored["link_reason"]
+    assert kinds(h, b["id"]) == [("confirmation", 1)]  # a transient cause: nothing for the host to do
 
 
 def test_other_transient_graph_errors_are_raised_for_the_host_to_retry(h: Harness) -> None:
@@ -724,15 +724,27 @@ def test_cancel_message_for_a_booking_that_is_not_cancelled_is_stale(h: Harness)
 
 
 # =============================================================================== poison
-def test_poison_marks_a_pending_booking_failed_and_tells_people(h: Harness) -> None:
+def test_poison_leaves_a_pending_booking_retrying_and_confirms_it(h: Harness) -> None:
     h.connect("teams")
     b = h.add_booking()
     h.deliver_poison(h.message(b))
     stored = h.booking(b["id"])
-    assert stored["link_state"] == "failed"
-    assert stored["link_reason"].startswith("The meeting could not be created after 5 attempts")
-    assert kinds(h, b["id"]) == [("confirmation", 1), ("host_notice", 1)]
-    h.deliver_poison(h.message(b))  # a second copy changes nothing
+    assert stored["link_state"] == "retrying" and stored["next_attempt_at"]
+    assert stored["link_reason"].startswith("Microsoft 365 or storage did not answer (5 attempts)")
+    assert "reconnect" not in stored["link_reason"].lower()  # reconnecting would change nothing
+    assert kinds(h, b["id"]) == [("confirmation", 1)]
+    h.deliver_poison(h.message(b))  # a second copy sends nothing more
+    assert kinds(h, b["id"]) == [("confirmation", 1)]
+
+
+def test_a_permanent_cause_is_failed_with_the_fix_and_the_host_is_told(h: Harness) -> None:
+    h.connect("teams")
+    h.graph.fail("POST", CREATE_OR_GET, 403, code="Forbidden")
+    b = h.add_booking()
+    h.deliver(h.message(b))
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "failed" and "Microsoft 365 administrator" in stored["link_reason"]
+    assert not stored.get("next_attempt_at")
     assert kinds(h, b["id"]) == [("confirmation", 1), ("host_notice", 1)]
 
 

@@ -1,0 +1,69 @@
+"""A host's reconnect of any kind (rule 16): every upcoming booking of that host that is not converged is
+sent to the reconciler at once (``meetings/reconcile``).
+
+One query of the host's booking rows in ``schedule`` (``booking|...``; the host's lock rows are not read),
+one point read per connection kind, and the decision from each row alone (``shared.domain.reconcile``):
+only bookings that need work get a message. ``awaiting_connection`` ones are the backfill sweep's (its
+``create`` messages, from its index). Triggered by the ``backfill`` queue message a reconnect sends; the
+timer sweep remains the guarantee for what has a next attempt.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.domain import reconcile as rules
+from shared.domain.meeting_plan import ConnectionView
+from shared.domain.model import ConnectionKind, LinkState
+from shared.ports import EntityStore, MessageQueue, iso_utc
+from shared.repositories import bookings as bookings_repo
+from shared.repositories.connection_reads import get_connection_row
+from shared.usecases import booking_events
+
+log = logging.getLogger("bookbridge.reconcile")
+
+#: Booking rows of one host read per reconnect at most.
+MAX_HOST_BOOKINGS = 5000
+
+
+@dataclass
+class HostRepair:
+    """What one host's repair found and sent."""
+
+    bookings: int = 0
+    enqueued: int = 0
+
+
+def repair_host(store: EntityStore, queue: MessageQueue, now: datetime, workspace: str, host: str) -> HostRepair:
+    """Send ``meetings/reconcile`` for each upcoming booking of ``host`` that has not converged."""
+    teams = ConnectionView.from_row(get_connection_row(store, workspace, host, ConnectionKind.TEAMS.value))
+    calendar = ConnectionView.from_row(get_connection_row(store, workspace, host,
+                                                          ConnectionKind.MICROSOFT_CALENDAR.value))
+    result = HostRepair()
+    prefix = bookings_repo.BOOKING_PREFIX
+    rows = store.query(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, host), row_key_from=prefix,
+                       row_key_to=prefix[:-1] + "}", limit=MAX_HOST_BOOKINGS)
+    stamp = iso_utc(now)
+    for row in rows:
+        if str(row.get("start_utc") or "") <= stamp or row.get("link_state") == LinkState.AWAITING_CONNECTION.value:
+            continue
+        result.bookings += 1
+        decision = rules.decide(row, teams, calendar, now, retry_failed=True)
+        if decision.converged:
+            continue
+        booking_events.send_meeting(queue, "reconcile", workspace, host, str(row.get("id") or ""),
+                                    _revision(row))
+        result.enqueued += 1
+    log.info("reconcile host ws=%s host=%s upcoming=%d enqueued=%d", workspace, host, result.bookings,
+             result.enqueued)
+    return result
+
+
+def _revision(row: Any) -> int:
+    value = row.get("revision")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+__all__ = ["HostRepair", "MAX_HOST_BOOKINGS", "repair_host"]
