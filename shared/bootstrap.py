@@ -115,7 +115,22 @@ class Container:
         """Microsoft Graph client (``shared.adapters.graph_client.GraphClient``)."""
         from shared.adapters.graph_client import GraphClient
 
-        return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session)
+        return GraphClient(self.settings.get("GRAPH_BASE_URL") or "", self.http_session,
+                           limiter=self.mailbox_limiter, free_busy_cache=self.free_busy_cache)
+
+    @cached_property
+    def mailbox_limiter(self) -> Any:
+        """At most 4 Graph requests in flight per mailbox in this process (rule 27), shared by every use."""
+        from shared.adapters.mailbox_limiter import MailboxLimiter
+
+        return MailboxLimiter()
+
+    @cached_property
+    def free_busy_cache(self) -> Any:
+        """Free/busy answers for at most 60 s, dropped when bookbridge writes to that calendar (rule 27)."""
+        from shared.adapters.mailbox_limiter import FreeBusyCache
+
+        return FreeBusyCache()
 
     @cached_property
     def mailbox_reader(self) -> Any:
@@ -173,7 +188,8 @@ class Container:
             return get_schedule(self.graph, token, schedules, start, end)
 
         return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
-                                fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader)
+                                fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader,
+                                free_busy_cache=self.free_busy_cache)
 
     def booking_deps(self) -> Any:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""

@@ -88,6 +88,8 @@ class ConnectionDeps:
     """In-process access tokens (``AccessTokenCache``); ``None``: every call decrypts and asks MSAL."""
     mailbox_reader: Any = None
     """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
+    mailbox_limiter: Any = None
+    """``MailboxLimiter``: every token handed out is bound to its account's mailbox (rule 27); ``None``: not bound."""
 
     @staticmethod
     def from_container(container: Any) -> "ContainerDeps":
@@ -109,6 +111,7 @@ class ContainerDeps:
     queue = property(lambda self: self._c.queue)
     access_token_cache = property(lambda self: self._c.access_token_cache)
     mailbox_reader = property(lambda self: self._c.mailbox_reader)
+    mailbox_limiter = property(lambda self: self._c.mailbox_limiter)
     public_base_url = property(lambda self: self._c.settings.get("PUBLIC_BASE_URL") or "http://127.0.0.1:7071")
 
 

@@ -18,6 +18,7 @@ from shared.errors import (
 )
 from shared.ports import iso_utc
 from shared.usecases.connections.deps import MAX_ATTEMPTS, kind_of
+from shared.usecases.mailbox_address import mailbox_key
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -37,6 +38,14 @@ def generation_of(conn: Mapping[str, Any]) -> int:
         return int(conn.get("connected_generation") or 0)
     except (TypeError, ValueError):
         return -1
+
+
+def _bound(deps: Any, token: str, conn: Mapping[str, Any]) -> str:
+    """``token``, bound to its account's mailbox in ``deps.mailbox_limiter`` (rule 27) when there is one."""
+    limiter = getattr(deps, "mailbox_limiter", None)
+    if limiter is not None:
+        limiter.bind(token, mailbox_key(conn))
+    return token
 
 
 def _remember_token(deps: Any, key: tuple[str, str, str], conn: Mapping[str, Any], result: rules.TokenResult,
@@ -97,7 +106,7 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
             cached = cache.lookup(slot, generation=generation_of(conn), account_oid=str(conn.get("account_oid") or ""),
                                   account_tid=str(conn.get("account_tid") or ""), now=deps.clock.now())
             if cached is not None:
-                return cached
+                return _bound(deps, cached, conn)
         row = store.get(rules.TOKEN_CACHES_TABLE, pk, k.value)
         if row is None or not row.get("cache"):
             failure = rules.RefreshFailure("needs_reauth", "tokens_missing: no stored sign-in for this connection")
@@ -126,7 +135,7 @@ def get_access_token(deps: Any, workspace: str, user: str, kind: Any, *, force_r
                             force_refresh = False  # the other writer has just refreshed
                             continue
                     _remember_token(deps, slot, conn, result, asked_at)
-                    return result.access_token
+                    return _bound(deps, result.access_token, conn)
                 failure = rules.classify_refresh_failure(
                     result.error, result.error_description, result.error_codes, no_account=result.no_account)
         if failure.outcome == "transient":
