@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.adapters.access_token_cache import AccessTokenCache
     from shared.adapters.graph_client import GraphClient
     from shared.adapters.graph_user import MailboxReader
+    from shared.adapters.mailbox_limiter import FreeBusyCache, MailboxLimiter
     from shared.adapters.queue_store import StorageMessageQueue
     from shared.adapters.storage_account import StorageAccount
     from shared.usecases.availability import AvailabilityDeps
@@ -100,7 +101,8 @@ def _identity(c: Container) -> Identity:
 def _graph(c: Container) -> GraphClient:
     from shared.adapters.graph_client import GraphClient
 
-    return GraphClient(c.settings.get("GRAPH_BASE_URL") or "", c.http_session)
+    return GraphClient(c.settings.get("GRAPH_BASE_URL") or "", c.http_session, limiter=c.mailbox_limiter,
+                       free_busy_cache=c.free_busy_cache)
 
 
 def _mail(c: Container) -> MailTransport:
@@ -202,6 +204,20 @@ class Container:
         return session
 
     @cached_property
+    def mailbox_limiter(self) -> MailboxLimiter:
+        """At most 4 Graph requests in flight per mailbox in this process (rule 27), shared by every use."""
+        from shared.adapters.mailbox_limiter import MailboxLimiter
+
+        return MailboxLimiter()
+
+    @cached_property
+    def free_busy_cache(self) -> FreeBusyCache:
+        """Free/busy answers for at most 60 s, dropped when bookbridge writes to that calendar (rule 27)."""
+        from shared.adapters.mailbox_limiter import FreeBusyCache
+
+        return FreeBusyCache()
+
+    @cached_property
     def mailbox_reader(self) -> MailboxReader:
         """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``)."""
         from shared.adapters.graph_user import MailboxReader
@@ -247,7 +263,8 @@ class Container:
             return get_schedule(self.graph, token, schedules, start, end)
 
         return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
-                                fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader)
+                                fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader,
+                                free_busy_cache=self.free_busy_cache)
 
     def booking_deps(self) -> BookingDeps:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""

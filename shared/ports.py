@@ -18,9 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionContainer",
-    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "Identity", "MailTransport", "MailboxPort",
-    "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher", "Signer", "SystemClock",
-    "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc"
+    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "MailTransport",
+    "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
+    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc"
 ]
 
 Entity = dict[str, Any]
@@ -174,6 +174,23 @@ class AccessTokenCachePort(Protocol):
         ...
 
 
+class MailboxLimiterPort(Protocol):
+    """Graph requests per mailbox (``shared.adapters.mailbox_limiter.MailboxLimiter``, rule 27)."""
+
+    def bind(self, token: str, key: str) -> None:
+        """Remember that ``token`` acts on the mailbox ``key``."""
+        ...
+
+
+class FreeBusyCachePort(Protocol):
+    """Free/busy answers per mailbox and window (``shared.adapters.mailbox_limiter.FreeBusyCache``, rule 27)."""
+
+    def get_or_fetch(self, key: str, window: Any, fetch: Callable[[], Any], *,
+                     cacheable: Callable[[Any], bool] = ...) -> Any:
+        """The kept answer of ``key`` and ``window``, else ``fetch()`` (kept when ``cacheable``)."""
+        ...
+
+
 class MailboxPort(Protocol):
     """The mailbox address of the account behind an access token (``shared.adapters.graph_user.MailboxReader``)."""
 
@@ -288,5 +305,7 @@ class ConnectionContainer(Protocol):
     def access_token_cache(self) -> AccessTokenCachePort: ...
     @property
     def mailbox_reader(self) -> MailboxPort: ...
+    @property
+    def mailbox_limiter(self) -> MailboxLimiterPort: ...
     @property
     def public_base_url(self) -> str: ...

@@ -6,6 +6,7 @@ Callers pass an access token per call (tokens are per connection). Feature modul
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 from shared.domain.backoff import default_backoff
@@ -30,10 +31,15 @@ def retry_after_seconds(headers: Any, attempt: int = 1, *, cap: float = 300.0) -
 class GraphClient:
     """Sends requests to Graph and translates failures into ``shared.errors``."""
 
-    def __init__(self, base_url: str, session: Any, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, session: Any, *, timeout: float = 30.0, limiter: Any = None,
+                 free_busy_cache: Any = None) -> None:
         self.base_url = (base_url or "https://graph.microsoft.com/v1.0").rstrip("/")
         self.session = session
         self.timeout = timeout
+        #: ``shared.adapters.mailbox_limiter.MailboxLimiter``: at most 4 requests in flight per mailbox (rule 27)
+        self.limiter = limiter
+        #: ``shared.adapters.mailbox_limiter.FreeBusyCache``: dropped for a mailbox on every write to its events
+        self.free_busy_cache = free_busy_cache
 
     def request(
         self,
@@ -54,12 +60,19 @@ class GraphClient:
 
         url = path if path.startswith("https://") else f"{self.base_url}/{path.lstrip('/')}"
         hdrs = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+        mailbox = self.limiter.key_for(token) if self.limiter is not None else None
+        if self.free_busy_cache is not None and writes_calendar(method, path):
+            self.free_busy_cache.drop(mailbox)  # before the write: no answer from before it is served after
         try:
-            resp = self.session.request(
-                method, url, json=json_body, params=params, headers=hdrs, timeout=self.timeout
-            )
+            with self.limiter.slot(mailbox) if self.limiter is not None else nullcontext():
+                resp = self.session.request(
+                    method, url, json=json_body, params=params, headers=hdrs, timeout=self.timeout
+                )
         except requests.RequestException as exc:
             raise TransientError(f"Graph unreachable: {type(exc).__name__}") from None
+        finally:
+            if self.free_busy_cache is not None and writes_calendar(method, path):
+                self.free_busy_cache.drop(mailbox)  # and after it: a read racing the write is not kept
         status = resp.status_code
         log.info("graph %s %s -> %s", method, _path_only(path), status)
         if 200 <= status < 300:
@@ -84,6 +97,12 @@ class GraphClient:
         if status >= 500:
             raise TransientError(f"Graph answered {status} ({code})", retry_after=retry_after_seconds(resp.headers))
         raise GraphRejected(f"Graph refused the request: {code}: {message}", status=status, graph_code=code)
+
+
+def writes_calendar(method: str, path: str) -> bool:
+    """True for a request that changes a mailbox's calendar (an event written, moved, cancelled or deleted)."""
+    clean = _path_only(path).lower()
+    return method.upper() != "GET" and "/events" in clean
 
 
 def _graph_error(resp: Any) -> tuple[str, str]:

@@ -14,6 +14,7 @@ Graph round trip, not one per member.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,13 +45,23 @@ from shared.errors import (
     Throttled,
     TransientError,
 )
-from shared.ports import Clock, EntityStore, MailboxPort, ScheduleAnswer, ScheduleFetcher, TokenProvider, iso_utc
+from shared.ports import (
+    Clock,
+    EntityStore,
+    FreeBusyCachePort,
+    MailboxPort,
+    ScheduleAnswer,
+    ScheduleFetcher,
+    TokenProvider,
+    iso_utc,
+)
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
-from shared.usecases.mailbox_address import mailbox_address
+from shared.usecases.mailbox_address import mailbox_address, mailbox_key
 
 log = logging.getLogger("bookbridge.availability")
+
 
 def _accepts_connection(tokens: TokenProvider) -> bool:
     import inspect
@@ -88,9 +99,41 @@ class AvailabilityDeps:
     #: ``GET /me?$select=mail,userPrincipalName`` for a connection that has no ``mailbox`` yet (rule 23);
     #: ``None``: only a stored ``mailbox`` (else the calendar profile's email) is used.
     mailbox_reader: MailboxPort | None = None
+    #: ``FreeBusyCache`` (rule 27): answers per mailbox and window for at most 60 s, one fetch at a time;
+    #: ``None``: every read asks Graph.
+    free_busy_cache: FreeBusyCachePort | None = None
+    #: How a short ``Retry-After`` (at most :data:`SHORT_RETRY_AFTER` seconds) is waited out before the one
+    #: retry of a throttled free/busy read (a visitor is waiting; longer ones fail closed at once).
+    wait: Callable[[float], Any] = threading.Event().wait
 
 
 # ------------------------------------------------------------------ one member
+SHORT_RETRY_AFTER = 2.0
+"""A throttled free/busy read whose ``Retry-After`` is at most this many seconds is retried once."""
+
+
+def _read_schedule(deps: AvailabilityDeps, row: Mapping[str, Any], token: str, mailbox: str,
+                   window: Interval) -> Mapping[str, ScheduleAnswer]:
+    """getSchedule of one mailbox through the free/busy cache, with one retry after a short ``Retry-After``."""
+    def fetch() -> Mapping[str, ScheduleAnswer]:
+        try:
+            return deps.fetch_schedule(token, [mailbox], window.start, window.end)
+        except Throttled as exc:
+            if exc.retry_after is None or exc.retry_after > SHORT_RETRY_AFTER:
+                raise
+            deps.wait(max(0.0, float(exc.retry_after)))
+            return deps.fetch_schedule(token, [mailbox], window.start, window.end)
+
+    cache = deps.free_busy_cache
+    if cache is None:
+        return fetch()
+    key = mailbox_key(row) or mailbox.lower()
+    answers: Mapping[str, ScheduleAnswer] = cache.get_or_fetch(
+        key, (mailbox.lower(), window.start, window.end), fetch,
+        cacheable=lambda found: all(not a.error for a in found.values()))
+    return answers
+
+
 def _reason_for(exc: Exception) -> str:
     if isinstance(exc, ReauthRequired):
         return "the Microsoft calendar connection must be renewed (needs_reauth): the member has to sign in again"
@@ -164,7 +207,7 @@ def _schedule(deps: AvailabilityDeps, ws: str, user: str, window: Interval, row:
             mailbox = mailbox or mailbox_address(deps.store, deps.mailbox_reader, row or {}, token) or mailbox_hint
             if not mailbox:
                 return "no mailbox address is known for the member"
-            answers = deps.fetch_schedule(token, [mailbox], window.start, window.end)
+            answers = _read_schedule(deps, row or {}, token, mailbox, window)
         except GraphUnauthorized:
             if attempt == 1:
                 continue

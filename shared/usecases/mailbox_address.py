@@ -17,6 +17,16 @@ log = logging.getLogger("bookbridge.connections")
 CONNECTIONS_TABLE = "connections"
 
 
+def mailbox_key(conn: Mapping[str, Any]) -> str:
+    """The key of the mailbox a connection acts on (its Microsoft account: tenant and object id), or ``""``.
+
+    The per-mailbox limiter and the free/busy cache use it, so every connection of one account (its Teams
+    and calendar connections, in any workspace) shares one mailbox's limits.
+    """
+    oid = str(conn.get("account_oid") or "")
+    return f"{conn.get('account_tid') or ''}|{oid}" if oid else ""
+
+
 def read_at_sign_in(reader: MailboxPort | None, token: str) -> str:
     """The mailbox address right after sign-in, or ``""`` when it cannot be read now (filled in later)."""
     if reader is None or not token:

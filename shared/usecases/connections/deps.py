@@ -22,6 +22,7 @@ from shared.ports import (
     ConnectionContainer,
     EntityStore,
     Identity,
+    MailboxLimiterPort,
     MailboxPort,
     MessageQueue,
     Signer,
@@ -65,6 +66,8 @@ class ConnectionDeps:
     """In-process access tokens (``AccessTokenCache``); ``None``: every call decrypts and asks MSAL."""
     mailbox_reader: MailboxPort | None = None
     """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
+    mailbox_limiter: MailboxLimiterPort | None = None
+    """``MailboxLimiter``: every token handed out is bound to its account's mailbox (rule 27); ``None``: not bound."""
 
     @staticmethod
     def from_container(container: ConnectionContainer) -> ContainerDeps:
@@ -109,6 +112,10 @@ class ContainerDeps:
     @property
     def mailbox_reader(self) -> MailboxPort | None:
         return self._c.mailbox_reader
+
+    @property
+    def mailbox_limiter(self) -> MailboxLimiterPort | None:
+        return self._c.mailbox_limiter
 
     @property
     def public_base_url(self) -> str:

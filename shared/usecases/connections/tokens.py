@@ -21,6 +21,7 @@ from shared.errors import (
 from shared.ports import AccessTokenCachePort, EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
 from shared.usecases.connections.deps import Deps, kind_of
+from shared.usecases.mailbox_address import mailbox_key
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -40,6 +41,13 @@ def generation_of(conn: Mapping[str, Any]) -> int:
         return int(conn.get("connected_generation") or 0)
     except (TypeError, ValueError):
         return -1
+
+
+def _bound(deps: Deps, token: str, conn: Mapping[str, Any]) -> str:
+    """``token``, bound to its account's mailbox in ``deps.mailbox_limiter`` (rule 27) when there is one."""
+    if deps.mailbox_limiter is not None:
+        deps.mailbox_limiter.bind(token, mailbox_key(conn))
+    return token
 
 
 def _remember_token(deps: Deps, key: tuple[str, str, str], conn: Mapping[str, Any], result: rules.TokenResult,
@@ -129,7 +137,7 @@ class _Slot:
                                   account_oid=str(conn.get("account_oid") or ""),
                                   account_tid=str(conn.get("account_tid") or ""), now=self.deps.clock.now())
             if cached is not None:
-                return str(cached)
+                return _bound(self.deps, cached, conn)
         outcome = self.refresh(conn)
         if isinstance(outcome, str):
             return outcome
@@ -156,7 +164,7 @@ class _Slot:
         if result.cache is not None:
             self.store_cache(row, result.cache)
         _remember_token(deps, self.key, conn, result, asked_at)
-        return str(result.access_token)
+        return _bound(deps, str(result.access_token), conn)
 
     def store_cache(self, row: Mapping[str, Any], cache_text: str) -> None:
         """Write MSAL's changed cache back, ETag-guarded; when another worker wrote first, read again."""
