@@ -138,6 +138,16 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     scripts, so the page must come from a context made with ``bypass_csp=True``.
     """
     assert AXE_SCRIPT.is_file(), f"{AXE_SCRIPT} is missing: run `make setup` (npm ci installs axe-core)"
+    # Judge the settled page: a grid dimmed while its month loads, or mid-transition, is not what stays on screen
+    # (on a loaded machine the scan would otherwise catch the dimmed state and fail on contrast).
+    page.wait_for_function(
+        """() => {
+          const roots = [document, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot)
+                                                                     .map(e => e.shadowRoot)];
+          const loading = roots.some(r => r.querySelector('.bb-loading'));
+          const moving = document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running');
+          return !loading && !moving;
+        }""")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE_SCRIPT))
     result = page.evaluate(
