@@ -19,6 +19,7 @@ answered 201 to the first poll of the host's partition (every 50 ms) that shows 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import threading
 import time
@@ -254,6 +255,13 @@ def run(*, bookings: int = 200, timeout: float = 300.0,
                 log(f"meetings ({name}): {created}/{result['accepted']} links, {stats['total']} Graph calls, "
                     f"{stats['throttled']} throttled, p50 {p50:.2f}s p95 {p95:.2f}s")
                 calls = stats["total"] / created if created else None
+                # The floor: with one Graph call per meeting and 4 in flight per mailbox, the 95th-percentile
+                # booking's link cannot come before ceil(0.95 * n / 4) rounds of the stand-in's latency.
+                accepted = result["accepted"]
+                floor_units = float(math.ceil(0.95 * accepted / MAX_CONCURRENT)) if accepted else None
+                over = (p95 / unit_s) / floor_units if floor_units else None
+                log(f"meetings ({name}): link_p95 floor {floor_units} x latency; "
+                    f"p95 is {over and round(over, 2)} x floor")
                 figures += [
                     Figure(f"graph_calls_per_meeting_{name}", calls, "calls/meeting", details),
                     Figure(f"throttled_fraction_{name}", stats["throttled"] / stats["total"] if stats["total"] else 0.0,
@@ -261,6 +269,9 @@ def run(*, bookings: int = 200, timeout: float = 300.0,
                     Figure(f"duplicates_{name}", dup["duplicates"], "count", dup),
                     Figure(f"link_p50_{name}", p50 / unit_s, "x_standin_latency", {"link_p50_s": round(p50, 3)}),
                     Figure(f"link_p95_{name}", p95 / unit_s, "x_standin_latency", {"link_p95_s": round(p95, 3)}),
+                    Figure(f"link_p95_floor_{name}", floor_units, "x_standin_latency",
+                           {"bookings": result["accepted"], "max_concurrent_per_mailbox": MAX_CONCURRENT}),
+                    Figure(f"link_p95_over_floor_{name}", over, "ratio", {"aim": "<= 1.5"}),
                 ]
         finally:
             stack.stop()

@@ -24,7 +24,13 @@ AIMS: dict[str, tuple[str, float]] = {
     "graph_calls_per_meeting_same_account": ("==", 1.0),
     "duplicates_same_account": ("==", 0),
     "duplicates_teams_only": ("==", 0),
+    "graph_calls_per_meeting_teams_only": ("==", 1.0),
+    "throttled_fraction_same_account": ("==", 0.0),
+    "throttled_fraction_teams_only": ("==", 0.0),
+    "link_p95_over_floor_same_account": ("<=", 1.5),
+    "link_p95_over_floor_teams_only": ("<=", 1.5),
     "availability_fanout_ratio": ("<=", 1.5),
+    "availability_visitors_without_429": (">=", 20),
     "sweep_reads_per_candidate_1k": ("<=", 1.5),
     "sweep_reads_per_candidate_50k": ("<=", 1.5),
 }

@@ -30,8 +30,10 @@ PARTS: dict[str, list[tuple[str, str]]] = {
     "meetings": [(f"{fig}_{case}", unit) for case in ("same_account", "teams_only")
                  for fig, unit in (("graph_calls_per_meeting", "calls/meeting"), ("throttled_fraction", "fraction"),
                                    ("duplicates", "count"), ("link_p50", "x_standin_latency"),
-                                   ("link_p95", "x_standin_latency"))],
-    "availability": [("availability_fanout_ratio", "ratio")],
+                                   ("link_p95", "x_standin_latency"), ("link_p95_floor", "x_standin_latency"),
+                                   ("link_p95_over_floor", "ratio"))],
+    "availability": [("availability_fanout_ratio", "ratio"),
+                     ("availability_visitors_without_429", "visitors/s")],
     "sweep": [("sweep_reads_per_candidate_1k", "entities/candidate"),
               ("sweep_reads_per_candidate_50k", "entities/candidate")],
 }

@@ -331,6 +331,9 @@ def run_sweep(client: Client) -> str:
     raise StepFailed("the app has no backfill sweep (no timer function, no 'backfill' queue function)")
 
 
+SMOKE_TIMEZONE = "Europe/Amsterdam"  # not among Graph's IANA names: only its Windows name passes (rule 22)
+
+
 # ------------------------------------------------------------------------------------- checklist
 @dataclass
 class Context:
@@ -366,7 +369,12 @@ class Context:
 def step_seed(ctx: Context) -> str:
     seeded = ctx.client.seed(ctx.workspace, ctx.workspace)
     ctx.slug = seeded["calendars"]["intro"]
-    return f"workspace {ctx.workspace}, calendars {', '.join(seeded['calendars'].values())}"
+    # issue 16: a zone Graph knows only by its Windows name, and external invitees let in without a lobby
+    intro = dict(next(body for cid, body in demo.demo_calendars(ctx.workspace) if cid == "intro"))
+    intro.update(timezone=SMOKE_TIMEZONE, meeting_options={"lobby_bypass": "everyone"})
+    ctx.client.put_calendar(ctx.workspace, "intro", intro)
+    return (f"workspace {ctx.workspace}, calendars {', '.join(seeded['calendars'].values())}; intro in "
+            f"{SMOKE_TIMEZONE} with lobby_bypass everyone")
 
 
 def step_connect_teams(ctx: Context) -> str:
@@ -389,7 +397,26 @@ def step_link_created(ctx: Context) -> str:
     if not first.get("meeting_url"):
         raise StepFailed("created without a meeting_url")
     ctx.bookings["first"].update(first)
+    if ctx.client.standin_base:
+        lobby = _lobby_scope(ctx, first["meeting_url"])
+        if lobby != "everyone":
+            raise StepFailed(f"the meeting's lobby is {lobby!r}, not 'everyone' (meeting_options)")
+        return f"{first['meeting_url']} (lobby: everyone)"
     return first["meeting_url"]
+
+
+def _lobby_scope(ctx: Context, join_url: str) -> str | None:
+    """The stand-in meeting's ``lobbyBypassSettings.scope`` behind ``join_url`` (applied right after creation)."""
+    deadline = time.monotonic() + ctx.timeout
+    scope = None
+    while time.monotonic() < deadline:
+        meetings = ctx.client.sandbox("GET", f"/_sandbox/meetings?upn={ctx.account}").get("value", [])
+        found = next((m for m in meetings if m.get("joinWebUrl") == join_url), None)
+        scope = ((found or {}).get("lobbyBypassSettings") or {}).get("scope")
+        if scope == "everyone":
+            return scope
+        time.sleep(0.5)
+    return scope
 
 
 def step_confirmation_link(ctx: Context) -> str:

@@ -53,6 +53,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", r"/me/onlineMeetings/createOrGet", ("action", "createOrGet", "onlineMeeting"), "onlineMeeting",
              name="createOrGet online meeting"),
     Endpoint("POST", r"/me/onlineMeetings", ("type", "onlineMeeting"), "onlineMeeting", name="create online meeting"),
+    Endpoint("GET", r"/me/onlineMeetings", None, "onlineMeeting", collection=True,
+             name="find online meeting by join URL"),
     Endpoint("PATCH", rf"/me/onlineMeetings/{_ID}", ("type", "onlineMeeting"), "onlineMeeting",
              name="update online meeting"),
     Endpoint("DELETE", rf"/me/onlineMeetings/{_ID}", None, None, name="delete online meeting"),

@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from . import graph_meetings
 from .graph_common import (
     CALENDAR_READ,
     CALENDAR_WRITE,
@@ -168,7 +169,7 @@ def _apply(call: GraphCall, ev: StoredEvent, body: dict[str, Any]) -> None:
         "teamsForBusiness", "unknown", None)
     if wants_teams and call.account.has_teams:
         if not ev.data.get("onlineMeeting"):
-            url = call.ctx.state.add_join_link(call.ctx.base_url, call.upn, ev.data.get("subject"), "event", ev.id)
+            url = graph_meetings.event_meeting(call, ev.data.get("subject"), ev.start, ev.end)["joinWebUrl"]
             ev.data["onlineMeeting"] = {"joinUrl": url}
             ev.data["body"] = {"contentType": "html", "content": str((ev.data.get("body") or {}).get("content") or "")
                                + f'<div>Microsoft Teams meeting<br><a href="{url}">Join the meeting now</a></div>'}
@@ -259,12 +260,19 @@ def get_event(call: GraphCall) -> Response:
 
 
 def update_event(call: GraphCall) -> Response:
-    """``PATCH /me/events/{id}``: the same event (and Teams link) moves."""
+    """``PATCH /me/events/{id}``: the same event (and Teams link) moves.
+
+    A PATCH that replaces the ``body`` of an event with a Teams meeting strips the Teams block, and with it
+    the meeting (microsoft-graph-docs-contrib#1895): the stand-in drops the event's online meeting then.
+    """
     call.require_scope(CALENDAR_WRITE)
     body = read_body(call, "event")
     with call.ctx.state.lock:
         ev = _find(call)
         _apply(call, ev, body)
+        if "body" in body and ev.data.get("onlineMeeting"):
+            call.ctx.state.kill_join_link((ev.data.get("onlineMeeting") or {}).get("joinUrl"))
+            ev.data.update(onlineMeeting=None, isOnlineMeeting=False, onlineMeetingProvider="unknown")
         return json_response(200, _with_context(call, render(call, ev)))
 
 

@@ -75,6 +75,14 @@ def _new_meeting(call: GraphCall, body: dict[str, Any], external_id: str | None)
     }
 
 
+def event_meeting(call: GraphCall, subject: str | None, start: datetime, end: datetime) -> dict[str, Any]:
+    """The online meeting of a Teams event (Graph keeps one per event; ``JoinWebUrl`` filter finds it)."""
+    meeting = _new_meeting(call, {"subject": subject, "startDateTime": format_dto(start),
+                                  "endDateTime": format_dto(end)}, None)
+    call.ctx.state.mailbox(call.upn).meetings[meeting["id"]] = meeting
+    return meeting
+
+
 def _reply(call: GraphCall, status: int, meeting: dict[str, Any]) -> Response:
     ctx_url = call.context_url(f"users('{call.account.oid}')/onlineMeetings/$entity")
     return json_response(status, {"@odata.context": ctx_url, **copy.deepcopy(meeting)})
@@ -149,6 +157,9 @@ def update_meeting(call: GraphCall) -> Response:
         for key in UPDATABLE:
             if key in body:
                 meeting[key] = copy.deepcopy(body[key])
+        policy = call.ctx.state.config.lobby_bypass_policy
+        if policy and "lobbyBypassSettings" in body:  # the tenant's meeting policy wins over the PATCH
+            meeting["lobbyBypassSettings"] = {**(meeting.get("lobbyBypassSettings") or {}), "scope": policy}
         meeting["startDateTime"], meeting["endDateTime"] = format_dto(start), format_dto(end)
         return _reply(call, 200, meeting)
 

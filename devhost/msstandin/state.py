@@ -175,6 +175,8 @@ class Config:
     access_token_lifetime_s: int = 3599
     refresh_token_lifetime_s: int = 90 * 24 * 3600
     single_use_refresh_tokens: bool = False
+    #: A tenant meeting policy: the lobby scope every online meeting keeps whatever a PATCH asks ("" = none).
+    lobby_bypass_policy: str = ""
 
     def update(self, values: dict[str, Any]) -> list[str]:
         """Apply known keys; returns the problems (nothing is applied if there are any)."""
@@ -189,6 +191,8 @@ class Config:
                 problems.append(f"{k} must not be negative")
         if values.get("admin_consent", "grant") not in ("grant", "deny"):
             problems.append("admin_consent must be 'grant' or 'deny'")
+        if values.get("lobby_bypass_policy", "") not in ("", "organizer", "organization", "everyone"):
+            problems.append("lobby_bypass_policy must be '', 'organizer', 'organization' or 'everyone'")
         if not problems:
             for k, v in values.items():
                 setattr(self, k, v)

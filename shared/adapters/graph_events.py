@@ -90,18 +90,25 @@ class GraphEvents:
     def create_or_get_online_meeting(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /me/onlineMeetings/createOrGet``: the meeting of ``externalId``, created if needed.
 
-        Falls back to ``POST /me/onlineMeetings`` only when the action itself is not available
-        (404/405 on the action); a 403 is ``TeamsUnavailable``.
+        Never falls back to a plain ``POST /me/onlineMeetings`` (no ``externalId``: a redelivery would make
+        a second meeting); createOrGet is GA in v1.0 ("onlineMeeting: createOrGet"). A 403 is
+        ``TeamsUnavailable``; a 404/405 is ``GraphRejected`` (the request is wrong, not the meeting gone).
         """
         try:
             _, meeting = self._client.request("POST", "/me/onlineMeetings/createOrGet", token,
                                               json_body=body, teams_call=True)
-        except (NotFound, GraphRejected) as exc:
-            if isinstance(exc, GraphRejected) and exc.status != 405:
-                raise
-            plain = {k: v for k, v in body.items() if k != "externalId"}
-            return self.create_online_meeting(token, plain)
+        except NotFound as exc:
+            raise GraphRejected(f"createOrGet was not found: {exc.message}", status=404) from None
         return meeting
+
+    def find_online_meeting_by_join_url(self, token: str, join_url: str) -> dict[str, Any] | None:
+        """``GET /me/onlineMeetings?$filter=JoinWebUrl eq '...'`` (the only list Graph allows): the meeting
+        behind an event's Teams link, or ``None``."""
+        escaped = join_url.replace("'", "''")
+        _, page = self._client.request("GET", "/me/onlineMeetings", token,
+                                       params={"$filter": f"JoinWebUrl eq '{escaped}'"}, teams_call=True)
+        items = page.get("value") or []
+        return items[0] if items else None
 
     def create_online_meeting(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /me/onlineMeetings`` (subject, startDateTime, endDateTime)."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.domain.link_rules import location_refusal
+from shared.domain.meeting_options import MeetingOptions
 from shared.domain.model import CalendarProvider, CalendarType, MeetingLocation
 
 #: Weekday names in ``date.weekday()`` order (Monday == 0).
@@ -85,6 +86,7 @@ class CalendarConfig:
     max_days_ahead: int = 60
     reminder_offsets_minutes: tuple[int, ...] = ()
     members: tuple[MemberConfig, ...] = ()
+    meeting_options: MeetingOptions = field(default_factory=MeetingOptions)
 
     def __post_init__(self) -> None:
         # Accept lists from callers but keep the value immutable-in-spirit and comparable.
@@ -119,6 +121,7 @@ class CalendarConfig:
             "minimum_notice_minutes": self.minimum_notice_minutes,
             "max_days_ahead": self.max_days_ahead,
             "reminder_offsets_minutes": list(self.reminder_offsets_minutes),
+            "meeting_options": self.meeting_options.to_dict(),
             "members": [
                 {
                     "user": m.user,
@@ -150,6 +153,7 @@ class CalendarConfig:
             minimum_notice_minutes=int(data.get("minimum_notice_minutes", 0)),
             max_days_ahead=int(data.get("max_days_ahead", 60)),
             reminder_offsets_minutes=tuple(int(x) for x in data.get("reminder_offsets_minutes") or ()),
+            meeting_options=MeetingOptions.from_dict(data.get("meeting_options")),
             members=tuple(
                 MemberConfig(
                     user=m["user"],

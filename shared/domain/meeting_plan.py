@@ -278,11 +278,32 @@ def calendar_event_body(booking: Mapping[str, Any], link: str, *, teams_link: bo
 
 
 def event_link_patch(booking: Mapping[str, Any], link: str, *, teams_link: bool) -> dict[str, Any]:
-    """PATCH body adding a link (created later: backfill, retry) to an event written without one."""
-    return {
-        "body": {"contentType": "text", "content": _body_text(booking, link, for_host_only=True)},
-        "location": _link_location(link, teams=teams_link),
-    }
+    """PATCH body adding a link (created later: backfill, retry) to an event written without one.
+
+    Rule 24: the event Outlook sent as the invitation (``invitation_channel`` ``outlook``, written with
+    ``isOnlineMeeting``) is a Teams event: replacing its ``body`` strips the Teams block from the invitation
+    (microsoft-graph-docs-contrib#1895), so it only gets the ``location``.
+    """
+    patch: dict[str, Any] = {"location": _link_location(link, teams=teams_link)}
+    if not is_teams_event(booking):
+        patch["body"] = {"contentType": "text", "content": _body_text(booking, link, for_host_only=True)}
+    return patch
+
+
+def is_teams_event(booking: Mapping[str, Any]) -> bool:
+    """True when the booking's event was written with ``isOnlineMeeting`` (the same-account path, rule 8)."""
+    return str(booking.get("invitation_channel") or "") == "outlook"
+
+
+def meeting_times_differ(booking: Mapping[str, Any], meeting: Mapping[str, Any]) -> bool:
+    """True when an online meeting (e.g. createOrGet's 200 for an existing one) is not at the booking's times."""
+    if not meeting.get("startDateTime") or not meeting.get("endDateTime"):
+        return False
+    try:
+        return (_instant(str(meeting["startDateTime"])) != _instant(str(booking["start_utc"]))
+                or _instant(str(meeting["endDateTime"])) != _instant(str(booking["end_utc"])))
+    except (KeyError, ValueError):
+        return False
 
 
 def online_meeting_body(booking: Mapping[str, Any], calendar_name: str = "") -> dict[str, Any]:

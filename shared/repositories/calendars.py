@@ -127,6 +127,7 @@ def calendar_entity(record: CalendarRecord) -> Entity:
     put_json(entity, "weekly_hours", data["weekly_hours"])
     put_json(entity, "members", data["members"])
     put_json(entity, "reminder_offsets", data["reminder_offsets_minutes"])
+    put_json(entity, "meeting_options", data["meeting_options"])
     put_json(entity, "profiles", {u: dict(p) for u, p in record.profiles.items()})
     return entity
 
@@ -147,6 +148,7 @@ def record_from_calendar_entity(entity: Mapping[str, Any]) -> CalendarRecord:
         "weekly_hours": get_json(entity, "weekly_hours", {}),
         "members": get_json(entity, "members", []),
         "reminder_offsets_minutes": get_json(entity, "reminder_offsets", []),
+        "meeting_options": get_json(entity, "meeting_options", {}),
     })
     return CalendarRecord(
         workspace=entity["PartitionKey"],

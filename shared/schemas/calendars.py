@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from shared.domain.calendar_config import WEEKDAYS, CalendarConfig, is_valid_timezone
 
@@ -74,6 +74,14 @@ class MemberIn(_Strict):
     weight: StrictInt | None = None
 
 
+class MeetingOptionsIn(_Strict):
+    """``meeting_options`` of a calendar (rule 25): applied to each booking's Teams meeting."""
+
+    lobby_bypass: Literal["tenant_default", "organizer", "organization", "everyone"] = "tenant_default"
+    allowed_presenters: Literal["tenant_default", "organizer", "everyone"] = "tenant_default"
+    record_automatically: StrictBool = False
+
+
 class CalendarIn(_Strict):
     """``PUT /api/workspaces/{workspace}/calendars/{calendar}``."""
 
@@ -90,6 +98,7 @@ class CalendarIn(_Strict):
     max_days_ahead: StrictInt = 60
     reminder_offsets_minutes: list[StrictInt] = Field(default_factory=list, max_length=10)
     members: list[MemberIn] = Field(min_length=1, max_length=50)
+    meeting_options: MeetingOptionsIn | None = None
 
     _tz = field_validator("timezone")(check_timezone)
 

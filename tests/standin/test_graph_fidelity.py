@@ -67,3 +67,45 @@ def test_get_schedule_resolves_mailboxes_only_not_sign_in_names(ms: StandIn, gra
     assert "error" not in by_mail and by_mail["availabilityView"] == "0" * 48
     me = graph.get(BOB, "/me?$select=mail,userPrincipalName").json()
     assert (me["mail"], me["userPrincipalName"]) == ("bob.baker@contoso.example", BOB)
+
+
+def test_a_body_patch_drops_the_teams_meeting_of_an_event(ms: StandIn, graph: Graph, http: Any) -> None:
+    """microsoft-graph-docs-contrib#1895: replacing the body of a Teams event strips its Teams block."""
+    created = graph.post(ALICE, "/me/events", json=event("UTC", isOnlineMeeting=True,
+                                                         onlineMeetingProvider="teamsForBusiness")).json()
+    url = created["onlineMeeting"]["joinUrl"]
+    moved = graph.patch(ALICE, f"/me/events/{created['id']}", json={"subject": "moved"}).json()
+    assert moved["onlineMeeting"]["joinUrl"] == url
+    assert http.get(url).status_code == 200
+    stripped = graph.patch(ALICE, f"/me/events/{created['id']}",
+                           json={"body": {"contentType": "text", "content": "new"}}).json()
+    assert stripped["isOnlineMeeting"] is False and not stripped.get("onlineMeeting")
+    assert http.get(url).status_code == 404
+
+
+def test_create_or_get_lets_only_the_organization_bypass_the_lobby_until_patched(ms: StandIn, graph: Graph) -> None:
+    """Pages "onlineMeeting: createOrGet" and "lobbyBypassSettings resource type": the default lobby scope is
+    the organisation; PATCH sets lobbyBypassSettings, allowedPresenters and recordAutomatically."""
+    meeting = graph.post(ALICE, "/me/onlineMeetings/createOrGet", json={
+        "externalId": "ext-lobby", "startDateTime": "2030-01-07T10:00:00Z", "endDateTime": "2030-01-07T10:30:00Z",
+        "subject": "Call"}).json()
+    assert meeting["lobbyBypassSettings"]["scope"] == "organization"
+    patched = graph.patch(ALICE, f"/me/onlineMeetings/{meeting['id']}", json={
+        "lobbyBypassSettings": {"scope": "everyone"}, "allowedPresenters": "organizer",
+        "recordAutomatically": True}).json()
+    assert (patched["lobbyBypassSettings"]["scope"], patched["allowedPresenters"],
+            patched["recordAutomatically"]) == ("everyone", "organizer", True)
+    ms.configure(lobby_bypass_policy="organization")  # a tenant policy keeps its own lobby
+    kept = graph.patch(ALICE, f"/me/onlineMeetings/{meeting['id']}",
+                       json={"lobbyBypassSettings": {"scope": "everyone"}}).json()
+    assert kept["lobbyBypassSettings"]["scope"] == "organization"
+
+
+def test_the_join_url_filter_finds_the_meeting_of_a_teams_event(ms: StandIn, graph: Graph) -> None:
+    """Page "Get onlineMeeting": GET /me/onlineMeetings?$filter=JoinWebUrl eq '...' is the only list form."""
+    created = graph.post(ALICE, "/me/events", json=event("UTC", isOnlineMeeting=True,
+                                                         onlineMeetingProvider="teamsForBusiness")).json()
+    url = created["onlineMeeting"]["joinUrl"]
+    found = graph.get(ALICE, "/me/onlineMeetings", params={"$filter": f"JoinWebUrl eq '{url}'"}).json()["value"]
+    assert [m["joinWebUrl"] for m in found] == [url]
+    assert graph.get(ALICE, "/me/onlineMeetings").status_code == 400

@@ -19,17 +19,20 @@ from shared.domain.meeting_plan import (
     event_with_teams_body,
     join_url_of_event,
     join_url_of_online_meeting,
+    meeting_times_differ,
     online_meeting_body,
+    online_meeting_times_patch,
     plan_create,
     static_url,
 )
 from shared.domain.model import LinkState
-from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
+from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable, Throttled
 from shared.ports import Entity
 from shared.repositories import bookings as bookings_repo
 from shared.usecases.meetings import reasons
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
+from shared.usecases.meetings.options import apply_meeting_options
 from shared.usecases.meetings.sync import cancel_graph, sync_times
 from shared.usecases.meetings.writes import (
     apply,
@@ -45,6 +48,10 @@ from shared.usecases.meetings.writes import (
 )
 
 log = logging.getLogger("bookbridge.meetings")
+
+#: Deliveries of a same-account ``create`` that may find the event's join URL missing before the link fails.
+JOIN_URL_ATTEMPTS = 3
+JOIN_URL_RETRY_SECONDS = 30.0
 
 
 def backfill_gate(job: Job, booking: Entity) -> Outcome | None:
@@ -102,6 +109,7 @@ def run_create(job: Job, booking: Entity, teams: ConnectionView | None,
         result = {}
     booking = store_link_result(job, booking, result, snapshot_rev)
     booking = flush_outbox(job, booking)
+    booking = apply_meeting_options(job, booking)  # rule 25: right after the meeting exists
 
     # 2. the event in a linked Microsoft calendar of another account (or without a meeting)
     if plan.write_event or plan.update_event_link:
@@ -143,6 +151,12 @@ def link_from_event(job: Job, booking: Entity, plan: CreatePlan,
         result.update(organizer_oid=calendar.account_oid or None, organizer_tid=calendar.account_tid or None)
     if join:
         result.update(link_state=LinkState.CREATED.value, link_reason=None, meeting_url=join)
+    elif job.msg.attempt < JOIN_URL_ATTEMPTS:
+        # Outlook adds the Teams meeting to an event asynchronously: ask again later through the queue (the
+        # event's transactionId makes the repeated POST return this same event), before anything fails.
+        log.info("meetings: event without join URL yet, re-queued (attempt %s) ws=%s booking=%s",
+                 job.msg.attempt, job.ws, job.booking_id)
+        raise Throttled("the event's Teams join URL is not there yet", retry_after=JOIN_URL_RETRY_SECONDS)
     else:
         log.warning("meetings: event without join URL ws=%s booking=%s", job.ws, job.booking_id)
         result.update(link_state=LinkState.FAILED.value, link_reason=reasons.REASON_NO_JOIN_URL_EVENT)
@@ -164,7 +178,12 @@ def link_from_online_meeting(job: Job, booking: Entity, teams: ConnectionView | 
     except GraphRejected as exc:
         return {"link_state": LinkState.FAILED.value, "link_reason": reasons.reason_rejected(exc)}
     join = join_url_of_online_meeting(meeting)
-    result: dict[str, Any] = {"online_meeting_id": str(meeting.get("id") or "") or None}
+    meeting_id = str(meeting.get("id") or "")
+    if meeting_id and meeting_times_differ(booking, meeting):
+        # createOrGet answers 200 with the meeting of this externalId as it is: move it to the booking's times
+        patch = online_meeting_times_patch(booking)
+        job.call(TEAMS, lambda t: job.deps.graph.update_online_meeting(t, meeting_id, patch))
+    result: dict[str, Any] = {"online_meeting_id": meeting_id or None}
     if teams is not None:
         result.update(organizer_oid=teams.account_oid or None, organizer_tid=teams.account_tid or None)
     if join:

@@ -114,6 +114,8 @@ class FakeGraph:
         seg = path.strip("/").split("/")
         if seg[:2] == ["me", "events"] or (seg[:2] == ["me", "calendars"] and len(seg) == 4 and seg[3] == "events"):
             return self._events(method, seg, query, body)
+        if seg[:2] == ["me", "onlineMeetings"] and len(seg) == 2 and method == "GET":
+            return self._find_meeting(query)
         if seg[:2] == ["me", "onlineMeetings"]:
             return self._meetings(method, seg, body)
         return 404, {}, {"error": {"code": "UnknownResource", "message": path}}
@@ -197,6 +199,7 @@ class FakeGraph:
             return 404, {}, {"error": {"code": "NotFound", "message": "meeting not found"}}
         if method == "PATCH":
             meeting.update(body)
+            meeting.update(getattr(self, "meeting_policy", {}))  # a tenant policy keeps its own values
             return 200, {}, meeting
         if method == "DELETE":
             del self.meetings[meeting_id]
@@ -205,6 +208,20 @@ class FakeGraph:
         if method == "GET":
             return 200, {}, meeting
         return 405, {}, {"error": {"code": "MethodNotAllowed", "message": method}}
+
+    def _find_meeting(self, query: dict[str, list[str]]) -> tuple[int, dict, Any]:
+        """Graph's one list form: ``$filter=JoinWebUrl eq '...'`` (an event's Teams meeting is found too)."""
+        m = re.fullmatch(r"JoinWebUrl eq '(.*)'", (query.get("$filter") or [""])[0])
+        if not m:
+            return 400, {}, {"error": {"code": "BadRequest", "message": "Filter by JoinWebUrl is required"}}
+        url = m.group(1).replace("''", "'")
+        found = [x for x in self.meetings.values() if x.get("joinWebUrl") == url]
+        if not found and any((e.get("onlineMeeting") or {}).get("joinUrl") == url for e in self.events.values()):
+            meeting_id = self._new_id("EM")
+            self.meetings[meeting_id] = {"id": meeting_id, "joinWebUrl": url,
+                                         "lobbyBypassSettings": {"scope": "organization"}}
+            found = [self.meetings[meeting_id]]
+        return 200, {}, {"value": found}
 
     def _new_meeting(self, body: dict[str, Any]) -> dict[str, Any]:
         meeting_id = self._new_id("M")

@@ -67,8 +67,11 @@ def test_online_meeting_errors(graph, status, error) -> None:
         events.create_or_get_online_meeting("t", {"externalId": "e"})
 
 
-def test_405_on_create_or_get_falls_back_to_a_plain_create(graph) -> None:
+@pytest.mark.parametrize("status", [404, 405])
+def test_createorget_is_never_replaced_by_a_plain_create(graph, status) -> None:
+    """Page "onlineMeeting: createOrGet" (GA in v1.0): no fallback to POST /me/onlineMeetings (no externalId)."""
     fake, events = graph
-    fake.fail("POST", "/me/onlineMeetings/createOrGet", 405)
-    meeting = events.create_or_get_online_meeting("t", {"externalId": "e", "subject": "s"})
-    assert meeting["joinWebUrl"] and fake.requests[-1].body == {"subject": "s"}
+    fake.fail("POST", "/me/onlineMeetings/createOrGet", status)
+    with pytest.raises(GraphRejected):
+        events.create_or_get_online_meeting("t", {"externalId": "e", "subject": "s"})
+    assert [r.path for r in fake.requests] == ["/me/onlineMeetings/createOrGet"] and not fake.meetings
