@@ -39,8 +39,10 @@ POLL_INTERVAL = 0.05
 
 
 def _sample_values() -> dict[str, str]:
+    from devhost.smoke import RAISED_RATE_LIMITS
+
     sample = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))
-    return {k: str(v) for k, v in sample["Values"].items()}
+    return {k: str(v) for k, v in sample["Values"].items()} | RAISED_RATE_LIMITS
 
 
 class StackClient:

@@ -298,6 +298,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        # Like Azure's front end: the peer is appended to X-Forwarded-For (with its port) and is X-Client-IP.
+        peer_ip, peer_port = str(self.client_address[0]), self.client_address[1]
+        peer = f"[{peer_ip}]:{peer_port}" if ":" in peer_ip else f"{peer_ip}:{peer_port}"
+        headers["x-forwarded-for"] = f"{headers['x-forwarded-for']}, {peer}" if headers.get("x-forwarded-for") else peer
+        headers["x-client-ip"] = peer_ip
         host = headers.get("host") or f"127.0.0.1:{self.server.server_address[1]}"
         request = Request(self.command.upper(), parts.path or "/", parts.query, headers, body,
                           f"http://{host}{self.path}")

@@ -51,6 +51,11 @@ from devhost import demo
 DEFAULT_TIMEOUT = 60.0
 #: host.json overrides for a stack started by the smoke or the tests: fast queue polling.
 FAST_HOST_JSON = {"queues": {"maxPollingInterval": "00:00:00.200", "visibilityTimeout": "00:00:01"}}
+# Test and bench stacks book many times from one address for one invitee: the limits stay on (their
+# counters are written) but raised far above what a run does. ``make run`` keeps the production defaults.
+RAISED_RATE_LIMITS = {"RATE_LIMIT_BOOKINGS_PER_CLIENT": "100000/1m", "RATE_LIMIT_SLOTS_PER_CLIENT": "100000/1m",
+                      "RATE_LIMIT_CONFIRMATIONS_PER_INVITEE": "100000/1m",
+                      "RATE_LIMIT_BOOKINGS_PER_CALENDAR": "100000/1m", "MANAGE_MAX_RESCHEDULES": "0"}
 
 
 class StepFailed(AssertionError):
@@ -154,14 +159,17 @@ class Client:
 
     # -- connecting (browser flow, scripted) ------------------------------------------------------
     def connect(self, workspace: str, user: str, kind: str, upn: str) -> tuple[int, str, str]:
-        """Follow a fresh connect link -> stand-in authorize with ``login_hint`` -> callback.
+        """Open a fresh connect link, press Continue -> stand-in authorize with ``login_hint`` -> callback.
 
         Returns the callback's ``(status code, page title, page text)``.
         """
         url = demo.connect_link(self.base, self.function_key, workspace, user, kind)
-        resp = self.http.get(url, allow_redirects=False, timeout=30)
+        resp = self.http.get(url, allow_redirects=False, timeout=30)  # the page; the link stays usable
+        if resp.status_code != 200 or "Continue to Microsoft" not in resp.text:
+            raise StepFailed(f"connect link answered {resp.status_code}, not its Continue to Microsoft page")
+        resp = self.http.post(url, allow_redirects=False, timeout=30)  # the button (sets the binding cookie)
         if resp.status_code != 302:
-            raise StepFailed(f"connect link answered {resp.status_code}, not a redirect to Microsoft")
+            raise StepFailed(f"continuing the connect link answered {resp.status_code}, not a redirect to Microsoft")
         authorize = resp.headers["Location"]
         sep = "&" if "?" in authorize else "?"
         resp = self.http.get(authorize + sep + "login_hint=" + requests.utils.quote(upn), allow_redirects=False,
@@ -632,6 +640,7 @@ def smoke_stack_config(folder: Path, **overrides: Any) -> Any:
 
     sample = json.loads((repo_root() / "local.settings.sample.json").read_text(encoding="utf-8"))
     values = {k: str(v) for k, v in sample.get("Values", {}).items()}
+    values.update(RAISED_RATE_LIMITS)
     config = StackConfig(run_dir=folder / "run", azurite_location=folder / "azurite", http_port=0, blob_port=0,
                          queue_port=0, table_port=0, smtp_port=0, values=values, standin=True,
                          host_json_overrides=json.loads(json.dumps(FAST_HOST_JSON)))

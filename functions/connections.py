@@ -26,10 +26,16 @@ def _deps() -> Any:
 
 
 # ----------------------------------------------------------------------------- browser responses
-def _browser_response(result: Any) -> func.HttpResponse:
-    """A use case's ``BrowserResult`` as a 302 or a result page (no-store, no referrer, strict CSP)."""
+def _browser_response(result: Any, continue_page: bool = False) -> func.HttpResponse:
+    """A use case's ``BrowserResult`` as a 302 or a result page (no-store, no referrer, strict CSP); with
+    ``continue_page`` an ok result is the interstitial whose button POSTs to the same URL."""
     from shared.pages.templates import RESULT_PAGE_HEADERS, render_result_page
 
+    if continue_page and result.ok:
+        from shared.pages.interstitial import INTERSTITIAL_HEADERS, render_continue_page
+
+        return func.HttpResponse(render_continue_page(result.title, result.message), status_code=200,
+                                 mimetype="text/html", charset="utf-8", headers=dict(INTERSTITIAL_HEADERS))
     if result.redirect_to:
         return func.HttpResponse(status_code=302, headers={"Location": result.redirect_to, **RESULT_PAGE_HEADERS})
     detail = f"Reference: {result.reason}" if result.reason else None
@@ -38,13 +44,13 @@ def _browser_response(result: Any) -> func.HttpResponse:
                              headers=dict(RESULT_PAGE_HEADERS))
 
 
-def _browser(call: Any) -> func.HttpResponse:
+def _browser(call: Any, continue_page: bool = False) -> func.HttpResponse:
     """Run a browser-facing use case; our errors become a result page, never JSON."""
     from shared.errors import BookbridgeError, ConfigurationError, TransientError
     from shared.usecases.connections import BrowserResult
 
     try:
-        return _browser_response(call())
+        return _browser_response(call(), continue_page)
     except TransientError:
         result = BrowserResult(False, "Please try again", "A service did not answer in time. Try again in a moment.",
                                503, reason="temporarily_unavailable")
@@ -74,6 +80,29 @@ def _callback_params(req: func.HttpRequest) -> dict[str, str]:
                 form.setdefault(key, value)
             params.update(form)
     return params
+
+
+def _open_link(req: func.HttpRequest, admin: bool) -> func.HttpResponse:
+    """GET: the interstitial (the link stays usable); POST: start the flow, bound to this browser by a cookie."""
+    from shared import consent_cookie
+    from shared.usecases import connections as uc
+
+    token = req.route_params.get("token", "")
+    if (req.method or "").upper() != "POST":
+        return _browser(lambda: uc.preview_link(_deps(), token, admin=admin), continue_page=True)
+    binding = consent_cookie.new_value()
+    start = uc.open_admin_consent_link if admin else uc.open_connect_link
+    resp = _browser(lambda: start(_deps(), token, binding))
+    if resp.status_code == 302:
+        secure = str(_deps().public_base_url).lower().startswith("https://")
+        resp.headers["Set-Cookie"] = consent_cookie.set_cookie_header(binding, secure=secure)
+    return resp
+
+
+def _binding(req: func.HttpRequest) -> str | None:
+    from shared import consent_cookie
+
+    return consent_cookie.read(req.headers.get("Cookie"))
 
 
 # ----------------------------------------------------------------------------- management (function key)
@@ -132,33 +161,42 @@ def connections_create_admin_consent_link(req: func.HttpRequest) -> func.HttpRes
 
 
 # ----------------------------------------------------------------------------- browser (anonymous)
-@bp.route(route="connect/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="connect/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def connections_open_connect_link(req: func.HttpRequest) -> func.HttpResponse:
-    """302 to Microsoft's authorize URL (MSAL, PKCE), or a result page when the link is not usable."""
-    from shared.usecases.connections import open_connect_link
-
-    return _browser(lambda: open_connect_link(_deps(), req.route_params.get("token", "")))
+    """GET: a page with "Continue to Microsoft" (the link is not used up); POST: 302 to Microsoft's authorize
+    URL (MSAL, PKCE) with the browser-binding cookie; a result page when the link is not usable."""
+    return _open_link(req, admin=False)
 
 
 @bp.route(route="auth/microsoft/callback", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def connections_callback(req: func.HttpRequest) -> func.HttpResponse:
-    """Microsoft's redirect: 302 to the return URL with ``status=connected|error``, or a result page."""
-    from shared.usecases.connections import complete_sign_in
+    """Microsoft's redirect: 302 to the return URL with ``status=connected|error``, or a result page.
 
-    return _browser(lambda: complete_sign_in(_deps(), _callback_params(req)))
+    Microsoft's ``form_post`` is a cross-site POST, which carries no SameSite=Lax cookie: it is answered
+    303 to the same callback as a GET (a top-level navigation, which carries it), then checked.
+    """
+    from urllib.parse import urlencode
+
+    from shared.usecases.connections import CALLBACK_PATH, complete_sign_in
+
+    params, browser = _callback_params(req), _binding(req)
+    if (req.method or "").upper() == "POST" and browser is None and params.get("state"):
+        return func.HttpResponse(status_code=303, headers={"Location": f"{CALLBACK_PATH}?{urlencode(params)}",
+                                                           "Cache-Control": "no-store",
+                                                           "Referrer-Policy": "no-referrer"})
+    return _browser(lambda: complete_sign_in(_deps(), params, browser))
 
 
-@bp.route(route="admin-consent/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="admin-consent/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def connections_open_admin_consent_link(req: func.HttpRequest) -> func.HttpResponse:
-    """302 to ``<authority host>/{tenant}/v2.0/adminconsent``, or a result page."""
-    from shared.usecases.connections import open_admin_consent_link
-
-    return _browser(lambda: open_admin_consent_link(_deps(), req.route_params.get("token", "")))
+    """GET: a page with "Continue to Microsoft"; POST: 302 to ``<authority host>/{tenant}/v2.0/adminconsent``
+    with the browser-binding cookie; a result page when the link is not usable."""
+    return _open_link(req, admin=True)
 
 
 @bp.route(route="auth/microsoft/admin-consent/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def connections_admin_consent_callback(req: func.HttpRequest) -> func.HttpResponse:
-    """Microsoft's admin-consent redirect: records the granted tenant; 302 to the return URL or a page."""
+    """Microsoft's admin-consent redirect: records the expected tenant; 302 to the return URL or a page."""
     from shared.usecases.connections import complete_admin_consent
 
-    return _browser(lambda: complete_admin_consent(_deps(), _callback_params(req)))
+    return _browser(lambda: complete_admin_consent(_deps(), _callback_params(req), _binding(req)))

@@ -32,6 +32,30 @@ def booking_deps() -> Any:
     return bootstrap.container().booking_deps()
 
 
+def _limits() -> Any:
+    """``PublicLimits`` of the process container."""
+    from shared import bootstrap
+
+    return bootstrap.container().public_limits
+
+
+def _client(req: func.HttpRequest) -> str | None:
+    from shared import bootstrap
+    from shared.domain.rate_limits import client_address
+
+    return client_address(req.headers, bootstrap.container().settings.get("CLIENT_IP_HEADER"))
+
+
+def _human_check(req: func.HttpRequest, body: Any) -> None:
+    """The form's quiet signals, then the optional human check (Turnstile), before anything is stored."""
+    from shared import bootstrap
+    from shared.usecases.human_check import check_form_signals, require_human
+
+    container = bootstrap.container()
+    check_form_signals(body.website, body.fill_ms, container.settings.get_int("BOOKING_FORM_MIN_FILL_MS"))
+    require_human(container.human_check, body.human_check_token, _client(req))
+
+
 def _idempotency_key(req: func.HttpRequest) -> str | None:
     from shared.errors import ValidationError
 
@@ -52,6 +76,7 @@ def public_slots(req: func.HttpRequest) -> func.HttpResponse:
     from shared.schemas.bookings import SlotsQuery
     from shared.usecases.availability import list_slots
 
+    _limits().slots_request(_client(req))
     query = parse_model(SlotsQuery, {k: req.params[k] for k in ("start", "end", "timezone") if k in req.params})
     body = list_slots(availability_deps(), req.route_params.get("slug", ""), query.start, query.end, query.timezone)
     return json_response(body)
@@ -65,8 +90,10 @@ def public_create_booking(req: func.HttpRequest) -> func.HttpResponse:
     from shared.schemas.bookings import BookingIn
     from shared.usecases.booking import BookingRequest, create_booking
 
+    _limits().booking_request(_client(req))
     body = parse_model(BookingIn, read_json(req))
     key = _idempotency_key(req)
+    _human_check(req, body)
     request = BookingRequest(body.start_utc, body.name, body.email, body.timezone, body.notes, body.time_format)
     result = create_booking(booking_deps(), req.route_params.get("slug", ""), request, key)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}

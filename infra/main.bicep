@@ -101,6 +101,15 @@ param instanceMemoryMB int = 2048
 @description('Turn on Key Vault purge protection (irreversible; recommended for production).')
 param enableKeyVaultPurgeProtection bool = false
 
+// ------------------------------------------------------------------------------ edge protection (optional)
+@description('Put Azure Front Door (Standard) with a WAF rate-limit rule in front of the app; the app then only takes traffic from it. Off by default.')
+param enableFrontDoor bool = false
+
+@minValue(10)
+@maxValue(5000)
+@description('With enableFrontDoor: requests per minute one client address may send to the public booking API.')
+param frontDoorRateLimitPerMinute int = 100
+
 @description('Object id of the person or principal running azd (azd sets AZURE_PRINCIPAL_ID): gets read access to tables and queues for troubleshooting. Empty: none.')
 param operatorPrincipalId string = ''
 
@@ -142,6 +151,7 @@ var tableNames = [
   'connectiontransitions'
   'backfillhosts'
   'reconciledue'
+  'ratelimits'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -241,6 +251,7 @@ module functionApp 'modules/functionapp.bicep' = {
     corsAllowedOrigins: corsAllowedOrigins
     backfillSchedule: backfillSchedule
     enableAcsEmail: enableAcsEmail
+    clientIpHeader: enableFrontDoor ? 'X-Azure-ClientIP' : ''
     acsEndpoint: enableAcsEmail ? communication.outputs.endpoint : ''
     acsSenderAddress: enableAcsEmail ? communication.outputs.senderAddress : ''
     smtpHost: smtpHost
@@ -253,6 +264,18 @@ module functionApp 'modules/functionapp.bicep' = {
   // No dependsOn needed: the parameters above use outputs of storage, keyVault, monitoring and
   // communication, so those modules (and the role assignments inside them) finish first and the app
   // starts with the access it needs.
+}
+
+module frontDoor 'modules/frontdoor.bicep' = if (enableFrontDoor) {
+  name: 'frontdoor'
+  scope: rg
+  params: {
+    name: 'afd-bookbridge-${resourceToken}'
+    tags: tags
+    functionAppName: functionApp.outputs.name
+    originHostName: replace(functionApp.outputs.url, 'https://', '')
+    rateLimitPerMinute: frontDoorRateLimitPerMinute
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- outputs
@@ -270,3 +293,4 @@ output KEY_VAULT_NAME string = keyVault.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
 output ACS_SENDER_ADDRESS string = enableAcsEmail ? communication.outputs.senderAddress : ''
+output FRONT_DOOR_URL string = enableFrontDoor ? frontDoor.outputs.url : ''

@@ -184,6 +184,27 @@ class Container:
         return (TableEntityStore(account.table_service(**PROBE_CLIENT_OPTIONS)),
                 StorageMessageQueue(account.queue_service(**PROBE_CLIENT_OPTIONS)))
 
+    # ---------------------------------------------------------------- public endpoints
+    @cached_property
+    def public_limits(self) -> Any:
+        """The public routes' rate limits over Table Storage counters (``PublicLimits``)."""
+        from shared.adapters.rate_limit_store import TableRateLimiter
+        from shared.usecases.public_limits import PublicLimits
+
+        return PublicLimits.from_settings(TableRateLimiter(self.store, self.clock), self.settings)
+
+    @cached_property
+    def human_check(self) -> Any:
+        """The booking intake's human check (``TurnstileVerifier``), or ``None`` when not configured."""
+        secret = self.settings.get("TURNSTILE_SECRET_KEY")
+        if not secret:
+            return None
+        import requests
+
+        from shared.adapters.turnstile import TurnstileVerifier
+
+        return TurnstileVerifier(secret, requests.Session(), self.settings.get("TURNSTILE_VERIFY_URL") or "")
+
     # ---------------------------------------------------------------- Microsoft
     @cached_property
     def http_session(self) -> requests.Session:
@@ -269,9 +290,11 @@ class Container:
     def booking_deps(self) -> BookingDeps:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""
         from shared.usecases.booking import BookingDeps
+        from shared.usecases.public_limits import max_reschedules
 
         return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
-                           availability=self.availability_deps())
+                           availability=self.availability_deps(), intake_guard=self.public_limits.intake,
+                           max_reschedules=max_reschedules(self.settings))
 
     def meeting_deps(self) -> MeetingDeps:
         """``MeetingDeps``: Graph events/meetings and the connection ports (``meeting_ports`` win)."""

@@ -40,6 +40,23 @@ class ValidationError(PermanentError):
         self.errors = errors or [{"field": field, "reason": reason}]
 
 
+class PayloadTooLarge(ValidationError):
+    """The request body is larger than a public route accepts (HTTP 413, refused before parsing)."""
+
+    code = "payload_too_large"
+
+
+class RateLimited(PermanentError):
+    """A rate limit was reached (HTTP 429 with ``Retry-After``); ``limit`` names the setting."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, limit: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = max(1, int(retry_after))
+
+
 class NotFound(PermanentError):
     """The thing asked for does not exist (or is not visible to the caller)."""
 

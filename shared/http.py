@@ -15,7 +15,9 @@ from shared.errors import (
     ConfigurationError,
     Conflict,
     NotFound,
+    PayloadTooLarge,
     PermanentError,
+    RateLimited,
     TransientError,
     ValidationError,
 )
@@ -45,11 +47,18 @@ def error_body(exc: BookbridgeError) -> dict[str, Any]:
         err["field"] = exc.field
         err["reason"] = exc.reason
         err["errors"] = exc.errors
+    if isinstance(exc, RateLimited):
+        err["limit"] = exc.limit
+        err["retry_after"] = exc.retry_after
     return {"error": err}
 
 
 def status_for(exc: BookbridgeError) -> int:
     """The HTTP status of an error."""
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    if isinstance(exc, RateLimited):
+        return 429
     if isinstance(exc, ValidationError):
         return 422
     if isinstance(exc, NotFound):
@@ -70,7 +79,7 @@ def status_for(exc: BookbridgeError) -> int:
 def error_response(exc: BookbridgeError, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """Translate one of our errors into a JSON response."""
     extra = dict(headers or {})
-    if isinstance(exc, TransientError) and exc.retry_after:
+    if isinstance(exc, (TransientError, RateLimited)) and exc.retry_after:
         extra["Retry-After"] = str(int(exc.retry_after))
     if isinstance(exc, ConfigurationError):
         log.error("configuration error: %s", exc.message)
@@ -78,10 +87,10 @@ def error_response(exc: BookbridgeError, headers: dict[str, str] | None = None) 
 
 
 def read_json(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]:
-    """The request's JSON object body, size-limited; a ``ValidationError`` naming ``body`` otherwise."""
+    """The request's JSON object body, size-limited (413 before parsing); a ``ValidationError`` naming
+    ``body`` otherwise."""
+    check_body_size(req)
     raw = req.get_body() or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError("body", f"request body is larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         if required:
             raise ValidationError("body", "a JSON object body is required")
@@ -90,9 +99,19 @@ def read_json(req: func.HttpRequest, *, required: bool = True) -> dict[str, Any]
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("body", "the body is not valid JSON") from None
+    except RecursionError:
+        raise ValidationError("body", "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValidationError("body", "the body must be a JSON object")
     return data
+
+
+def check_body_size(req: func.HttpRequest, limit: int = MAX_BODY_BYTES) -> None:
+    """``PayloadTooLarge`` (413) when the declared or actual body is over ``limit`` bytes."""
+    declared = req.headers.get("Content-Length") or ""
+    too_big = declared.isdigit() and int(declared) > limit
+    if too_big or len(req.get_body() or b"") > limit:
+        raise PayloadTooLarge("body", f"request body is larger than {limit} bytes")
 
 
 def parse_model(model: type[T], data: dict[str, Any]) -> T:
@@ -131,11 +150,20 @@ def cors_headers(req: func.HttpRequest, allowed: list[str]) -> dict[str, str]:
 
 
 def handle(call: Callable[[], func.HttpResponse], headers: dict[str, str] | None = None) -> func.HttpResponse:
-    """Run a handler body, translating our errors to JSON responses (unknown errors propagate: 500)."""
+    """Run a handler body, translating our errors to JSON responses; anything else is logged (type only)
+    and answered 500 as JSON, with the same headers (CORS) as every other answer."""
     try:
         response = call()
     except BookbridgeError as exc:
         return error_response(exc, headers)
+    except Exception as exc:  # noqa: BLE001 - a bug must still answer JSON with CORS
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        log.error("unexpected %s in a handler at %s:%s", type(exc).__name__,
+                  where.filename.rsplit("/", 1)[-1] if where else "?", where.lineno if where else "?")
+        body = {"error": {"code": "internal_error", "message": "An unexpected error occurred."}}
+        return json_response(body, 500, headers)
     if headers:
         for key, value in headers.items():
             response.headers[key] = value

@@ -36,6 +36,8 @@ param corsAllowedOrigins string = ''
 param backfillSchedule string = '0 */5 * * * *'
 
 param enableAcsEmail bool
+@description('Header a trusted proxy puts the client address in (X-Azure-ClientIP behind the optional Front Door).')
+param clientIpHeader string = ''
 param acsEndpoint string = ''
 param acsSenderAddress string = ''
 param smtpHost string = ''
@@ -149,6 +151,7 @@ var baseAppSettings = {
   TOKEN_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${tokenEncryptionKeysUri})'
   LINK_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${linkSigningKeyUri})'
   BACKFILL_SCHEDULE: backfillSchedule
+  CLIENT_IP_HEADER: clientIpHeader
   MAIL_TRANSPORT: enableAcsEmail ? 'acs' : 'smtp'
   // ACS: the managed domain's DoNotReply sender unless mailFrom names one of a custom domain you linked.
   MAIL_FROM: !empty(mailFrom) ? mailFrom : acsSenderAddress

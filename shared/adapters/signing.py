@@ -49,7 +49,7 @@ class Signer:
             expected = self._mac(purpose, body)
         except UnicodeEncodeError:
             return None
-        if not hmac.compare_digest(expected, mac):
+        if not hmac.compare_digest(expected.encode("ascii"), mac.encode("utf-8", "surrogatepass")):
             return None
         try:
             payload = json.loads(_unb64(body))

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 from shared.domain import graph_time
+from shared.domain.input_limits import one_line
 from shared.domain.model import (
     DYNAMIC_LINK_CALENDAR_TYPES,
     CalendarType,
@@ -205,8 +206,8 @@ def utc_offset_string(instant_utc: str) -> str:
 
 def meeting_subject(booking: Mapping[str, Any], calendar_name: str = "") -> str:
     """``Intro call with Ada Lovelace`` (calendar name, else 'Meeting')."""
-    title = (calendar_name or "").strip() or "Meeting"
-    invitee = str(booking.get("invitee_name") or "").strip()
+    title = one_line(calendar_name or "") or "Meeting"
+    invitee = one_line(str(booking.get("invitee_name") or ""))
     return f"{title} with {invitee}" if invitee else title
 
 
@@ -237,8 +238,8 @@ def event_with_teams_body(booking: Mapping[str, Any], calendar_name: str = "") -
         "emailAddress": {"address": str(booking.get("invitee_email") or "")},
         "type": "required",
     }
-    if booking.get("invitee_name"):
-        attendee["emailAddress"]["name"] = str(booking["invitee_name"])
+    if one_line(str(booking.get("invitee_name") or "")):
+        attendee["emailAddress"]["name"] = one_line(str(booking["invitee_name"]))
     return {
         "subject": meeting_subject(booking, calendar_name),
         "body": {"contentType": "text", "content": _body_text(booking, "", for_host_only=False)},

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 
+from shared.domain.input_limits import DATE_RANGE_REASON, date_in_range, name_problem, notes_problem, year_in_range
 from shared.schemas.calendars import check_email, check_timezone
 
 MAX_RANGE_DAYS = 62
@@ -26,7 +27,37 @@ def parse_instant(value: str) -> datetime:
         raise ValueError("must be an ISO-8601 date-time such as 2026-11-23T09:30:00Z") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must carry a UTC offset (Z or +hh:mm)")
+    if not year_in_range(parsed):
+        raise ValueError(DATE_RANGE_REASON)
     return parsed.astimezone(UTC)
+
+
+def check_invitee_email(value: str) -> str:
+    """An address the mail transports accept, in the mail layer's normal form (IDNA domain)."""
+    from shared.errors import DeliveryRejected
+    from shared.mail.message import normalize_address
+
+    check_email(value)
+    try:
+        return normalize_address(value)
+    except DeliveryRejected as exc:
+        raise ValueError(exc.message) from None
+
+
+def check_name(value: str) -> str:
+    """A display name without control, line-break or bidi characters."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_notes(value: str | None) -> str | None:
+    """Notes without control or bidi characters (tab and line breaks kept)."""
+    problem = notes_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class SlotsQuery(_Strict):
@@ -41,6 +72,13 @@ class SlotsQuery(_Strict):
     def _iso_date(cls, value: object) -> object:
         if not isinstance(value, str) or len(value) != 10:
             raise ValueError("must be a date YYYY-MM-DD")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _sane(cls, value: date) -> date:
+        if not date_in_range(value):
+            raise ValueError(DATE_RANGE_REASON)
         return value
 
     @field_validator("timezone")
@@ -85,9 +123,14 @@ class BookingIn(_StartIn):
     notes: StrictStr | None = Field(default=None, max_length=2000)
     time_format: Literal["12h", "24h"] | None = Field(
         default=None, description="the invitee's clock (the page sends its locale's): times in emails use it")
+    human_check_token: StrictStr | None = Field(default=None, max_length=2048)
+    website: StrictStr | None = Field(default=None, max_length=500)
+    fill_ms: StrictInt | None = Field(default=None, ge=0, le=7 * 24 * 3600 * 1000)
 
     _tz = field_validator("timezone")(check_timezone)
-    _email = field_validator("email")(check_email)
+    _email = field_validator("email")(check_invitee_email)
+    _name = field_validator("name")(check_name)
+    _notes = field_validator("notes")(check_notes)
 
 
 class RescheduleIn(_StartIn):

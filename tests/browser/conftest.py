@@ -121,6 +121,7 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     """The local host on Azurite with the SMTP sink and the widget's "other site", torn down after the package."""
     from devhost.functions_host import FunctionsHost, private_app
     from devhost.settings_loader import load_host_json
+    from devhost.smoke import RAISED_RATE_LIMITS
     from devhost.smtp_sink import SmtpSink
     from devhost.static_server import StaticServer
     from shared import bootstrap
@@ -137,6 +138,8 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port),
         "SMTP_STARTTLS": "false",
+        **RAISED_RATE_LIMITS,
+        "BOOKING_FORM_MIN_FILL_MS": "0",  # the tests fill the form faster than a person
     }
     saved = {name: os.environ.get(name) for name in [*env, "PUBLIC_BASE_URL"]}
     os.environ.update(env)

@@ -31,11 +31,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     from devhost.stack import Stack
 
     overrides = dict(getattr(request.module, "STACK_OVERRIDES", {}))
+    values = overrides.pop("values", None)
     host_json = json.loads(json.dumps(FAST_HOST_JSON))
     for key, value in (overrides.pop("host_json_overrides", None) or {}).items():
         host_json.setdefault(key, {}).update(value)
     folder = tmp_path_factory.mktemp("e2e-stack")
     config = smoke_stack_config(folder, host_json_overrides=host_json, **overrides)
+    config.values.update(values or {})  # a module's settings over the test stack's
     with Stack(config) as running:
         yield running
 

@@ -459,9 +459,15 @@ class BookingFlow {
       notes: this.field("notes", "Anything the host should know? (optional)",
         el("textarea", { rows: "3", maxlength: "2000" })),
     };
+    // A field people never see or reach (bots fill it in) and the time the form was open: both are
+    // sent with the booking and a filled trap or an inhumanly fast form is refused quietly.
+    this.trap = el("input", { type: "text", name: "website", tabindex: "-1", autocomplete: "off" });
+    const trapBox = el("div", { class: "bb-visually-hidden", "aria-hidden": "true" },
+      el("label", {}, "Leave this field empty", this.trap));
+    this.detailsShownAt = 0;
     this.formError = el("p", { class: "bb-form-error", tabindex: "-1", hidden: true });
     this.submitButton = el("button", { type: "submit", class: "bb-button bb-primary" }, "Confirm booking");
-    this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, this.formError,
+    this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, trapBox, this.formError,
       el("div", { class: "bb-actions" }, this.submitButton));
     this.detailsHeading = this.h(1, { class: "bb-step-heading", id: `${id}-details`, tabindex: "-1" }, "Your details");
     this.detailsStep = el("section", { class: "bb-step bb-step-details", hidden: true,
@@ -550,6 +556,7 @@ class BookingFlow {
   setStep(step) {
     this.root.dataset.state = step;
     this.pickStep.hidden = step !== "pick";
+    if (step === "details" && this.detailsStep.hidden) this.detailsShownAt = Date.now();
     this.detailsStep.hidden = step !== "details";
     this.doneStep.hidden = step !== "done";
   }
@@ -977,8 +984,10 @@ class BookingFlow {
     this.announce("Booking…");
     let res;
     try {
+      const signals = { fill_ms: Math.max(0, Date.now() - this.detailsShownAt) };
+      if (this.trap.value) signals.website = this.trap.value;
       res = await this.request(`calendars/${encodeURIComponent(this.slug)}/bookings`,
-        { method: "POST", body: payload, headers: { "Idempotency-Key": this.attempt.key } });
+        { method: "POST", body: { ...payload, ...signals }, headers: { "Idempotency-Key": this.attempt.key } });
     } catch {
       this.setBusy(false);
       this.formProblem(await this.unreachableText());

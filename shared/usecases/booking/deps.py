@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from shared.domain.model import (
     LinkState,
@@ -35,6 +35,10 @@ class BookingDeps:
     clock: Clock
     signer: Signer
     availability: AvailabilityDeps
+    intake_guard: Callable[[str, str, str], None] | None = None
+    """``(workspace, calendar, invitee_email)`` before a booking is stored: raises ``RateLimited`` to refuse."""
+    max_reschedules: int | None = None
+    """Reschedules one booking allows (``None``: no cap)."""
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,8 @@ def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
         assert claim is not None
         booking_id = claim["booking_id"]
     try:
+        if deps.intake_guard is not None:
+            deps.intake_guard(record.workspace, record.calendar, req.email)
         booking, stats = place(deps, record, slot, req, booking_id, now)
     except BaseException:
         if claim is not None:

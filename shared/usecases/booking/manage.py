@@ -113,6 +113,8 @@ def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, st
     now = deps.clock.now()
     if b.start_utc <= now:
         raise Conflict("the booking has already started and can no longer be rescheduled")
+    if deps.max_reschedules is not None and b.revision - 1 >= deps.max_reschedules:
+        raise Conflict(f"this booking was already rescheduled {deps.max_reschedules} times; cancel it and book again")
     record = calendar_repo.get_calendar(deps.store, b.workspace, b.calendar)
     if record is None:
         raise Conflict("the booking's calendar no longer exists")

@@ -43,7 +43,7 @@ from shared.usecases.connections.deps import (
     ConnectionDeps,
     ContainerDeps,
 )
-from shared.usecases.connections.links import BrowserResult, create_connect_link, open_connect_link
+from shared.usecases.connections.links import BrowserResult, create_connect_link, open_connect_link, preview_link
 from shared.usecases.connections.sign_in import complete_sign_in
 from shared.usecases.connections.status import disconnect, get_connection, list_connections, mark_teams_unavailable
 from shared.usecases.connections.tokens import get_access_token
@@ -53,5 +53,5 @@ __all__ = [
     "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
     "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "complete_admin_consent", "complete_sign_in",
     "create_admin_consent_link", "create_connect_link", "disconnect", "get_access_token", "get_connection",
-    "list_connections", "mark_teams_unavailable", "open_admin_consent_link", "open_connect_link",
+    "list_connections", "mark_teams_unavailable", "open_admin_consent_link", "open_connect_link", "preview_link",
 ]

@@ -23,6 +23,7 @@ from shared.usecases.connections.deps import (
     require_workspace,
     sha256_hex,
 )
+from shared.usecases.connections.browser import OTHER_BROWSER, browser_hash, other_browser
 from shared.usecases.connections.links import BAD_LINK, BAD_STATE, BrowserResult, page, read_link
 from shared.usecases.connections.sign_in import read_flow
 
@@ -53,8 +54,8 @@ def create_admin_consent_link(deps: Deps, workspace: str, tenant: str | None = N
     return {"url": f"{base_url(deps)}{ADMIN_CONSENT_PATH}{token}", "expires_at": iso_utc(expires), "tenant": tenant}
 
 
-def open_admin_consent_link(deps: Deps, token: str) -> BrowserResult:
-    """``GET /api/admin-consent/{token}``: send the admin to Microsoft's admin-consent page."""
+def open_admin_consent_link(deps: Deps, token: str, browser: str | None = None) -> BrowserResult:
+    """``POST /api/admin-consent/{token}``: send the admin (bound to ``browser``) to Microsoft's page."""
     row, reason = read_link(deps, ADMIN_CONSENT_LINK_PURPOSE, rules.ADMIN_CONSENT_ROW, token)
     if row is None:
         log.info("admin-consent link refused: %s", reason)
@@ -67,6 +68,7 @@ def open_admin_consent_link(deps: Deps, token: str) -> BrowserResult:
         "PartitionKey": sha256_hex(state), "RowKey": rules.ADMIN_CONSENT_ROW, "ws": row["ws"],
         "tenant": row.get("tenant") or "organizations", "return_url": row.get("return_url") or "",
         "expires_at": iso_utc(now + rules.AUTH_FLOW_TTL), "used": False, "created_at": iso_utc(now),
+        "browser": browser_hash(browser),
     })
     if not claim_once(deps.store, rules.CONNECT_LINKS_TABLE, row, iso_utc(now)):
         return page(False, *BAD_LINK, 400, reason="link_used")
@@ -75,8 +77,13 @@ def open_admin_consent_link(deps: Deps, token: str) -> BrowserResult:
                          redirect_to=url)
 
 
-def complete_admin_consent(deps: Deps, params: Mapping[str, str]) -> BrowserResult:
-    """``/api/auth/microsoft/admin-consent/callback``: record the granted tenant (``error`` checked first)."""
+def complete_admin_consent(deps: Deps, params: Mapping[str, str], browser: str | None = None) -> BrowserResult:
+    """``/api/auth/microsoft/admin-consent/callback``: record the granted tenant (``error`` checked first).
+
+    Only a tenant the flow expected is recorded: the link named that tenant id and Microsoft's answer
+    names the same one. The query's ``tenant`` alone proves nothing (anyone can write it), so a link made
+    for ``organizations`` or a domain records nothing and the page says how to get a link that can.
+    """
     row, problem = read_flow(deps, rules.ADMIN_CONSENT_ROW, str(params.get("state") or ""))
     if row is None:
         log.warning("admin-consent callback refused: %s", problem)
@@ -85,6 +92,9 @@ def complete_admin_consent(deps: Deps, params: Mapping[str, str]) -> BrowserResu
     if not claim_once(deps.store, rules.AUTH_FLOWS_TABLE, row, now):
         return page(False, *BAD_STATE, 400, reason="invalid_state")
     ws, return_url = row["ws"], row.get("return_url") or None
+    if other_browser(row, browser):
+        log.warning("admin-consent callback refused: finished in another browser")
+        return page(False, *OTHER_BROWSER, 400, reason="other_browser")
 
     def refused(reason: str, message: str) -> BrowserResult:
         log.info("admin consent not granted ws=%s reason=%s", ws, reason)
@@ -103,6 +113,14 @@ def complete_admin_consent(deps: Deps, params: Mapping[str, str]) -> BrowserResu
         return refused("admin_consent_failed", "Microsoft did not confirm the consent.")
     if tenant.lower() == PERSONAL_ACCOUNT_TENANT_ID:
         return refused("personal_account", "Only Microsoft work or school organisations can grant consent.")
+    expected = str(row.get("tenant") or "").lower()
+    if not rules.GUID_PATTERN.match(expected):
+        return refused("tenant_unverified", "Microsoft reported a consent, but bookbridge cannot verify which "
+                       "organisation gave it, so nothing was recorded. Ask for an admin-consent link made for your "
+                       "tenant id (a GUID) and use it again.")
+    if tenant.lower() != expected:
+        return refused("tenant_mismatch", "The consent was given for another organisation than this link was made "
+                       "for, so nothing was recorded.")
     deps.store.upsert(rules.ADMIN_CONSENTS_TABLE, {
         "PartitionKey": ws, "RowKey": tenant.lower(), "tenant": tenant.lower(), "granted_at": now,
         "scopes": " ".join(rules.admin_consent_scopes()),

@@ -13,7 +13,10 @@ from shared.errors import (
     ValidationError,
 )
 from shared.ports import iso_utc
+from shared.domain.model import ConnectionKind
+from shared.usecases.connections.browser import browser_hash
 from shared.usecases.connections.deps import (
+    ADMIN_CONSENT_LINK_PURPOSE,
     CALLBACK_PATH,
     CONNECT_LINK_PURPOSE,
     CONNECT_PATH,
@@ -58,8 +61,9 @@ def page(ok: bool, title: str, message: str, status: int, *, reason: str | None 
     return BrowserResult(ok, title, message, status, redirect, reason, kind)
 
 
-BAD_LINK = ("This link cannot be used", "This link is not valid, has expired or was already used. "
-             "Ask for a new link and open it right away.")
+BAD_LINK = ("This link cannot be used", "This link is not valid, has expired or was already used. Connect "
+            "links work once and expire 15 minutes after they are made: ask whoever sent it (the product you "
+            "connect from, or your bookbridge administrator) for a new link and open it right away.")
 
 
 BAD_STATE = ("Sign-in could not be completed", "This sign-in response is not valid, has expired or was already "
@@ -107,8 +111,26 @@ def read_link(deps: Deps, purpose: str, row_key: str, token: str) -> tuple[dict[
     return row, ""
 
 
-def open_connect_link(deps: Deps, token: str) -> BrowserResult:
-    """``GET /api/connect/{token}``: start MSAL's auth-code flow and send the browser to Microsoft."""
+def preview_link(deps: Deps, token: str, *, admin: bool = False) -> BrowserResult:
+    """``GET`` of a connect or admin-consent link: checked, never used up (the page's button POSTs)."""
+    purpose, row_key = ((ADMIN_CONSENT_LINK_PURPOSE, rules.ADMIN_CONSENT_ROW) if admin
+                        else (CONNECT_LINK_PURPOSE, rules.CONNECT_ROW))
+    row, reason = read_link(deps, purpose, row_key, token)
+    if row is None:
+        log.info("link refused on opening: %s", reason)
+        return page(False, *BAD_LINK, 400, reason=reason)
+    if admin:
+        return BrowserResult(True, "Approve bookbridge for your organisation", "Continue to Microsoft to review "
+                             "and grant the permissions bookbridge needs. You must be a tenant administrator.", 200)
+    kind = kind_of(row["kind"])
+    label = "Microsoft Teams" if kind is ConnectionKind.TEAMS else "Microsoft calendar"
+    return BrowserResult(True, f"Connect your {label}", f"Continue to Microsoft to sign in with the work or school "
+                         f"account whose {label} bookbridge should use. Finish in this browser.", 200,
+                         kind=kind.value)
+
+
+def open_connect_link(deps: Deps, token: str, browser: str | None = None) -> BrowserResult:
+    """``POST /api/connect/{token}``: start MSAL's auth-code flow (bound to ``browser``) and go to Microsoft."""
     row, reason = read_link(deps, CONNECT_LINK_PURPOSE, rules.CONNECT_ROW, token)
     if row is None:
         log.info("connect link refused: %s", reason)
@@ -122,6 +144,7 @@ def open_connect_link(deps: Deps, token: str) -> BrowserResult:
         "flow": deps.cipher.encrypt(json.dumps(flow, separators=(",", ":"), default=str)),
         "ws": row["ws"], "user": row["user"], "kind": kind.value, "return_url": row.get("return_url") or "",
         "expires_at": iso_utc(now + rules.AUTH_FLOW_TTL), "used": False, "created_at": iso_utc(now),
+        "browser": browser_hash(browser),
     })
     if not claim_once(deps.store, rules.CONNECT_LINKS_TABLE, row, iso_utc(now)):
         log.info("connect link refused: link_used (concurrent)")

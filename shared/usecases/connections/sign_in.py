@@ -20,6 +20,7 @@ from shared.errors import (
 from shared.ports import EntityExists, iso_utc
 from shared.repositories.optimistic import optimistic_update
 from shared.usecases import mailbox_address
+from shared.usecases.connections.browser import OTHER_BROWSER, other_browser
 from shared.usecases.connections.deps import MAX_STATE_LENGTH, Deps, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
@@ -40,7 +41,7 @@ def read_flow(deps: Deps, row_key: str, state: str) -> tuple[dict[str, Any] | No
     return row, ""
 
 
-def complete_sign_in(deps: Deps, params: Mapping[str, str]) -> BrowserResult:
+def complete_sign_in(deps: Deps, params: Mapping[str, str], browser: str | None = None) -> BrowserResult:
     """``/api/auth/microsoft/callback``: redeem the code, check the account, store tokens, mark connected.
 
     A missing, unknown, replayed or expired ``state`` is refused (400) and nothing is stored; so is a
@@ -55,6 +56,9 @@ def complete_sign_in(deps: Deps, params: Mapping[str, str]) -> BrowserResult:
     if not claim_once(deps.store, rules.AUTH_FLOWS_TABLE, row, iso_utc(now), flow=""):
         log.warning("sign-in callback refused: state_used (concurrent)")
         return page(False, *BAD_STATE, 400, reason="invalid_state")
+    if other_browser(row, browser):
+        log.warning("sign-in callback refused: finished in another browser")
+        return page(False, *OTHER_BROWSER, 400, reason="other_browser")
     flow = _Flow(row["ws"], row["user"], kind_of(row["kind"]), row.get("return_url") or None)
     result = _redeem(deps, flow, row, params)
     if isinstance(result, BrowserResult):

@@ -112,13 +112,16 @@ def test_full_connect_through_the_functions_on_azurite(deps, ms, ids, table_serv
         assert resp.status_code == 201
         token = json.loads(resp.get_body())["url"].rsplit("/", 1)[1]
         resp = fn.connections_open_connect_link(_req("GET", "connect", route={"token": token}))
+        assert resp.status_code == 200  # the page: opening the link does not use it
+        resp = fn.connections_open_connect_link(_req("POST", "connect", route={"token": token}))
         assert resp.status_code == 302
-        authorize = resp.headers["Location"]
+        authorize, cookie = resp.headers["Location"], resp.headers["Set-Cookie"].split(";", 1)[0]
         q = location_query(authorize)
         assert q["code_challenge_method"] == "S256" and "OnlineMeetings.ReadWrite" in q["scope"]
         form = ms.sign_in(authorize, ALICE)
         resp = fn.connections_callback(_req("POST", "cb", body=urlencode(form).encode(),
-                                            headers={"Content-Type": "application/x-www-form-urlencoded"}))
+                                            headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                     "Cookie": cookie}))
         assert resp.status_code == 302 and location_query(resp.headers["Location"])["status"] == "connected"
         resp = fn.connections_list(_req("GET", "x", route={"workspace": ws, "user": user}))
         teams = {c["kind"]: c for c in json.loads(resp.get_body())["connections"]}["teams"]

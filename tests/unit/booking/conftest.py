@@ -8,7 +8,7 @@ import responses
 
 from shared.bootstrap import install
 from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
-from tests.unit.booking.helpers import Api
+from tests.unit.booking.helpers import Api, calendar_body, member
 
 
 class Tokens:
@@ -55,3 +55,11 @@ def api(store, queue, clock, tokens) -> Iterator[Api]:
 def graph() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def personal(api):
+    """Workspace ``acme``, host ``alice``, a personal calendar with slug ``alice`` and a custom link."""
+    api.setup("acme", ["alice"], {"p": calendar_body("alice", [member("alice", "custom",
+                                                                        custom_url="https://meet.example/alice")])})
+    return api

@@ -19,6 +19,11 @@ GRAPH = "https://graph.test/v1.0"
 SIGNING_KEY = "booking-tests-signing-key-0123456789"
 ORIGIN = "https://shop.example"
 UTC = UTC
+# The booking tests count storage requests and book one invitee many times: the rate-limit tests turn
+# the limits they test on again (tests/unit/booking/test_rate_limits.py).
+NO_RATE_LIMITS = {"RATE_LIMIT_BOOKINGS_PER_CLIENT": "0", "RATE_LIMIT_SLOTS_PER_CLIENT": "0",
+                  "RATE_LIMIT_CONFIRMATIONS_PER_INVITEE": "0", "RATE_LIMIT_BOOKINGS_PER_CALENDAR": "0",
+                  "MANAGE_MAX_RESCHEDULES": "0"}
 
 
 def user_function(fn: Any) -> Callable[[func.HttpRequest], func.HttpResponse]:
@@ -65,7 +70,7 @@ class Api:
     def __init__(self, store: Any, queue: Any, clock: Any, *, tokens: Any = None,
                  settings: dict[str, str] | None = None) -> None:
         env = {"LINK_SIGNING_KEY": SIGNING_KEY, "CORS_ALLOWED_ORIGINS": ORIGIN, "GRAPH_BASE_URL": GRAPH,
-               **(settings or {})}
+               **NO_RATE_LIMITS, **(settings or {})}
         overrides = {"token_provider": tokens} if tokens is not None else {}
         self.container = Container(settings=Settings(env), store=store, queue=queue, clock=clock, **overrides)
         self.store, self.queue, self.clock = store, queue, clock
@@ -137,6 +142,12 @@ class Api:
 
         return request(public_booking.public_reschedule_booking, "POST", {"id": booking_id},
                        params={"token": token}, body={"start": start})
+
+
+def nothing_stored(store: Any, queue: Any) -> bool:
+    """No booking, lock, idempotency claim, backfill row or queue message was written."""
+    return (store.all("schedule") == [] and store.all("idempotency") == [] and store.all("backfillindex") == []
+            and queue.sent == [])
 
 
 def connect(store: Any, ws: str, user: str, kind: str = "microsoft_calendar", status: str = "connected",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.repositories.bookings import booking_from_entity, lock_entity
-from tests.unit.booking.helpers import ScheduleStandIn, calendar_body, connect, member
+from tests.unit.booking.helpers import ScheduleStandIn, calendar_body, connect, member, nothing_stored
 
 UTC = UTC
 SLOT = "2026-11-23T10:00:00Z"   # Monday 11:00 in Berlin; the clock says 08:00Z
@@ -31,18 +31,6 @@ def first_slots(api, slug, n):
     slots = [s["start"] for s in api.slots(slug, "2026-11-23", "2026-11-30").body["slots"]]
     assert len(slots) >= n
     return slots[:n]
-
-
-def nothing_stored(store, queue):
-    return (store.all("schedule") == [] and store.all("idempotency") == [] and store.all("backfillindex") == []
-            and queue.sent == [])
-
-
-@pytest.fixture
-def personal(api):
-    api.setup("acme", ["alice"], {"p": calendar_body("alice", [member("alice", "custom",
-                                                                        custom_url="https://meet.example/alice")])})
-    return api
 
 
 # ------------------------------------------------------------------ intake
@@ -164,7 +152,7 @@ def test_unknown_slug_huge_body_and_bad_idempotency_key_store_nothing(personal, 
     huge = json.dumps({"start": SLOT, "name": "x", "email": "a@b.test", "timezone": "UTC",
                        "notes": "y" * (80 * 1024)}).encode()
     r = personal.book("alice", SLOT, raw=huge)
-    assert r.status == 422 and r.body["error"]["field"] == "body"
+    assert r.status == 413 and r.body["error"]["field"] == "body"
     r = personal.book("alice", SLOT, key="bad key with spaces")
     assert r.status == 422 and r.body["error"]["field"] == "Idempotency-Key"
     assert personal.book("alice", SLOT, raw=b"[]").status == 422

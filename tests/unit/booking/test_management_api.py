@@ -127,9 +127,9 @@ def test_calendar_needs_an_existing_workspace(api, store):
     assert calendar_tables_empty(store)
 
 
-def test_huge_and_malformed_bodies_are_422(acme, store):
+def test_huge_bodies_are_413_and_malformed_ones_422(acme, store):
     r = acme.put_calendar("acme", "intro", None, raw=b"{" + b" " * (70 * 1024) + b"}")
-    assert r.status == 422 and r.body["error"]["field"] == "body"
+    assert r.status == 413 and r.body["error"]["field"] == "body"
     r = acme.put_calendar("acme", "intro", None, raw=b"[1, 2]")
     assert r.status == 422
     r = acme.put_calendar("acme", "intro", None, raw=b"not json")

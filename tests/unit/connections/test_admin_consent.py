@@ -5,7 +5,8 @@ import pytest
 
 from shared.errors import NotFound, ValidationError
 from shared.usecases import connections as uc
-from tests.unit.connections.helpers import CLIENT_ID, CONTOSO, MICROSOFT_HOST, PUBLIC_BASE, RETURN_URL, location_query
+from tests.unit.connections.helpers import (CLIENT_ID, CONTOSO, FABRIKAM, MICROSOFT_HOST, PUBLIC_BASE, RETURN_URL,
+                                            location_query)
 
 
 def _open(deps, tenant=None, return_url=RETURN_URL):
@@ -28,7 +29,7 @@ def test_admin_consent_link_redirects_to_the_adminconsent_endpoint(deps):
 
 
 def test_granted_consent_is_recorded(deps):
-    _, opened = _open(deps)
+    _, opened = _open(deps, tenant=CONTOSO)
     state = location_query(opened.redirect_to)["state"]
     result = uc.complete_admin_consent(deps, {"admin_consent": "True", "tenant": CONTOSO, "state": state,
                                               "scope": "https://graph.microsoft.com/User.Read"})
@@ -89,3 +90,32 @@ def test_admin_consent_link_is_one_time_and_validated(deps):
         uc.create_admin_consent_link(deps, "ws1", None, "not a url")
     with pytest.raises(NotFound):
         uc.create_admin_consent_link(deps, "nowhere", None, None)
+
+
+def test_a_callback_naming_another_tenant_stores_nothing(deps):
+    """Issue 17: the callback's ``tenant`` is only believed when it is the tenant the link was made for."""
+    _, opened = _open(deps, tenant=CONTOSO)
+    state = location_query(opened.redirect_to)["state"]
+    result = uc.complete_admin_consent(deps, {"admin_consent": "True", "tenant": FABRIKAM, "state": state})
+    assert not result.ok and result.reason == "tenant_mismatch"
+    assert deps.store.all("adminconsents") == []
+
+
+@pytest.mark.parametrize("tenant", [None, "contoso.example"])
+def test_a_link_without_a_tenant_id_records_nothing_and_says_so(deps, tenant):
+    _, opened = _open(deps, tenant=tenant, return_url=None)
+    state = location_query(opened.redirect_to)["state"]
+    result = uc.complete_admin_consent(deps, {"admin_consent": "True", "tenant": CONTOSO, "state": state})
+    assert not result.ok and result.reason == "tenant_unverified"
+    assert "tenant id" in result.message
+    assert deps.store.all("adminconsents") == []
+
+
+def test_an_admin_consent_finished_in_another_browser_stores_nothing(deps):
+    link = uc.create_admin_consent_link(deps, "ws1", CONTOSO, None)
+    opened = uc.open_admin_consent_link(deps, link["url"].rsplit("/", 1)[1], "browser-a-binding-value-0123456789")
+    state = location_query(opened.redirect_to)["state"]
+    result = uc.complete_admin_consent(deps, {"admin_consent": "True", "tenant": CONTOSO, "state": state},
+                                       "browser-b-binding-value-0123456789")
+    assert not result.ok and result.reason == "other_browser"
+    assert deps.store.all("adminconsents") == []

@@ -11,7 +11,7 @@ from functions import connections as fn
 from shared import bootstrap
 from shared.pages.templates import render_result_page
 from shared.settings import Settings
-from tests.unit.connections.helpers import ALICE, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
+from tests.unit.connections.helpers import ALICE, CONTOSO, PERSONAL, PUBLIC_BASE, RETURN_URL, location_query
 
 CONN = "workspaces/{workspace}/users/{user}/connections"
 
@@ -44,6 +44,22 @@ def _link(kind="teams", body=LINK_BODY, ws="ws1", user="u1"):
                                                    body=body, headers={"Content-Type": "application/json"}))
 
 
+def _start(token, admin=False):
+    """POST the link (the interstitial's button): ``(authorize URL, Cookie header of the binding)``."""
+    opener = fn.connections_open_admin_consent_link if admin else fn.connections_open_connect_link
+    resp = opener(_req("POST", "connect/x", route={"token": token}))
+    assert resp.status_code == 302, resp.get_body()
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    return resp.headers["Location"], cookie.split(";", 1)[0]
+
+
+def _form_post(form, cookie=None):
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **({"Cookie": cookie} if cookie else {})}
+    return fn.connections_callback(_req("POST", "auth/microsoft/callback", body=urlencode(form).encode(),
+                                        headers=headers))
+
+
 def test_auth_levels_keep_function_keys_out_of_browsers():
     from tests.app_index import indexed_functions
 
@@ -64,13 +80,18 @@ def test_connect_through_the_http_functions(app, ms):
     token = link["url"].rsplit("/", 1)[1]
 
     resp = fn.connections_open_connect_link(_req("GET", f"connect/{token}", route={"token": token}))
-    assert resp.status_code == 302 and resp.headers["Referrer-Policy"] == "no-referrer"
-    authorize = resp.headers["Location"]
+    assert resp.status_code == 200 and resp.headers["Referrer-Policy"] == "no-referrer"
+    page = resp.get_body().decode()
+    assert '<form method="post">' in page and "Continue to Microsoft" in page
+    assert "form-action 'self' https:" in resp.headers["Content-Security-Policy"] and "Set-Cookie" not in resp.headers
+    authorize, cookie = _start(token)
     assert location_query(authorize)["code_challenge_method"] == "S256"
 
-    form = urlencode(ms.sign_in(authorize, ALICE)).encode()  # response_mode=form_post
-    resp = fn.connections_callback(_req("POST", "auth/microsoft/callback", body=form,
-                                        headers={"Content-Type": "application/x-www-form-urlencoded"}))
+    form = ms.sign_in(authorize, ALICE)  # response_mode=form_post: a cross-site POST carries no Lax cookie
+    resp = _form_post(form)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/api/auth/microsoft/callback?")
+    resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params=location_query(
+        resp.headers["Location"]), headers={"Cookie": cookie}))
     assert resp.status_code == 302
     assert location_query(resp.headers["Location"])["status"] == "connected"
     assert resp.headers["Cache-Control"] == "no-store"
@@ -89,8 +110,9 @@ def test_connect_through_the_http_functions(app, ms):
 
 def test_query_mode_callback_and_result_page(app, ms):
     token = _json(_link(body=b""))["url"].rsplit("/", 1)[1]
-    authorize = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token})).headers["Location"]
-    resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params=ms.sign_in(authorize, PERSONAL)))
+    authorize, cookie = _start(token)
+    resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params=ms.sign_in(authorize, PERSONAL),
+                                        headers={"Cookie": cookie}))
     assert resp.status_code == 400 and resp.mimetype == "text/html"
     page = resp.get_body().decode()
     assert "work or school" in page and PERSONAL["upn"] not in page
@@ -105,11 +127,30 @@ def test_bad_state_is_a_400_page(app, ms):
     assert resp.status_code == 400
 
 
-def test_used_link_is_a_400_page(app, ms):
+def test_opening_a_link_does_not_use_it_up_and_a_used_link_says_how_to_get_a_new_one(app, ms):
+    """Issue 21 item 2: a mail scanner's GET or a second click leaves the link working."""
     token = _json(_link(body=b""))["url"].rsplit("/", 1)[1]
-    fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
-    resp = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
-    assert resp.status_code == 400 and "already used" in resp.get_body().decode()
+    for _ in range(3):
+        assert fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token})).status_code == 200
+    _start(token)
+    for method in ("GET", "POST"):
+        resp = fn.connections_open_connect_link(_req(method, "connect/x", route={"token": token}))
+        page = resp.get_body().decode()
+        assert resp.status_code == 400 and "already used" in page
+        assert "ask whoever sent it" in page and "15 minutes" in page
+
+
+def test_a_connect_flow_finished_in_another_browser_is_refused_and_stores_nothing(app, ms):
+    token = _json(_link(body=b""))["url"].rsplit("/", 1)[1]
+    authorize, _ = _start(token)
+    form = ms.sign_in(authorize, ALICE)
+    for other in ("bb_consent=" + "x" * 43, None):
+        resp = fn.connections_callback(_req("GET", "auth/microsoft/callback", params=form,
+                                            headers={"Cookie": other} if other else {}))
+        assert resp.status_code == 400
+    assert app.store.all("tokencaches") == []
+    conn = app.store.get("connections", "ws1|u1", "teams")
+    assert conn is None or conn.get("status") != "connected"
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -137,15 +178,16 @@ def test_unknown_kind_and_user(app):
 def test_admin_consent_through_the_http_functions(app):
     resp = fn.connections_create_admin_consent_link(_req(
         "POST", "workspaces/ws1/admin-consent-links", route={"workspace": "ws1"},
-        body=json.dumps({"tenant": "contoso.onmicrosoft.com", "return_url": RETURN_URL}).encode()))
+        body=json.dumps({"tenant": CONTOSO, "return_url": RETURN_URL}).encode()))
     assert resp.status_code == 201
     token = _json(resp)["url"].rsplit("/", 1)[1]
     resp = fn.connections_open_admin_consent_link(_req("GET", "admin-consent/x", route={"token": token}))
-    assert resp.status_code == 302 and "/contoso.onmicrosoft.com/v2.0/adminconsent?" in resp.headers["Location"]
-    state = location_query(resp.headers["Location"])["state"]
-    tenant = "f20819f0-fd3e-4491-aad0-0479085b2e6f"
+    assert resp.status_code == 200 and "Continue to Microsoft" in resp.get_body().decode()
+    authorize, cookie = _start(token, admin=True)
+    assert f"/{CONTOSO}/v2.0/adminconsent?" in authorize
+    state = location_query(authorize)["state"]
     resp = fn.connections_admin_consent_callback(_req("GET", "auth/microsoft/admin-consent/callback", params={
-        "admin_consent": "True", "tenant": tenant, "state": state}))
+        "admin_consent": "True", "tenant": CONTOSO, "state": state}, headers={"Cookie": cookie}))
     assert resp.status_code == 302 and location_query(resp.headers["Location"])["status"] == "granted"
     resp = fn.connections_create_admin_consent_link(_req(
         "POST", "workspaces/ws1/admin-consent-links", route={"workspace": "ws1"}, body=b'{"tenant": "common"}'))
@@ -162,7 +204,7 @@ def test_missing_microsoft_settings_show_a_page_not_a_traceback(deps):
                                            "RowKey": "link", "ws": "ws1", "user": "u1", "kind": "teams",
                                            "return_url": "", "expires_at": "2099-01-01T00:00:00Z", "used": False})
         container.signer = deps.signer
-        resp = fn.connections_open_connect_link(_req("GET", "connect/x", route={"token": token}))
+        resp = fn.connections_open_connect_link(_req("POST", "connect/x", route={"token": token}))
         assert resp.status_code == 500 and "not configured" in resp.get_body().decode()
     finally:
         bootstrap.install(None)

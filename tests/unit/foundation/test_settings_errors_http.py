@@ -67,10 +67,11 @@ def test_parse_model_names_each_field():
     assert fields == {"name", "count"}
 
 
-def test_handle_translates_only_our_errors():
+def test_handle_translates_our_errors_and_answers_a_bug_500_as_json_with_the_headers():
     assert handle(lambda: (_ for _ in ()).throw(NotFound("gone"))).status_code == 404
-    with pytest.raises(RuntimeError):
-        handle(lambda: (_ for _ in ()).throw(RuntimeError("bug")))
+    resp = handle(lambda: (_ for _ in ()).throw(RuntimeError("bug with secret-ish detail")), {"X-Cors": "1"})
+    assert resp.status_code == 500 and resp.headers["X-Cors"] == "1"
+    assert b"internal_error" in resp.get_body() and b"secret-ish" not in resp.get_body()
 
 
 def test_cors_only_for_allowed_origins():

@@ -1,0 +1,89 @@
+"""Rate-limit counters in Table Storage that hold across instances (table ``ratelimits``).
+
+One row per limit and key: ``PartitionKey = {limit}|{period}|{sha256(key)[:32]}`` (no address is stored),
+``RowKey = "w"``, ``window`` (the fixed window's index) and ``count``. A hit is ONE conditional write:
+an insert for a new key, else an update guarded by the ETag this process last saw (kept in a small
+in-process cache), so a single instance never reads before writing; when another instance wrote in
+between, the ETag no longer matches, the row is read again and the hit retried. A count can only grow
+within a window, so a cached count at the limit is refused without any storage request.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+from shared.domain.rate_limits import Limit
+from shared.errors import ConcurrencyConflict, NotFound, RateLimited
+from shared.ports import Clock, EntityExists, EntityStore
+
+log = logging.getLogger("bookbridge.ratelimits")
+
+TABLE = "ratelimits"
+ROW = "w"
+ATTEMPTS = 40
+CACHE_SIZE = 4096
+
+
+class _Seen(NamedTuple):
+    window: int
+    count: int
+    etag: str | None
+
+
+class TableRateLimiter:
+    """``hit(limit, key)`` counts one request, or raises ``RateLimited`` (nothing written) when over."""
+
+    def __init__(self, store: EntityStore, clock: Clock) -> None:
+        self._store, self._clock = store, clock
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _cached(self, pk: str) -> _Seen | None:
+        with self._lock:
+            return self._seen.get(pk)
+
+    def _remember(self, pk: str, seen: _Seen | None) -> None:
+        with self._lock:
+            if seen is None:
+                self._seen.pop(pk, None)
+                return
+            self._seen[pk] = seen
+            self._seen.move_to_end(pk)
+            while len(self._seen) > CACHE_SIZE:
+                self._seen.popitem(last=False)
+
+    def _read(self, pk: str) -> _Seen | None:
+        row = self._store.get(TABLE, pk, ROW)
+        if row is None:
+            return None
+        return _Seen(int(row.get("window") or 0), int(row.get("count") or 0), row.get("_etag"))
+
+    def hit(self, limit: Limit | None, key: str | None) -> None:
+        """Count one request of ``key`` against ``limit`` (nothing when either is ``None``)."""
+        if limit is None or not key:
+            return
+        pk = f"{limit.name}|{limit.period_seconds}|{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
+        window, retry_after = limit.window(self._clock.now())
+        seen = self._cached(pk)
+        for _ in range(ATTEMPTS):
+            count = seen.count if seen is not None and seen.window == window else 0
+            if count >= limit.count:
+                log.info("rate limit %s reached", limit.name)
+                raise RateLimited(f"Too many requests: at most {limit.describe()} ({limit.name}). "
+                                  f"Try again in {retry_after} seconds.", limit=limit.name, retry_after=retry_after)
+            entity = {"PartitionKey": pk, "RowKey": ROW, "window": window, "count": count + 1}
+            try:
+                if seen is None:
+                    etag = self._store.insert(TABLE, entity)
+                else:
+                    etag = self._store.update(TABLE, entity, seen.etag)
+            except (EntityExists, ConcurrencyConflict, NotFound):
+                seen = self._read(pk)
+                continue
+            self._remember(pk, _Seen(window, count + 1, etag))
+            return
+        self._remember(pk, None)
+        raise ConcurrencyConflict(f"the {limit.name} counter kept changing; retry")

@@ -1,0 +1,76 @@
+"""Which rate limits the public routes apply, and to what key (rule 29).
+
+Per client address: booking POSTs and slot GETs (checked by the handler before the body is parsed).
+Per workspace: confirmations to one invitee address, and bookings of one calendar (checked by intake
+after the calendar is known and before anything is stored). Reschedules of one booking are capped by
+``max_reschedules`` in the booking use case itself (its ``revision`` counts them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.domain.rate_limits import Limit, parse_limit
+from shared.errors import ConfigurationError
+
+BOOKINGS_PER_CLIENT = "RATE_LIMIT_BOOKINGS_PER_CLIENT"
+SLOTS_PER_CLIENT = "RATE_LIMIT_SLOTS_PER_CLIENT"
+CONFIRMATIONS_PER_INVITEE = "RATE_LIMIT_CONFIRMATIONS_PER_INVITEE"
+BOOKINGS_PER_CALENDAR = "RATE_LIMIT_BOOKINGS_PER_CALENDAR"
+MAX_RESCHEDULES = "MANAGE_MAX_RESCHEDULES"
+
+
+class RateLimiter(Protocol):
+    """``shared.adapters.rate_limit_store.TableRateLimiter``."""
+
+    def hit(self, limit: Limit | None, key: str | None) -> None: ...
+
+
+class SettingsReader(Protocol):
+    """``shared.settings.Settings``."""
+
+    def get(self, name: str) -> str | None: ...
+
+
+@dataclass
+class PublicLimits:
+    """The configured limits over one limiter."""
+
+    limiter: RateLimiter
+    bookings_per_client: Limit | None
+    slots_per_client: Limit | None
+    confirmations_per_invitee: Limit | None
+    bookings_per_calendar: Limit | None
+
+    @classmethod
+    def from_settings(cls, limiter: RateLimiter, settings: SettingsReader) -> "PublicLimits":
+        """Limits from the ``RATE_LIMIT_*`` settings; a malformed one is a ``ConfigurationError``."""
+        def limit(name: str) -> Limit | None:
+            try:
+                return parse_limit(name, settings.get(name))
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+
+        return cls(limiter, limit(BOOKINGS_PER_CLIENT), limit(SLOTS_PER_CLIENT), limit(CONFIRMATIONS_PER_INVITEE),
+                   limit(BOOKINGS_PER_CALENDAR))
+
+    def slots_request(self, client: str | None) -> None:
+        """One slot GET of ``client`` (an unknown address is not limited per client)."""
+        self.limiter.hit(self.slots_per_client, client)
+
+    def booking_request(self, client: str | None) -> None:
+        """One booking POST of ``client``."""
+        self.limiter.hit(self.bookings_per_client, client)
+
+    def intake(self, workspace: str, calendar: str, invitee_email: str) -> None:
+        """One booking about to be stored: its invitee's confirmations and its calendar's bookings."""
+        self.limiter.hit(self.confirmations_per_invitee, f"{workspace}|{invitee_email.strip().lower()}")
+        self.limiter.hit(self.bookings_per_calendar, f"{workspace}|{calendar}")
+
+
+def max_reschedules(settings: SettingsReader) -> int | None:
+    """``MANAGE_MAX_RESCHEDULES`` (``None`` when 0: unlimited)."""
+    raw = (settings.get(MAX_RESCHEDULES) or "").strip()
+    if not raw.isdigit():
+        raise ConfigurationError(f"{MAX_RESCHEDULES} must be a whole number (0: no cap)")
+    return int(raw) or None
