@@ -16,6 +16,7 @@ from shared.ports import (
     Cipher,
     Clock,
     EntityStore,
+    HumanCheck,
     Identity,
     MailTransport,
     MessageQueue,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.usecases.connections import ContainerDeps
     from shared.usecases.meetings import MeetingDeps
     from shared.usecases.meetings.deps import MeetingPorts
+    from shared.usecases.public_limits import PublicLimits
 
 T = TypeVar("T")
 
@@ -186,7 +188,7 @@ class Container:
 
     # ---------------------------------------------------------------- public endpoints
     @cached_property
-    def public_limits(self) -> Any:
+    def public_limits(self) -> PublicLimits:
         """The public routes' rate limits over Table Storage counters (``PublicLimits``)."""
         from shared.adapters.rate_limit_store import TableRateLimiter
         from shared.usecases.public_limits import PublicLimits
@@ -194,7 +196,7 @@ class Container:
         return PublicLimits.from_settings(TableRateLimiter(self.store, self.clock), self.settings)
 
     @cached_property
-    def human_check(self) -> Any:
+    def human_check(self) -> HumanCheck | None:
         """The booking intake's human check (``TurnstileVerifier``), or ``None`` when not configured."""
         secret = self.settings.get("TURNSTILE_SECRET_KEY")
         if not secret:

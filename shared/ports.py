@@ -310,3 +310,9 @@ class ConnectionContainer(Protocol):
     def mailbox_limiter(self) -> MailboxLimiterPort: ...
     @property
     def public_base_url(self) -> str: ...
+
+
+class HumanCheck(Protocol):
+    """A server-side verifier of a challenge token (the booking intake's optional human check)."""
+
+    def verify(self, token: str | None, remote_ip: str | None = None) -> bool: ...

@@ -29,7 +29,7 @@ CACHE_SIZE = 4096
 
 class _Seen(NamedTuple):
     window: int
-    count: int
+    hits: int
     etag: str | None
 
 
@@ -69,7 +69,7 @@ class TableRateLimiter:
         window, retry_after = limit.window(self._clock.now())
         seen = self._cached(pk)
         for _ in range(ATTEMPTS):
-            count = seen.count if seen is not None and seen.window == window else 0
+            count = seen.hits if seen is not None and seen.window == window else 0
             if count >= limit.count:
                 log.info("rate limit %s reached", limit.name)
                 raise RateLimited(f"Too many requests: at most {limit.describe()} ({limit.name}). "

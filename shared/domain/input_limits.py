@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2099, 12, 31)
-MIN_INSTANT = datetime(MIN_DATE.year, 1, 2, tzinfo=timezone.utc)
-MAX_INSTANT = datetime(MAX_DATE.year, 12, 30, tzinfo=timezone.utc)
+MIN_INSTANT = datetime(MIN_DATE.year, 1, 2, tzinfo=UTC)
+MAX_INSTANT = datetime(MAX_DATE.year, 12, 30, tzinfo=UTC)
 DATE_RANGE_REASON = f"must lie between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}"
 
 # LRM, RLM, ALM, LRE/RLE/PDF/LRO/RLO, LRI/RLI/FSI/PDI

@@ -7,9 +7,9 @@ siteverify has the same shape and can follow). With no check configured, intake 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from shared.errors import ValidationError
+from shared.ports import HumanCheck
 
 FIELD = "human_check_token"
 MIN_FILL_MS = 2000
@@ -17,12 +17,6 @@ MIN_FILL_MS = 2000
 QUIET_REASON = "the booking could not be accepted; check your details and try again"
 
 log = logging.getLogger("bookbridge.intake")
-
-
-class HumanCheck(Protocol):
-    """A server-side verifier of a challenge token."""
-
-    def verify(self, token: str | None, remote_ip: str | None = None) -> bool: ...
 
 
 def require_human(check: HumanCheck | None, token: str | None, remote_ip: str | None) -> None:

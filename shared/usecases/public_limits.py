@@ -43,7 +43,7 @@ class PublicLimits:
     bookings_per_calendar: Limit | None
 
     @classmethod
-    def from_settings(cls, limiter: RateLimiter, settings: SettingsReader) -> "PublicLimits":
+    def from_settings(cls, limiter: RateLimiter, settings: SettingsReader) -> PublicLimits:
         """Limits from the ``RATE_LIMIT_*`` settings; a malformed one is a ``ConfigurationError``."""
         def limit(name: str) -> Limit | None:
             try:

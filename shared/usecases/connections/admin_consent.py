@@ -12,6 +12,7 @@ from shared.errors import (
     ValidationError,
 )
 from shared.ports import iso_utc
+from shared.usecases.connections.browser import OTHER_BROWSER, browser_hash, other_browser
 from shared.usecases.connections.deps import (
     ADMIN_CONSENT_CALLBACK_PATH,
     ADMIN_CONSENT_LINK_PURPOSE,
@@ -23,7 +24,6 @@ from shared.usecases.connections.deps import (
     require_workspace,
     sha256_hex,
 )
-from shared.usecases.connections.browser import OTHER_BROWSER, browser_hash, other_browser
 from shared.usecases.connections.links import BAD_LINK, BAD_STATE, BrowserResult, page, read_link
 from shared.usecases.connections.sign_in import read_flow
 
@@ -96,39 +96,45 @@ def complete_admin_consent(deps: Deps, params: Mapping[str, str], browser: str |
         log.warning("admin-consent callback refused: finished in another browser")
         return page(False, *OTHER_BROWSER, 400, reason="other_browser")
 
-    def refused(reason: str, message: str) -> BrowserResult:
+    problem_found = consent_problem(params, str(row.get("tenant") or "").lower())
+    if problem_found is not None:
+        reason, message = problem_found
         log.info("admin consent not granted ws=%s reason=%s", ws, reason)
-        res = page(False, "Consent not granted", message, 400, reason=reason, return_url=return_url)
-        return res
-
-    if params.get("error"):
-        err = str(params.get("error"))
-        codes = rules.aadsts_codes(str(params.get("error_description") or ""))
-        if err == "access_denied" or set(codes) & rules.DECLINED_CODES:
-            return refused("access_denied", "Consent was not granted: the administrator declined or cancelled.")
-        return refused("admin_consent_failed", "Microsoft could not record the consent. Ask the administrator to "
-                       "try again (they must be a Global, Application or Cloud Application Administrator).")
-    tenant = str(params.get("tenant") or "").strip()
-    if str(params.get("admin_consent") or "").lower() != "true" or not rules.GUID_PATTERN.match(tenant):
-        return refused("admin_consent_failed", "Microsoft did not confirm the consent.")
-    if tenant.lower() == PERSONAL_ACCOUNT_TENANT_ID:
-        return refused("personal_account", "Only Microsoft work or school organisations can grant consent.")
-    expected = str(row.get("tenant") or "").lower()
-    if not rules.GUID_PATTERN.match(expected):
-        return refused("tenant_unverified", "Microsoft reported a consent, but bookbridge cannot verify which "
-                       "organisation gave it, so nothing was recorded. Ask for an admin-consent link made for your "
-                       "tenant id (a GUID) and use it again.")
-    if tenant.lower() != expected:
-        return refused("tenant_mismatch", "The consent was given for another organisation than this link was made "
-                       "for, so nothing was recorded.")
+        return page(False, "Consent not granted", message, 400, reason=reason, return_url=return_url)
+    tenant = str(params.get("tenant") or "").strip().lower()
     deps.store.upsert(rules.ADMIN_CONSENTS_TABLE, {
-        "PartitionKey": ws, "RowKey": tenant.lower(), "tenant": tenant.lower(), "granted_at": now,
+        "PartitionKey": ws, "RowKey": tenant, "tenant": tenant, "granted_at": now,
         "scopes": " ".join(rules.admin_consent_scopes()),
     })
-    log.info("admin consent granted ws=%s tenant=%s", ws, tenant.lower())
+    log.info("admin consent granted ws=%s tenant=%s", ws, tenant)
     res = page(True, "Consent granted", "Your organisation approved bookbridge. Hosts can now connect their "
-                "Microsoft accounts.", 200, return_url=return_url, extra={"tenant": tenant.lower()})
+                "Microsoft accounts.", 200, return_url=return_url, extra={"tenant": tenant})
     if res.redirect_to:  # ``status=granted`` reads better than ``connected`` here
         res = BrowserResult(True, res.title, res.message, 200,
                             rules.with_query(res.redirect_to, {"status": "granted"}), None, None)
     return res
+
+
+def consent_problem(params: Mapping[str, str], expected: str) -> tuple[str, str] | None:
+    """Why Microsoft's admin-consent answer cannot be recorded for the tenant the link expected, as
+    ``(reason, message for the administrator)``; ``None`` when it can."""
+    if params.get("error"):
+        codes = rules.aadsts_codes(str(params.get("error_description") or ""))
+        if str(params.get("error")) == "access_denied" or set(codes) & rules.DECLINED_CODES:
+            return "access_denied", "Consent was not granted: the administrator declined or cancelled."
+        return "admin_consent_failed", ("Microsoft could not record the consent. Ask the administrator to try "
+                                        "again (they must be a Global, Application or Cloud Application "
+                                        "Administrator).")
+    tenant = str(params.get("tenant") or "").strip().lower()
+    if str(params.get("admin_consent") or "").lower() != "true" or not rules.GUID_PATTERN.match(tenant):
+        return "admin_consent_failed", "Microsoft did not confirm the consent."
+    if tenant == PERSONAL_ACCOUNT_TENANT_ID:
+        return "personal_account", "Only Microsoft work or school organisations can grant consent."
+    if not rules.GUID_PATTERN.match(expected):
+        return "tenant_unverified", ("Microsoft reported a consent, but bookbridge cannot verify which organisation "
+                                     "gave it, so nothing was recorded. Ask for an admin-consent link made for your "
+                                     "tenant id (a GUID) and use it again.")
+    if tenant != expected:
+        return "tenant_mismatch", ("The consent was given for another organisation than this link was made for, "
+                                   "so nothing was recorded.")
+    return None

@@ -7,7 +7,8 @@ finished by a browser that does not present the same value.
 from __future__ import annotations
 
 import hmac
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from shared.usecases.connections.deps import sha256_hex
 

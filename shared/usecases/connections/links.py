@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain import connections as rules
+from shared.domain.model import ConnectionKind
 from shared.errors import (
     ValidationError,
 )
 from shared.ports import iso_utc
-from shared.domain.model import ConnectionKind
 from shared.usecases.connections.browser import browser_hash
 from shared.usecases.connections.deps import (
     ADMIN_CONSENT_LINK_PURPOSE,

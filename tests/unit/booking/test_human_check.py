@@ -10,8 +10,14 @@ import requests
 import responses
 
 from tests.unit.booking.helpers import Api, calendar_body, member, nothing_stored, request
-from tests.unit.booking.turnstile_standin import (ALREADY_SPENT, ALWAYS_FAILS, ALWAYS_PASSES, DUMMY_TOKEN, SITEVERIFY,
-                                                  SiteverifyStandIn)
+from tests.unit.booking.turnstile_standin import (
+    ALREADY_SPENT,
+    ALWAYS_FAILS,
+    ALWAYS_PASSES,
+    DUMMY_TOKEN,
+    SITEVERIFY,
+    SiteverifyStandIn,
+)
 
 SLOT = "2026-11-23T10:00:00Z"
 

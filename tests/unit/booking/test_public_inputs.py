@@ -175,8 +175,8 @@ def test_no_odd_input_makes_a_public_booking_route_answer_5xx_and_errors_carry_c
 
 
 def test_an_unexpected_error_still_answers_json_with_cors(personal, monkeypatch):
-    from functions import public_booking
     import shared.usecases.booking as booking
+    from functions import public_booking
 
     def boom(*_a, **_k):
         raise RuntimeError("a bug")
@@ -191,7 +191,8 @@ def test_an_unexpected_error_still_answers_json_with_cors(personal, monkeypatch)
 # ------------------------------------------------------------------ every route, hypothesis-driven
 def test_hypothesis_finds_no_5xx_on_the_public_routes(store, queue, clock):
     """Random text in every route parameter, query value and JSON field (bounded examples)."""
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     from functions import public_booking as pb
     from tests.unit.booking.helpers import Api

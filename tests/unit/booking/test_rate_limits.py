@@ -5,7 +5,7 @@ The limits run through the real handlers over the in-memory store (the counters 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from shared.adapters.rate_limit_store import TableRateLimiter
 from shared.domain.rate_limits import Limit, client_address, parse_limit
 from shared.errors import ConfigurationError, RateLimited
 from tests.fakes import FixedClock, InMemoryEntityStore
-from tests.unit.booking.helpers import Api, ORIGIN, calendar_body, hours, member, request
+from tests.unit.booking.helpers import ORIGIN, Api, calendar_body, hours, member, request
 
 SLOTS = hours("2026-11-23T10:00:00Z", 12)   # Monday 11:00-17:00 in Berlin; the clock says 08:00Z
 
@@ -62,9 +62,9 @@ def test_a_malformed_limit_setting_is_a_configuration_error(store, queue, clock)
 
 def test_fixed_windows_and_retry_after():
     limit = Limit("X", 10, 600)
-    assert limit.window(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))[1] == 600
-    index, left = limit.window(datetime(2026, 11, 23, 8, 9, 30, tzinfo=timezone.utc))
-    assert left == 30 and index == limit.window(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))[0]
+    assert limit.window(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))[1] == 600
+    index, left = limit.window(datetime(2026, 11, 23, 8, 9, 30, tzinfo=UTC))
+    assert left == 30 and index == limit.window(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))[0]
 
 
 @pytest.mark.parametrize("headers,expected", [

@@ -57,6 +57,6 @@ class SiteverifyStandIn:
     def _answer(success: bool, code: str) -> tuple[int, dict[str, str], str]:
         return 200, {"Content-Type": "application/json"}, json.dumps({"success": success, "error-codes": [code]})
 
-    def install(self, rsps: Any) -> "SiteverifyStandIn":
+    def install(self, rsps: Any) -> SiteverifyStandIn:
         rsps.add_callback("POST", SITEVERIFY, callback=self)
         return self

@@ -5,8 +5,15 @@ import pytest
 
 from shared.errors import NotFound, ValidationError
 from shared.usecases import connections as uc
-from tests.unit.connections.helpers import (CLIENT_ID, CONTOSO, FABRIKAM, MICROSOFT_HOST, PUBLIC_BASE, RETURN_URL,
-                                            location_query)
+from tests.unit.connections.helpers import (
+    CLIENT_ID,
+    CONTOSO,
+    FABRIKAM,
+    MICROSOFT_HOST,
+    PUBLIC_BASE,
+    RETURN_URL,
+    location_query,
+)
 
 
 def _open(deps, tenant=None, return_url=RETURN_URL):
