@@ -35,7 +35,8 @@ from devhost.host_config import (
     route_prefix,
 )
 from devhost.host_http import HttpDispatcher, HttpRoute, HttpServer
-from devhost.host_index import FunctionInfo, HttpTriggerInfo, QueueTriggerInfo, TimerTriggerInfo, index_app
+from devhost.host_index import (FunctionInfo, HttpTriggerInfo, QueueTriggerInfo, TimerTriggerInfo, function_metadata,
+                                index_app)
 from devhost.host_invoke import Invocation, Invoker, log_invocation
 from devhost.host_queues import QueueGateway, QueueListener, adhoc_message, encode_body, output_messages, trigger_value
 from devhost.host_routes import RouteError, RouteTemplate
@@ -117,6 +118,10 @@ class FunctionsHost:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
+    def _function_list(self) -> list[dict[str, Any]]:
+        prefix = route_prefix(self.host_json)
+        return [function_metadata(fn, self.base_url, prefix) for fn in self.functions.values()]
+
     # lifecycle ----------------------------------------------------------------------------------
     def start(self) -> FunctionsHost:
         """Bind the HTTP port, start queue listeners and timers. Returns self."""
@@ -124,7 +129,7 @@ class FunctionsHost:
             raise HostError("a host starts once: create a new one")
         dispatcher = HttpDispatcher(self._routes, route_prefix(self.host_json), HostKeys.from_settings(self.settings),
                                     self._execute, self._admin_invoke, self._cors,
-                                    self._cors_credentials)
+                                    self._cors_credentials, self._function_list)
         try:
             self._server = HttpServer(dispatcher, self._port)
         except OSError as exc:

@@ -99,12 +99,15 @@ class HttpDispatcher:
     def __init__(self, routes: list[HttpRoute], prefix: str, keys: HostKeys,
                  execute: Callable[[FunctionInfo, Any], Invocation],
                  admin_invoke: Callable[[str, str], int], cors: tuple[str, ...] = (),
-                 cors_credentials: bool = False) -> None:
-        """``execute`` runs a function and writes its output bindings; ``admin_invoke`` answers a status."""
+                 cors_credentials: bool = False, list_functions: Callable[[], list[dict[str, Any]]] | None = None,
+                 ) -> None:
+        """``execute`` runs a function and writes its output bindings; ``admin_invoke`` answers a status;
+        ``list_functions`` gives the metadata ``GET /admin/functions`` answers."""
         self._routes = sorted(routes, key=lambda r: r.template.sort_key())
         self._prefix = f"/{prefix}" if prefix else ""
         self._keys, self._execute = keys, execute
         self._admin_invoke = admin_invoke
+        self._list_functions = list_functions or (lambda: [])
         self._cors, self._cors_credentials = cors, cors_credentials
 
     # keys ---------------------------------------------------------------------------------------
@@ -169,6 +172,10 @@ class HttpDispatcher:
             if request.method != "GET":
                 return Response(HTTPStatus.METHOD_NOT_ALLOWED, [("Allow", "GET")])
             return Response.json(200, {"state": "Running"})
+        if parts[1:] == ["admin", "functions"]:
+            if request.method != "GET":
+                return Response(HTTPStatus.METHOD_NOT_ALLOWED, [("Allow", "GET")])
+            return Response.json(200, self._list_functions())
         if len(parts) == 4 and parts[2] == "functions":
             if request.method != "POST":
                 return Response(HTTPStatus.METHOD_NOT_ALLOWED, [("Allow", "POST")])
@@ -226,6 +233,7 @@ class HttpDispatcher:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 1024  # listen backlog: bursts of hundreds of connections are queued, never reset
 
     def __init__(self, address: tuple[str, int], dispatcher: HttpDispatcher) -> None:
         self.dispatcher = dispatcher

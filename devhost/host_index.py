@@ -191,3 +191,25 @@ def index_app(app: Any) -> tuple[list[FunctionInfo], dict[str, str]]:
         except (FunctionIndexError, KeyError) as exc:
             errors[function.get_function_name()] = str(exc)
     return found, errors
+
+
+def function_metadata(fn: FunctionInfo, base_url: str, route_prefix: str) -> dict[str, Any]:
+    """One entry of the host's ``GET /admin/functions`` (the fields of the real host's function metadata)."""
+    trigger = fn.trigger
+    binding: dict[str, Any] = {"name": trigger.param, "direction": "in"}
+    invoke_url = ""
+    if isinstance(trigger, HttpTriggerInfo):
+        binding.update(type="httpTrigger", route=trigger.route, methods=[m.lower() for m in trigger.methods],
+                       authLevel=trigger.auth_level)
+        prefix = f"/{route_prefix}" if route_prefix else ""
+        invoke_url = f"{base_url}{prefix}/{trigger.route}"
+    elif isinstance(trigger, QueueTriggerInfo):
+        binding.update(type="queueTrigger", queueName=trigger.queue_name, connection=trigger.connection)
+    else:
+        binding.update(type="timerTrigger", schedule=trigger.schedule, runOnStartup=trigger.run_on_startup,
+                       useMonitor=trigger.use_monitor)
+    bindings = [binding] + [{"name": o.param, "direction": "out", "type": "queue", "queueName": o.queue_name,
+                             "connection": o.connection} for o in fn.outputs]
+    return {"name": fn.name, "href": f"{base_url}/admin/functions/{fn.name}", "invoke_url_template": invoke_url,
+            "language": "python", "config": {"bindings": bindings}, "isDisabled": False, "isDirect": True,
+            "isProxy": False}

@@ -94,6 +94,16 @@ SETTINGS: tuple[Setting, ...] = (
             "ACS access key; when absent the managed identity is used."),
 )
 
+#: Read only by the local Functions host (``devhost/``), never by the app nor deployed: the README's settings
+#: table lists them as local-only.
+LOCAL_ONLY_SETTINGS: tuple[Setting, ...] = (
+    Setting("DEVHOST_FUNCTION_KEY", False, "", True,
+            "Local only (devhost): the function key function-level routes require (x-functions-key or ?code=). "
+            "Empty, with DEVHOST_MASTER_KEY empty too: no key is checked."),
+    Setting("DEVHOST_MASTER_KEY", False, "", True,
+            "Local only (devhost): the master key; also accepted by function-level routes and required by /admin/."),
+)
+
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from shared.settings import SETTINGS, Setting
+from shared.settings import LOCAL_ONLY_SETTINGS, SETTINGS, Setting
 
 START_MARKER = "<!-- settings:start -->"
 END_MARKER = "<!-- settings:end -->"
@@ -35,11 +35,11 @@ def _default(setting: Setting) -> str:
     return f"`{setting.default}`"
 
 
-def render_row(setting: Setting) -> str:
-    """One table row for ``setting``."""
+def render_row(setting: Setting, *, local_only: bool = False) -> str:
+    """One table row for ``setting`` (``local_only``: read by the local host only)."""
     cells = (
         f"`{setting.name}`",
-        "yes" if setting.required else "no",
+        "local only" if local_only else "yes" if setting.required else "no",
         _default(setting),
         "yes" if setting.secret else "no",
         _cell(setting.description),
@@ -48,9 +48,10 @@ def render_row(setting: Setting) -> str:
 
 
 def render_table(settings: Iterable[Setting] = SETTINGS) -> str:
-    """The markdown table of ``settings``, in declaration order (no markers)."""
+    """The markdown table of ``settings``, in declaration order, then the local-only ones (no markers)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(" --- " for _ in HEADER) + "|"]
     lines.extend(render_row(s) for s in settings)
+    lines.extend(render_row(s, local_only=True) for s in LOCAL_ONLY_SETTINGS)
     return "\n".join(lines)
 
 

@@ -201,6 +201,49 @@ def test_admin_host_status_requires_master_key(host: FunctionsHost) -> None:
     assert response.status_code == 200 and response.json() == {"state": "Running"}
 
 
+def test_admin_functions_lists_every_function_like_the_real_host(host: FunctionsHost) -> None:
+    assert requests.get(url(host, "/admin/functions"), headers={"x-functions-key": FUNCTION_KEY},
+                        timeout=10).status_code == 401
+    response = requests.get(url(host, "/admin/functions"), headers={"x-functions-key": MASTER_KEY}, timeout=10)
+    assert response.status_code == 200
+    listed = {f["name"]: f for f in response.json()}
+    assert set(listed) == set(host.functions)
+    book = listed["get_book"]
+    assert book["invoke_url_template"] == url(host, "/api/books/{id}")
+    assert book["config"]["bindings"][0] == {"name": "req", "direction": "in", "type": "httpTrigger",
+                                             "route": "books/{id}", "methods": ["get"], "authLevel": "anonymous"}
+    assert book["language"] == "python" and book["isDisabled"] is False
+    queue_triggers = [f for f in listed.values() if f["config"]["bindings"][0]["type"] == "queueTrigger"]
+    assert queue_triggers and all(f["invoke_url_template"] == "" for f in queue_triggers)
+
+
+def test_two_hundred_concurrent_requests_are_all_answered(host: FunctionsHost) -> None:
+    """200 POSTs released at once (a listen backlog of 5 reset about a quarter of them): 0 resets."""
+    barrier = threading.Barrier(200)
+    statuses: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def ask(i: int) -> None:
+        barrier.wait()
+        try:
+            status = requests.post(url(host, "/api/secure"), data=b"x" * 1000,
+                                   headers={"x-functions-key": FUNCTION_KEY}, timeout=60).status_code
+            with lock:
+                statuses.append(status)
+        except requests.RequestException as exc:  # a reset lands here
+            with lock:
+                errors.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert statuses == [200] * 200
+
+
 # queues ----------------------------------------------------------------------------------------
 def test_failing_message_goes_to_poison_after_max_dequeue_count(host: FunctionsHost,
                                                                storage_connection_string: str) -> None:

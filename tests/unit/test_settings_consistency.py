@@ -768,3 +768,11 @@ def test_settings_doc_rows_escape_markdown() -> None:
     assert row == "| `X` | yes | (empty) | yes | a \\| b &lt;c&gt; |"
 
 
+
+
+def test_readme_lists_the_local_hosts_keys_as_local_only() -> None:
+    from devhost.host_config import FUNCTION_KEY_SETTING, MASTER_KEY_SETTING
+
+    rows = _table_rows(settings_doc.extract_block((ROOT / "README.md").read_text(encoding="utf-8")) or "")
+    for name in (FUNCTION_KEY_SETTING, MASTER_KEY_SETTING):
+        assert name in rows and "local only" in rows[name], name
