@@ -35,8 +35,14 @@ from devhost.host_config import (
     route_prefix,
 )
 from devhost.host_http import HttpDispatcher, HttpRoute, HttpServer
-from devhost.host_index import (FunctionInfo, HttpTriggerInfo, QueueTriggerInfo, TimerTriggerInfo, function_metadata,
-                                index_app)
+from devhost.host_index import (
+    FunctionInfo,
+    HttpTriggerInfo,
+    QueueTriggerInfo,
+    TimerTriggerInfo,
+    function_metadata,
+    index_app,
+)
 from devhost.host_invoke import Invocation, Invoker, log_invocation
 from devhost.host_queues import QueueGateway, QueueListener, adhoc_message, encode_body, output_messages, trigger_value
 from devhost.host_routes import RouteError, RouteTemplate
