@@ -209,3 +209,10 @@ def test_times_follow_the_invitees_clock(view: BookingView) -> None:
     rendered = render("confirmation", twelve)
     assert "2:05 PM - 2:35 PM" in rendered.text and "2:05 PM UTC" in rendered.subject
     assert "14:05" not in rendered.text and "2:05 PM - 2:35 PM" in rendered.html
+
+
+def test_notes_keep_their_line_breaks_in_text_and_html(view: BookingView) -> None:
+    """Issue 21: an invitee's notes arrive as written, line by line."""
+    rendered = render("confirmation", dataclasses.replace(view, notes="First line\nSecond line\n\nAfter a gap"))
+    assert "Notes:\nFirst line\nSecond line\n\nAfter a gap" in rendered.text
+    assert "First line<br>Second line<br><br>After a gap" in rendered.html
