@@ -369,3 +369,27 @@ def test_the_email_shows_times_like_the_page(stack, new_page, locale, clock):
     expected = shown if clock == "12h" else shown.zfill(5)
     assert re.search(rf"\b{re.escape(expected)} - ", mail), (shown, mail)
     assert ("AM" in shown or "PM" in shown) == (clock == "12h")
+
+
+def test_skipping_an_empty_month_is_said_on_the_page(stack, new_page, screenshots):
+    """Issue 21 (5): the page used to jump silently to a later month when this one had no times."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    notice_days = (next_month - today).days + 1  # the first bookable day is the 2nd of next month
+    cal = stack.make_calendar(location="custom", minimum_notice_minutes=notice_days * 1440, max_days_ahead=120)
+    page = new_page()
+    page.goto(stack.page_url(cal.slug))
+    page.locator(SLOT).first.wait_for()
+    note = page.locator(".bb-skip-note")
+    assert note.is_visible()
+    this_month, shown = today.strftime("%B %Y"), next_month.strftime("%B %Y")
+    assert note.inner_text() == (f"No available times in {this_month}: showing {shown}, "
+                                 "the first month with times.")
+    assert page.locator(".bb-month").inner_text() == shown
+    shot(page, screenshots, "page-8-skipped-month")
+    page.locator("button.bb-nav[aria-label='Previous month']").click()
+    page.locator(".bb-month", has_text=this_month).wait_for()
+    assert note.is_hidden()  # a month the visitor chose is not announced as skipped

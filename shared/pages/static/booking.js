@@ -436,7 +436,8 @@ class BookingFlow {
     // WAI-ARIA grid pattern: one Tab stop in the grid, arrow keys inside it; said on screen, not only to readers
     const hint = el("p", { class: "bb-grid-hint bb-small bb-muted", id: `${id}-grid-hint` },
       "Keyboard: arrow keys move between dates, Enter shows a date's times, Tab goes on to the times.");
-    const calendarBox = el("div", { class: "bb-calendar" },
+    this.skipNote = el("p", { class: "bb-skip-note", role: "status", hidden: true });
+    const calendarBox = el("div", { class: "bb-calendar" }, this.skipNote,
       el("div", { class: "bb-calendar-head" }, this.prevButton, this.monthLabel, this.nextButton), this.grid, hint);
 
     this.dayHeading = this.h(1, { class: "bb-day-heading", id: `${id}-day` });
@@ -642,7 +643,24 @@ class BookingFlow {
     return { byDate };
   }
 
-  async showMonth(month, { initial = false, focusDate = null } = {}) {
+  /** Say on screen (not only to screen readers) that empty months were skipped to reach this one. */
+  renderSkipNote(month) {
+    const from = this.skippedFrom;
+    this.skippedFrom = null;
+    this.skipNote.hidden = !from;
+    if (!from) return;
+    const skipped = from === addMonths(month, -1) ? this.monthText(from)
+      : `${this.monthText(from)} to ${this.monthText(addMonths(month, -1))}`;
+    this.skipNote.textContent = this.byDate.size
+      ? `No available times in ${skipped}: showing ${this.monthText(month)}, the first month with times.`
+      : `No available times in ${skipped} or ${this.monthText(month)}.`;
+  }
+
+  async showMonth(month, { initial = false, focusDate = null, advancing = false } = {}) {
+    if (!advancing && this.skipNote) {
+      this.skipNote.hidden = true;
+      this.skippedFrom = null;
+    }
     if (month < this.minMonth) month = this.minMonth;
     if (month > this.maxMonth) month = this.maxMonth;
     this.month = month;
@@ -684,10 +702,12 @@ class BookingFlow {
     }
     if (!this.byDate.size && this.autoAdvance > 0 && month < this.maxMonth) {
       this.autoAdvance -= 1;
-      this.showMonth(addMonths(month, 1), { initial });
+      this.skippedFrom = this.skippedFrom || month;
+      this.showMonth(addMonths(month, 1), { initial, advancing: true });
       return;
     }
     this.autoAdvance = 0;
+    this.renderSkipNote(month);
     this.renderGrid();
     this.renderSlots();
     const count = this.byDate.size;
