@@ -159,3 +159,19 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         }"""
     )
     return list(result)
+
+
+def confirmation_text(stack: Any, address: str, timeout: float = 60.0) -> str:
+    """Plain text and subject of the confirmation the SMTP sink received for ``address`` (polls the outbox)."""
+    import email
+    import time
+    from email import policy
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(stack.smtp.outbox_dir.glob("*.eml")):
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if address in str(msg["To"]) and str(msg["Subject"]).startswith("Confirmed"):
+                return str(msg.get_body(("plain",)).get_content()) + "\n" + str(msg["Subject"])
+        time.sleep(0.25)
+    raise AssertionError(f"no confirmation for {address} arrived")

@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser.helpers import (
     ALERT,
+    confirmation_text,
     DAY,
     DONE,
     PICK,
@@ -334,22 +335,6 @@ def test_text_contrast_meets_wcag_aa(stack, new_page, screenshots, scheme):
     shot(page, screenshots, f"page-11-{scheme}-details")
 
 
-def _confirmation_for(stack, email: str, timeout: float = 60.0) -> str:
-    """The text of the confirmation the SMTP sink received for ``email`` (polls the outbox)."""
-    import email as email_lib
-    import time
-    from email import policy
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(stack.smtp.outbox_dir.glob("*.eml")):
-            msg = email_lib.message_from_bytes(path.read_bytes(), policy=policy.default)
-            if email in str(msg["To"]) and str(msg["Subject"]).startswith("Confirmed"):
-                return str(msg.get_body(("plain",)).get_content()) + "\n" + str(msg["Subject"])
-        time.sleep(0.25)
-    raise AssertionError(f"no confirmation for {email} arrived")
-
-
 @pytest.mark.parametrize("locale, clock", [("en-US", "12h"), ("en-GB", "24h")])
 def test_the_email_shows_times_like_the_page(stack, new_page, locale, clock):
     """Issue 21 (9): "9:30 AM" on the page, "09:30" in the email. The page sends its clock; the email follows."""
@@ -365,7 +350,7 @@ def test_the_email_shows_times_like_the_page(stack, new_page, locale, clock):
     page.get_by_role("button", name="Confirm booking").click()
     page.locator(DONE).wait_for()
     assert stack.bookings_of(cal)[0]["invitee_time_format"] == clock
-    mail = _confirmation_for(stack, address)
+    mail = confirmation_text(stack, address)
     expected = shown if clock == "12h" else shown.zfill(5)
     assert re.search(rf"\b{re.escape(expected)} - ", mail), (shown, mail)
     assert ("AM" in shown or "PM" in shown) == (clock == "12h")

@@ -170,3 +170,25 @@ def test_the_done_screen_links_to_the_manage_page(stack, new_page):
     link.click()
     page.locator(f"{CARD}[data-state='confirmed']").wait_for()
     assert page.get_by_role("button", name="Reschedule").is_visible()
+
+
+def test_the_emails_manage_link_opens_the_manage_page(stack, new_page):
+    """Issue 21 (1): "Manage your booking" in the email used to open raw JSON."""
+    from tests.browser.helpers import confirmation_text
+
+    cal = stack.make_calendar(location="custom")
+    day = future_day(2)
+    address = f"manage-{cal.slug}@example.com"
+    res = stack.call("POST", f"calendars/{cal.slug}/bookings", {
+        "start": stack.slots(cal.slug, day, day, cal.timezone)[0]["start"], "name": "Ada Lovelace",
+        "email": address, "timezone": "Europe/London"})
+    assert res.status_code == 201, res.text
+    text = confirmation_text(stack, address)
+    link = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Manage your booking: "))
+    assert link.startswith(f"{stack.api}/manage/{res.json()['id']}?token=")
+    page = new_page()
+    response = page.goto(link)
+    assert response.headers["content-type"].startswith("text/html")
+    page.locator(f"{CARD}[data-state='confirmed']").wait_for()
+    assert page.get_by_role("button", name="Reschedule").is_visible()
+    assert page.get_by_role("button", name="Cancel booking").is_visible()
