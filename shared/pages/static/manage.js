@@ -13,7 +13,8 @@ const {
 
 const HTTP_URL = /^https?:\/\//i;
 const TEXT = {
-  invalid: "This link is not valid. Use the \u201cManage your booking\u201d link in your most recent email about this booking.",
+  invalid: "This link is not valid. Use the \u201cManage your booking\u201d link in your most recent email " +
+    "about this booking.",
   unreachable: "The booking service could not be reached. Check your connection and try again.",
   failed: "Something went wrong. Please try again in a moment.",
   taken: "Sorry, that time is no longer available. Please choose another time.",
@@ -193,7 +194,8 @@ class ManagePage {
     this.showAlert("");
     this.actions.hidden = true;
     const names = joinNames(hostNames(this.booking.hosts), this.locale);
-    this.cancelText.textContent = `${this.when(this.booking.start, this.booking.end)}${names ? ` with ${names}` : ""}. ` +
+    const when = this.when(this.booking.start, this.booking.end);
+    this.cancelText.textContent = `${when}${names ? ` with ${names}` : ""}. ` +
       "The host will be told, and you will get an email confirming the cancellation.";
     this.cancelStep.hidden = false;
     this.cancelHeading.focus();
@@ -236,7 +238,8 @@ class ManagePage {
   chooseNewTime(slot) {
     this.newSlot = slot;
     this.moveText.textContent = "";
-    this.moveText.append(el("dt", {}, "New time"), el("dd", { class: "bb-manage-new" }, this.when(slot.start, slot.end)),
+    this.moveText.append(el("dt", {}, "New time"),
+      el("dd", { class: "bb-manage-new" }, this.when(slot.start, slot.end)),
       el("dt", {}, "Currently"), el("dd", {}, this.when(this.booking.start, this.booking.end)));
     this.picker.hidden = true;
     this.pickerIntro.hidden = true;
@@ -255,7 +258,8 @@ class ManagePage {
     this.confirmMoveButton.disabled = true;
     let res;
     try {
-      res = await this.call(`bookings/${encodeURIComponent(this.id)}/reschedule`, "POST", { start: this.newSlot.start });
+      res = await this.call(`bookings/${encodeURIComponent(this.id)}/reschedule`, "POST",
+        { start: this.newSlot.start });
     } catch {
       res = null;
     }
