@@ -130,17 +130,6 @@ def contrast_ratios(page: Any, selectors: list[str]) -> dict[str, float | None]:
 
 AXE_SCRIPT = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
-SETTLED_JS = """
-async () => {
-  const roots = (root) => [root, ...[...root.querySelectorAll('*')].filter(e => e.shadowRoot)
-    .flatMap(e => roots(e.shadowRoot))];
-  for (let i = 0; i < 100 && roots(document).some(r => r.querySelector('.bb-loading')); i += 1) {
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
-  await Promise.all(roots(document).flatMap(r => r.getAnimations()).map(a => a.finished.catch(() => null)));
-}
-"""
-
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """axe-core's WCAG 2.x A/AA violations of the page as it is now (shadow roots included).
@@ -161,7 +150,6 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         }""")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE_SCRIPT))
-    page.evaluate(SETTLED_JS)  # colours are judged at rest, not mid-transition (the grid fades while loading)
     result = page.evaluate(
         """async () => {
           const r = await axe.run(document, {runOnly: {type: 'tag',
