@@ -8,12 +8,12 @@ import pytest
 
 from tests.browser.helpers import (
     ALERT,
-    confirmation_text,
     DAY,
     DONE,
     PICK,
     SLOT,
     active_element,
+    confirmation_text,
     contrast_ratios,
     fill_details,
     future_day,
