@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from shared.domain.readiness import calendar_problems, member_problems
-from tests.unit.domain.builders import config
+from tests.unit.domain.helpers import config
 
 READABLE = {"readable": True, "reason": None}
 
