@@ -64,10 +64,17 @@ class Part(Generic[T]):
         if value is None:
             value = self._build(container)
             container.__dict__[self._slot] = value
+            container.__dict__[f"{self._slot}_built"] = True
         return value
+
+    @staticmethod
+    def built(container: Container, name: str) -> bool:
+        """True when the part ``name`` was built by the container (not given by a test or benchmark)."""
+        return bool(container.__dict__.get(f"_{name}_built"))
 
     def __set__(self, container: Container, value: T) -> None:
         container.__dict__[self._slot] = value
+        container.__dict__.pop(f"{self._slot}_built", None)
 
 
 def _table_store(c: Container) -> EntityStore:
@@ -207,6 +214,20 @@ class Container:
 
         return TurnstileVerifier(secret, requests.Session(), self.settings.get("TURNSTILE_VERIFY_URL") or "")
 
+    @cached_property
+    def request_storage(self) -> tuple[EntityStore, MessageQueue]:
+        """Store and queue of HTTP request paths: short timeouts (``REQUEST_CLIENT_OPTIONS``); the given
+        ones when a test or benchmark passed (or assigned) its own."""
+        if not (Part.built(self, "store") or Part.built(self, "queue")) and "_store" in self.__dict__:
+            return self.store, self.queue
+        from shared.adapters.queue_store import StorageMessageQueue
+        from shared.adapters.storage_account import REQUEST_CLIENT_OPTIONS
+        from shared.adapters.table_store import TableEntityStore
+
+        account = self.storage_account
+        return (TableEntityStore(account.table_service(**REQUEST_CLIENT_OPTIONS)),
+                StorageMessageQueue(account.queue_service(**REQUEST_CLIENT_OPTIONS)))
+
     # ---------------------------------------------------------------- Microsoft
     @cached_property
     def http_session(self) -> requests.Session:
@@ -297,6 +318,10 @@ class Container:
         return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
                            availability=self.availability_deps(), intake_guard=self.public_limits.intake,
                            max_reschedules=max_reschedules(self.settings))
+
+        store, queue = self.request_storage
+        return BookingDeps(store=store, queue=queue, clock=self.clock, signer=self.signer,
+                           availability=self.availability_deps())
 
     def meeting_deps(self) -> MeetingDeps:
         """``MeetingDeps``: Graph events/meetings and the connection ports (``meeting_ports`` win)."""

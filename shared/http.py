@@ -76,11 +76,17 @@ def status_for(exc: BookbridgeError) -> int:
     return 500
 
 
+#: ``Retry-After`` (seconds) of a 503 whose cause named none.
+DEFAULT_RETRY_AFTER = 5
+
+
 def error_response(exc: BookbridgeError, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """Translate one of our errors into a JSON response."""
     extra = dict(headers or {})
-    if isinstance(exc, (TransientError, RateLimited)) and exc.retry_after:
+    if isinstance(exc, RateLimited) and exc.retry_after:
         extra["Retry-After"] = str(int(exc.retry_after))
+    if isinstance(exc, TransientError):  # a 503 always says when to come back (rule 16)
+        extra["Retry-After"] = str(max(1, int(exc.retry_after or DEFAULT_RETRY_AFTER)))
     if isinstance(exc, ConfigurationError):
         log.error("configuration error: %s", exc.message)
     return json_response(error_body(exc), status_for(exc), extra)

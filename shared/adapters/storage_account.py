@@ -10,6 +10,10 @@ from shared.settings import Settings
 #: A function fails fast and lets its queue retry, rather than riding the SDK's long default back-off.
 DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 30}
 
+#: For HTTP request paths (intake, manage): at most two attempts with short timeouts, so that an outage is
+#: answered 503 + Retry-After within seconds (every storage call: <= 2 x (1 s + 3 s) + 0.8 s back-off).
+REQUEST_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 1, "connection_timeout": 1, "read_timeout": 3}
+
 #: For probes (health): one attempt, short timeouts.
 PROBE_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 5}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain.assignment import choose_round_robin_member
 from shared.domain.availability import Interval
@@ -32,7 +32,12 @@ from shared.usecases.booking.deps import BookingDeps, BookingRequest, BookingRes
 from shared.usecases.booking.idempotency import claim_key, drop_claim, mark_claim
 from shared.usecases.booking.locks import commit_new
 from shared.usecases.booking.slots import check_start, member_free
+from shared.usecases.booking import stranded
 from shared.usecases.booking.views import created_body
+from shared.usecases.reconcile import due
+
+#: When the sweep takes over a booking no worker handled (a lost message, a crash after the commit).
+INTENT_DELAY = timedelta(minutes=2)
 
 log = logging.getLogger("bookbridge.booking")
 
@@ -86,8 +91,19 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         created_at=stamp,
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
-        extra={"invitee_time_format": req.time_format} if req.time_format else {},
+        extra={**({"invitee_time_format": req.time_format} if req.time_format else {}),
+               # the reconciler's intent (rule 16): if no worker handled the booking by then, the sweep does
+               "next_attempt_at": iso_utc(now + INTENT_DELAY), "request_fingerprint": req.fingerprint()},
     )
+
+
+def commit_with_intent(deps: BookingDeps, booking: Booking, now: datetime) -> None:
+    """The booking's due row first (``reconciledue``, the intent the sweep finds without scanning), then the
+    booking and its locks in one transaction (``SlotTaken`` when the time is taken). A due row left by a
+    failed commit wakes the reconciler once, which finds no booking and deletes it."""
+    due.schedule(deps.store, {"workspace": booking.workspace, "host": booking.host, "id": booking.id,
+                              "revision": booking.revision}, str(booking.extra["next_attempt_at"]))
+    commit_new(deps.store, booking, now)
 
 
 def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interval, req: BookingRequest,
@@ -101,7 +117,7 @@ def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interva
             raise Conflict("the slot is no longer free: a host of this collective calendar is busy")
         booking = new_booking(deps, record, users[0], users, slot, req, booking_id, now)
         try:
-            commit_new(deps.store, booking, now)
+            commit_with_intent(deps, booking, now)
         except SlotTaken:
             raise Conflict("the slot is no longer free: it was just booked") from None
         return booking, None
@@ -117,7 +133,7 @@ def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interva
             continue
         booking = new_booking(deps, record, user, [user], slot, req, booking_id, now)
         try:
-            commit_new(deps.store, booking, now)
+            commit_with_intent(deps, booking, now)
         except SlotTaken:
             continue
         return booking, stats
@@ -156,6 +172,14 @@ def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
         if deps.intake_guard is not None:
             deps.intake_guard(record.workspace, record.calendar, req.email)
         booking, stats = place(deps, record, slot, req, booking_id, now)
+    except Conflict:
+        if claim is not None:
+            drop_claim(deps.store, claim)
+        mine = stranded.own_booking(deps, record, slot, req, now) if claim is None else None
+        if mine is None:
+            raise
+        log.info("retry without a key answered with its own booking %s", mine.id)
+        return stranded.replay(deps, mine)
     except BaseException:
         if claim is not None:
             drop_claim(deps.store, claim)

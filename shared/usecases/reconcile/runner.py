@@ -50,6 +50,8 @@ def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outco
     """Bring ``booking`` to its desired state with the fewest Graph calls, then settle its retry state.
 
     ``retry_failed``: also a ``failed`` booking (a manual repair, a reconnect)."""
+    if getattr(job.msg, "due_row", None):
+        booking = ensure_first_messages(job, booking)
     teams, calendar = connections_of(job)
     decision = rules.decide(booking, teams, calendar, job.deps.clock.now(), retry_failed=retry_failed)
     before = _state(booking)
@@ -70,6 +72,21 @@ def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outco
         _record(job, booking, f"{job.msg.op}: {decision.reason}")
     log.info("reconcile: %s -> %s ws=%s booking=%s", decision.reason, outcome.action, job.ws, job.booking_id)
     return outcome
+
+
+def ensure_first_messages(job: Job, booking: Entity) -> Entity:
+    """A booking the sweep took over (intake's messages may be lost: a queue outage, a crash after the
+    commit): its confirmation, and for ``awaiting_connection`` the host's notice, are put again through the
+    outbox (the communications worker sends each once). A ``pending`` booking's confirmation comes with its
+    link, as always."""
+    state = str(booking.get("link_state") or "")
+    if (is_cancelled(booking) or state == LinkState.PENDING.value
+            or booking.get("confirmation_enqueued_revision") is not None):
+        return booking
+    kinds = ["confirmation"] + (["host_notice"] if state == LinkState.AWAITING_CONNECTION.value else [])
+    booking = apply(job, booking, lambda cur: {"pending_notices": merge_kinds(kinds_of(cur.get("pending_notices")),
+                                                                              kinds)})
+    return flush_outbox(job, booking)
 
 
 def settle(job: Job, booking: Entity) -> Entity:

@@ -208,9 +208,10 @@ def test_storage_requests_of_a_personal_intake(azure):
     api.book(slug, "2026-11-23T09:00:00Z")  # warm the table clients
     tables, queues = store.requests, api.queue.requests
     assert api.book(slug, SLOT).status == 201
-    # slug point read + one entity-group transaction + one conditional write per workspace counter (invitee
-    # and calendar; an in-process call carries no client address, so the per-client limit is not counted)
-    assert store.requests - tables == 4
+    # slug point read + the intent's due row + one entity-group transaction + one conditional write per
+    # workspace counter (invitee and calendar; an in-process call carries no client address, so the
+    # per-client limit is not counted)
+    assert store.requests - tables == 5
     assert api.queue.requests - queues == 2  # meetings/create + communications/confirmation
 
 
