@@ -88,7 +88,8 @@ def test_20_concurrent_posts_for_one_personal_slot_make_exactly_one_booking(azur
     ws, sfx = _ids()
     slug = f"alice-{sfx}"
     api.setup(ws, ["alice"], {"p": calendar_body(slug, [member("alice")])})
-    results = _together([lambda: api.book(slug, SLOT) for _ in range(THREADS)])
+    results = _together([lambda n=n: api.book(slug, SLOT, email=f"racer{n}@example.test")  # different people
+                          for n in range(THREADS)])
     statuses = Counter(r.status for r in results)
     assert statuses == {201: 1, 409: THREADS - 1}, [r.body for r in results if r.status not in (201, 409)]
     winner = next(r.body for r in results if r.status == 201)
@@ -107,7 +108,8 @@ def test_collective_and_personal_racing_for_an_overlapping_member_make_exactly_o
         "p": calendar_body(personal, [member("alice")]),
         "c": calendar_body(collective, [member("alice"), member("bob")], type="collective"),
     })
-    calls = [(lambda s=slug: api.book(s, SLOT)) for slug in [personal, collective] * (THREADS // 2)]
+    calls = [(lambda s=slug, n=n: api.book(s, SLOT, email=f"racer{n}@example.test"))  # different people
+             for n, slug in enumerate([personal, collective] * (THREADS // 2))]
     results = _together(calls)
     statuses = Counter(r.status for r in results)
     assert statuses == {201: 1, 409: THREADS - 1}, [r.body for r in results if r.status not in (201, 409)]
@@ -132,7 +134,8 @@ def test_20_concurrent_posts_for_one_collective_slot_make_exactly_one_booking(az
     slug = f"team-{sfx}"
     api.setup(ws, ["alice", "bob", "carol"], {
         "c": calendar_body(slug, [member("alice"), member("bob"), member("carol")], type="collective")})
-    results = _together([lambda: api.book(slug, SLOT) for _ in range(THREADS)])
+    results = _together([lambda n=n: api.book(slug, SLOT, email=f"racer{n}@example.test")  # different people
+                          for n in range(THREADS)])
     assert Counter(r.status for r in results) == {201: 1, 409: THREADS - 1}
     winner = next(r.body for r in results if r.status == 201)
     for user in ("alice", "bob", "carol"):
@@ -147,7 +150,8 @@ def test_20_concurrent_posts_on_a_round_robin_slot_give_each_member_one_booking(
     slug = f"rr-{sfx}"
     users = ["alice", "bob", "carol"]
     api.setup(ws, users, {"rr": calendar_body(slug, [member(u) for u in users], type="round_robin")})
-    results = _together([lambda: api.book(slug, SLOT) for _ in range(THREADS)])
+    results = _together([lambda n=n: api.book(slug, SLOT, email=f"racer{n}@example.test")  # different people
+                          for n in range(THREADS)])
     created = [r.body for r in results if r.status == 201]
     assert Counter(r.status for r in results) == {201: 3, 409: THREADS - 3}
     assert sorted(b["hosts"][0]["user"] for b in created) == users

@@ -155,7 +155,7 @@ def test_403_and_poison_on_azurite(h: Harness) -> None:
     h.deliver_poison(h.message(b2))
     stored = h.booking(b2["id"])
     assert stored["link_state"] == "retrying" and "(5 attempts)" in stored["link_reason"]
-    assert [r["booking_id"] for r in h.store.query("reconciledue", "due")] == [b2["id"]]
+    assert b2["id"] in [r["booking_id"] for r in h.store.query("reconciledue", "due")]
 
 
 # ===================================================================== queue semantics, private Azurite
