@@ -47,14 +47,26 @@ CANCEL_COMMENT = "This booking was cancelled."
 
 
 # ------------------------------------------------------------------------------ idempotency keys
-def transaction_id(workspace: str, booking_id: str) -> str:
-    """The ``transactionId`` of the booking's calendar event (the same for every attempt)."""
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"event|{workspace}|{booking_id}"))
+def _generation_suffix(generation: int) -> str:
+    return f"|{generation}" if generation else ""
 
 
-def external_id(workspace: str, booking_id: str) -> str:
+def transaction_id(workspace: str, booking_id: str, generation: int = 0) -> str:
+    """The ``transactionId`` of the booking's calendar event (the same for every attempt; ``generation``:
+    the booking's ``meeting_generation``, +1 when its meeting is replaced under another organizer)."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"event|{workspace}|{booking_id}{_generation_suffix(generation)}"))
+
+
+def external_id(workspace: str, booking_id: str, generation: int = 0) -> str:
     """The ``externalId`` of the booking's Teams meeting for ``createOrGet`` (the same for every attempt)."""
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"onlineMeeting|{workspace}|{booking_id}"))
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE,
+                          f"onlineMeeting|{workspace}|{booking_id}{_generation_suffix(generation)}"))
+
+
+def meeting_generation(booking: Mapping[str, Any]) -> int:
+    """How many times the booking's meeting was replaced under another organizer (0: never)."""
+    value = booking.get("meeting_generation")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 # ------------------------------------------------------------------------------ connections
@@ -249,7 +261,8 @@ def event_with_teams_body(booking: Mapping[str, Any], calendar_name: str = "") -
         "allowNewTimeProposals": False,
         "isOnlineMeeting": True,
         "onlineMeetingProvider": "teamsForBusiness",
-        "transactionId": transaction_id(str(booking["workspace"]), str(booking["id"])),
+        "transactionId": transaction_id(str(booking["workspace"]), str(booking["id"]),
+                                        meeting_generation(booking)),
     }
 
 
@@ -271,7 +284,8 @@ def calendar_event_body(booking: Mapping[str, Any], link: str, *, teams_link: bo
         "start": date_time_time_zone(str(booking["start_utc"]), zone),
         "end": date_time_time_zone(str(booking["end_utc"]), zone),
         "showAs": "busy",
-        "transactionId": transaction_id(str(booking["workspace"]), str(booking["id"])),
+        "transactionId": transaction_id(str(booking["workspace"]), str(booking["id"]),
+                                        meeting_generation(booking)),
     }
     if link:
         body["location"] = _link_location(link, teams=teams_link)
@@ -310,7 +324,7 @@ def meeting_times_differ(booking: Mapping[str, Any], meeting: Mapping[str, Any])
 def online_meeting_body(booking: Mapping[str, Any], calendar_name: str = "") -> dict[str, Any]:
     """Parameters of ``POST /me/onlineMeetings/createOrGet`` (externalId makes it idempotent)."""
     return {
-        "externalId": external_id(str(booking["workspace"]), str(booking["id"])),
+        "externalId": external_id(str(booking["workspace"]), str(booking["id"]), meeting_generation(booking)),
         "subject": meeting_subject(booking, calendar_name),
         "startDateTime": utc_offset_string(str(booking["start_utc"])),
         "endDateTime": utc_offset_string(str(booking["end_utc"])),

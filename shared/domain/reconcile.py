@@ -42,6 +42,7 @@ class Action(str, Enum):
     CREATE = "create"            # the link (and the event in a linked calendar) a booking still lacks
     SYNC_TIMES = "sync_times"    # move the event / meeting to the booking's current times
     EXPIRE = "expire"            # the start passed before the link could be made: record why
+    REPLACE = "replace"          # the meeting's organizer is no longer the host's Teams account (rule 18)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,31 @@ def has_graph_objects(booking: Mapping[str, Any]) -> bool:
     return bool(booking.get("graph_event_id") or booking.get("online_meeting_id"))
 
 
+def organizer_replaced(booking: Mapping[str, Any], teams: ConnectionView | None) -> bool:
+    """True when the booking's Teams meeting belongs to an account other than the host's connected Teams
+    account (both known): it must move to the new account (rule 18)."""
+    if not booking.get("meeting_url") or str(booking.get("link_state") or "") != LinkState.CREATED.value:
+        return False
+    oid, tid = str(booking.get("organizer_oid") or ""), str(booking.get("organizer_tid") or "")
+    if teams is None or not teams.connected or not oid or not tid or not teams.account_oid or not teams.account_tid:
+        return False
+    return (oid, tid) != (teams.account_oid, teams.account_tid)
+
+
+def orphans_with(orphans_json: Any, orphan: Mapping[str, Any]) -> str:
+    """``orphans_json`` with one more meeting left under a previous organizer (for a person to clean up)."""
+    import json
+
+    try:
+        entries = json.loads(str(orphans_json or "[]"))
+    except ValueError:
+        entries = []
+    if not isinstance(entries, list):
+        entries = []
+    entries.append(dict(orphan))
+    return json.dumps(entries[-HISTORY_LIMIT:], separators=(",", ":"))
+
+
 def times_behind(booking: Mapping[str, Any]) -> bool:
     """True when Graph objects exist and were written for an older revision than the booking's."""
     return has_graph_objects(booking) and _int(booking.get("graph_synced_revision"), -1) < _int(
@@ -96,6 +122,8 @@ def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: C
         if state in (LinkState.PENDING.value, LinkState.RETRYING.value):
             return Decision((Action.EXPIRE,), "past: no link was made in time")
         return Decision((), "past")
+    if organizer_replaced(booking, teams):
+        return Decision((Action.REPLACE,), "organizer replaced")
     actions: list[Action] = []
     plan = plan_create(booking, teams, calendar)
     failed = str(booking.get("link_state") or "") == LinkState.FAILED.value

@@ -301,6 +301,8 @@ class AdminBookingOut(BaseModel):
     delivery_error: str | None = None
     participants: list[ParticipantOut]
     history: list[dict[str, Any]] = Field(description="each transition: at, state, cause")
+    orphans: list[dict[str, Any]] = Field(default_factory=list, description="meetings left under a previous "
+                                          "organizer account (organizer_oid/tid, join_url): for a person to remove")
     created_at: str | None = None
     updated_at: str | None = None
 

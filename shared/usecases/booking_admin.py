@@ -27,12 +27,16 @@ _BOOKING_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_LIST = 500
 
 
-def _history(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _json_list(value: Any) -> list[dict[str, Any]]:
     try:
-        value = json.loads(str(entity.get("history_json") or "[]"))
+        parsed = json.loads(str(value or "[]"))
     except ValueError:
         return []
-    return value if isinstance(value, list) else []
+    return parsed if isinstance(parsed, list) else []
+
+
+def _history(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return _json_list(entity.get("history_json"))
 
 
 def _participants(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -78,6 +82,7 @@ def admin_view(entity: Mapping[str, Any]) -> dict[str, Any]:
         "delivery_error": entity.get("delivery_error"),
         "participants": _participants(entity),
         "history": _history(entity),
+        "orphans": _json_list(entity.get("orphans_json")),
         "created_at": entity.get("created_at"),
         "updated_at": entity.get("updated_at"),
     }

@@ -122,7 +122,7 @@ def _link_update(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetim
     fingerprint = link_fingerprint(link)
     if any(r.get("link_sha") == fingerprint for r in rows if r.get("state") == SENT):
         return Skip("the invitee already has this link")
-    return Send("link_update", sent_rk("link_update", msg.revision))
+    return Send("link_update", sent_rk("link_update", msg.revision, fingerprint[:12]))
 
 
 def _reschedule(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime,

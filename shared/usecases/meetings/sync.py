@@ -77,10 +77,39 @@ def cancel(job: Job, booking: Entity) -> Outcome:
     return cancel_graph(job, booking)
 
 
+def _organizer_connected(job: Job, booking: Entity) -> bool:
+    """True unless the booking's meeting belongs to an account other than the host's Teams connection (a
+    call with the new account would answer 404, which is not success: rule 18)."""
+    from shared.domain.meeting_plan import ConnectionView
+
+    oid, tid = booking.get("organizer_oid"), booking.get("organizer_tid")
+    if not oid or not tid:
+        return True
+    teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
+    return teams is None or not teams.account_oid or (teams.account_oid, teams.account_tid) == (oid, tid)
+
+
+def _orphan_meeting(job: Job, booking: Entity) -> Entity:
+    """Move the online meeting of a previous organizer to ``orphans_json`` (organizer, join URL)."""
+    from shared.domain import reconcile as rules
+    from shared.ports import iso_utc
+
+    orphan = {"organizer_oid": booking.get("organizer_oid"), "organizer_tid": booking.get("organizer_tid"),
+              "join_url": booking.get("meeting_url"), "online_meeting_id": booking.get("online_meeting_id"),
+              "left_at": iso_utc(job.deps.clock.now())}
+    log.warning("meetings: meeting of a previous organizer left as an orphan ws=%s booking=%s", job.ws,
+                job.booking_id)
+    return apply(job, booking, lambda cur: None if not cur.get("online_meeting_id") else {
+        "online_meeting_id": None, "orphans_json": rules.orphans_with(cur.get("orphans_json"), orphan)})
+
+
 def cancel_graph(job: Job, booking: Entity) -> Outcome:
     """Cancel the event (Outlook notifies attendees) or delete it; delete the online meeting. 404 = done."""
     event_id = str(booking.get("graph_event_id") or "")
     meeting_id = str(booking.get("online_meeting_id") or "")
+    if meeting_id and not _organizer_connected(job, booking):
+        booking = _orphan_meeting(job, booking)  # its organizer's token is gone: never deleted as another user
+        meeting_id = ""
     try:
         if event_id:
             if booking.get("invitation_channel") == "outlook":

@@ -15,8 +15,9 @@ import logging
 from typing import Any
 
 from shared.domain import reconcile as rules
-from shared.domain.meeting_plan import ConnectionView, wants_dynamic_link
+from shared.domain.meeting_plan import ConnectionView, meeting_generation, wants_dynamic_link
 from shared.domain.model import LinkState
+from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired
 from shared.ports import Entity, iso_utc
 from shared.usecases.meetings.create import run_create
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
@@ -27,6 +28,10 @@ from shared.usecases.meetings.writes import apply, flush_outbox, is_cancelled, k
 from shared.usecases.reconcile import due
 
 log = logging.getLogger("bookbridge.reconcile")
+
+REASON_ORGANIZER_REPLACED = ("The host connected Teams with another Microsoft account: the meeting is being "
+                             "created again under it.")
+REASON_ORGANIZER_CANCEL = "This meeting moved: the host sends a new Teams link."
 
 
 def connections_of(job: Job) -> tuple[ConnectionView | None, ConnectionView | None]:
@@ -64,6 +69,8 @@ def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outco
         elif action is rules.Action.SYNC_TIMES:
             if rules.times_behind(booking) and not is_cancelled(booking):
                 outcome = sync_times(job, booking)
+        elif action is rules.Action.REPLACE:
+            outcome = replace_organizer(job, booking, teams, calendar)
         else:
             outcome = expire(job, booking)
         booking = job.load() or booking
@@ -87,6 +94,52 @@ def ensure_first_messages(job: Job, booking: Entity) -> Entity:
     booking = apply(job, booking, lambda cur: {"pending_notices": merge_kinds(kinds_of(cur.get("pending_notices")),
                                                                               kinds)})
     return flush_outbox(job, booking)
+
+
+def replace_organizer(job: Job, booking: Entity, teams: ConnectionView | None,
+                      calendar: ConnectionView | None) -> Outcome:
+    """Rule 18: the host's Teams account changed. The old meeting is cancelled where a token of its account
+    still works (its Outlook event, through a calendar connection of that account), else it stays on the
+    booking as an orphan (organizer, join URL) for a person; then a new meeting under the new account, and
+    the invitee gets one ``link_update`` with the new link."""
+    old = {"organizer_oid": booking.get("organizer_oid"), "organizer_tid": booking.get("organizer_tid"),
+           "join_url": booking.get("meeting_url"), "online_meeting_id": booking.get("online_meeting_id"),
+           "replaced_at": iso_utc(job.deps.clock.now())}
+    outlook_event = booking.get("invitation_channel") == "outlook" and booking.get("graph_event_id")
+    cancelled = False
+    if outlook_event and calendar is not None and calendar.connected and (
+            calendar.account_oid, calendar.account_tid) == (old["organizer_oid"], old["organizer_tid"]):
+        event_id = str(booking["graph_event_id"])
+        try:
+            job.call(CALENDAR, lambda t: job.deps.graph.cancel_event(t, event_id, REASON_ORGANIZER_CANCEL))
+            cancelled = True
+        except (NotFound, GraphRejected, ReauthRequired, NotConnected):
+            cancelled = False  # kept as an orphan below
+    orphan = {**old, "graph_event_id": None if cancelled else (booking.get("graph_event_id") if outlook_event
+                                                                 else None)}
+
+    def compute(current: Entity) -> dict[str, Any] | None:
+        if current.get("meeting_url") != old["join_url"]:
+            return None  # another delivery replaced it already
+        changes: dict[str, Any] = {
+            "meeting_url": None, "online_meeting_id": None, "organizer_oid": None, "organizer_tid": None,
+            "link_state": LinkState.RETRYING.value, "link_reason": REASON_ORGANIZER_REPLACED,
+            "meeting_generation": meeting_generation(current) + 1,
+            "history_json": rules.history_with(current.get("history_json"), str(old["replaced_at"]),
+                                               LinkState.RETRYING.value, "organizer replaced"),
+        }
+        if outlook_event:
+            changes.update(graph_event_id=None, invitation_channel=None, event_carries_link=None)
+        elif current.get("graph_event_id"):
+            changes["event_carries_link"] = False  # the event in the linked calendar gets the new link
+        if old["online_meeting_id"] or (outlook_event and not cancelled):
+            changes["orphans_json"] = rules.orphans_with(current.get("orphans_json"), orphan)
+        return changes
+
+    booking = apply(job, booking, compute)
+    log.warning("reconcile: organizer replaced, new meeting ws=%s booking=%s event_cancelled=%s", job.ws,
+                job.booking_id, cancelled)
+    return run_create(job, booking, teams, calendar)
 
 
 def settle(job: Job, booking: Entity) -> Entity:
