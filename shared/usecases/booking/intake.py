@@ -28,11 +28,11 @@ from shared.repositories.bookings import Booking, MemberStats
 from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.usecases import booking_events
 from shared.usecases.availability import find_calendar
+from shared.usecases.booking import stranded
 from shared.usecases.booking.deps import BookingDeps, BookingRequest, BookingResult
 from shared.usecases.booking.idempotency import claim_key, drop_claim, mark_claim
 from shared.usecases.booking.locks import commit_new
 from shared.usecases.booking.slots import check_start, member_free
-from shared.usecases.booking import stranded
 from shared.usecases.booking.views import created_body
 from shared.usecases.reconcile import due
 

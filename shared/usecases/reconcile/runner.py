@@ -96,6 +96,19 @@ def ensure_first_messages(job: Job, booking: Entity) -> Entity:
     return flush_outbox(job, booking)
 
 
+def _cancel_old_event(job: Job, booking: Entity, calendar: ConnectionView | None) -> bool:
+    """Cancel the old organizer's Outlook event while a calendar connection of that account still works."""
+    if calendar is None or not calendar.connected or (calendar.account_oid, calendar.account_tid) != (
+            booking.get("organizer_oid"), booking.get("organizer_tid")):
+        return False
+    event_id = str(booking["graph_event_id"])
+    try:
+        job.call(CALENDAR, lambda t: job.deps.graph.cancel_event(t, event_id, REASON_ORGANIZER_CANCEL))
+    except (NotFound, GraphRejected, ReauthRequired, NotConnected):
+        return False  # kept as an orphan
+    return True
+
+
 def replace_organizer(job: Job, booking: Entity, teams: ConnectionView | None,
                       calendar: ConnectionView | None) -> Outcome:
     """Rule 18: the host's Teams account changed. The old meeting is cancelled where a token of its account
@@ -106,15 +119,7 @@ def replace_organizer(job: Job, booking: Entity, teams: ConnectionView | None,
            "join_url": booking.get("meeting_url"), "online_meeting_id": booking.get("online_meeting_id"),
            "replaced_at": iso_utc(job.deps.clock.now())}
     outlook_event = booking.get("invitation_channel") == "outlook" and booking.get("graph_event_id")
-    cancelled = False
-    if outlook_event and calendar is not None and calendar.connected and (
-            calendar.account_oid, calendar.account_tid) == (old["organizer_oid"], old["organizer_tid"]):
-        event_id = str(booking["graph_event_id"])
-        try:
-            job.call(CALENDAR, lambda t: job.deps.graph.cancel_event(t, event_id, REASON_ORGANIZER_CANCEL))
-            cancelled = True
-        except (NotFound, GraphRejected, ReauthRequired, NotConnected):
-            cancelled = False  # kept as an orphan below
+    cancelled = bool(outlook_event) and _cancel_old_event(job, booking, calendar)
     orphan = {**old, "graph_event_id": None if cancelled else (booking.get("graph_event_id") if outlook_event
                                                                  else None)}
 

@@ -3,7 +3,6 @@ answers 503 with Retry-After, the booking carries the reconciler's intent (a due
 commit) so the sweep takes it over, and a retry of the same request without a key gets its own booking."""
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest

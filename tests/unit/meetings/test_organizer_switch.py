@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.unit.meetings.support import OID, OTHER_OID, Harness
+from tests.unit.meetings.helpers import OID, OTHER_OID, Harness
 
 CREATE_OR_GET = r"/me/onlineMeetings/createOrGet"
 DELETE_MEETING = r"/me/onlineMeetings/.+"
