@@ -172,14 +172,11 @@ def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
         if deps.intake_guard is not None:
             deps.intake_guard(record.workspace, record.calendar, req.email)
         booking, stats = place(deps, record, slot, req, booking_id, now)
-    except Conflict:
+    except Conflict as exc:
         if claim is not None:
             drop_claim(deps.store, claim)
-        mine = stranded.own_booking(deps, record, slot, req, now) if claim is None else None
-        if mine is None:
             raise
-        log.info("retry without a key answered with its own booking %s", mine.id)
-        return stranded.replay(deps, mine)
+        return stranded.replay_or_raise(deps, record, slot, req, now, exc)
     except BaseException:
         if claim is not None:
             drop_claim(deps.store, claim)

@@ -8,11 +8,13 @@ and puts its messages again, instead of a 409 from its own booking. Only a booki
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from shared.domain.availability import Interval
 from shared.domain.model import BookingStatus
 from shared.domain.slot_locks import lock_cells
+from shared.errors import Conflict
 from shared.ports import parse_iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
@@ -21,6 +23,8 @@ from shared.usecases import booking_events
 from shared.usecases.booking.deps import BookingDeps, BookingRequest, BookingResult
 from shared.usecases.booking.locks import lock_rows
 from shared.usecases.booking.views import created_body
+
+log = logging.getLogger("bookbridge.booking")
 
 #: How long after its creation a booking can be answered again to a retry without a key.
 REPLAY_WINDOW = timedelta(minutes=10)
@@ -50,4 +54,14 @@ def replay(deps: BookingDeps, b: Booking) -> BookingResult:
     return BookingResult(created_body(deps, b), replayed=True)
 
 
-__all__ = ["REPLAY_WINDOW", "own_booking", "replay"]
+def replay_or_raise(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interval, req: BookingRequest,
+                    now: datetime, conflict: Conflict) -> BookingResult:
+    """The request's own booking again (see the module doc), else the ``conflict`` (409) it met."""
+    mine = own_booking(deps, record, slot, req, now)
+    if mine is None:
+        raise conflict
+    log.info("retry without a key answered with its own booking %s", mine.id)
+    return replay(deps, mine)
+
+
+__all__ = ["REPLAY_WINDOW", "own_booking", "replay", "replay_or_raise"]
