@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv node browser run lint test smoke bench clean
+.PHONY: help setup venv node browser run lint test smoke bench clean connect-link
 
 help:
 	@echo "make run    - set up, start Azurite, the Microsoft stand-in, the SMTP sink and the local host"
 	@echo "make lint   - ruff, mypy and the size limits (tools/check_size.py)"
 	@echo "make test   - set up, lint, then run the whole test suite"
+	@echo "make connect-link WS=demo USER=alex KIND=teams - a fresh one-time connect link from the running stack"
 	@echo "make smoke  - walk the seeds' verification checklist against a running (or new) stack"
 	@echo "make bench  - benchmarks, printed as ratios and written to bench/results.json"
 
@@ -45,6 +46,13 @@ lint: venv
 
 test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A fresh one-time connect link from the stack `make run` started: make connect-link WS=demo USER=alex KIND=teams
+WS ?= demo
+USER_ID ?= $(if $(filter command line,$(origin USER)),$(USER),alex)
+KIND ?= teams
+connect-link: venv
+	@$(PY) -m devhost.connect_link --workspace "$(WS)" --user "$(USER_ID)" --kind "$(KIND)"
 
 smoke: setup
 	$(PY) -m devhost.smoke

@@ -26,6 +26,7 @@ def connect_link_notes(base_url: str, function_key: str, workspace: str, user: s
         "at start-up. For a new one (any USER, KIND teams or microsoft_calendar):",
         f"     curl -s -X POST -H 'x-functions-key: {function_key}' -H 'Content-Type: application/json' -d '{{}}' "
         f"'{url}'",
+        f"   or: make connect-link WS={workspace} USER={user} KIND={kind}",
     ]
 
 

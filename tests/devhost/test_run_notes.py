@@ -25,6 +25,7 @@ def test_connect_link_notes_say_single_use_and_expiry_and_give_a_command_for_a_r
     matching = [name for name, f in indexed_functions().items()
                 if f["route"] and "POST" in [m.upper() for m in f["methods"]] and _route_regex(f["route"]).match(path)]
     assert matching == ["connections_create_connect_link"]
+    assert lines[2].split() == ["or:", "make", "connect-link", "WS=demo", "USER=alex", "KIND=teams"]
 
 
 def test_certificate_notes_name_the_ca_file_and_the_one_warning() -> None:

@@ -55,6 +55,7 @@ def test_stack_runs_answers_health_and_stops_every_child_on_ctrl_c(tmp_path):
         assert info["outbox_dir"] and info["pids"]["azurite"]
         # keys are enforced by the host
         assert requests.post(f"{base}/admin/functions/health", json={}, timeout=10).status_code == 401
+        _connect_link_tool_prints_a_fresh_link(base, info["keys"]["function"], stack_json)
         children = [info["pids"]["azurite"]]
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -66,6 +67,25 @@ def test_stack_runs_answers_health_and_stops_every_child_on_ctrl_c(tmp_path):
             proc.wait()
         out = proc.stdout.read() if proc.stdout else ""
     assert "bookbridge is running locally" in out
+
+
+def _connect_link_tool_prints_a_fresh_link(base: str, key: str, stack_json: Path) -> None:
+    """`make connect-link` (devhost.connect_link) mints a link from the running stack; each call a new one."""
+    headers = {"x-functions-key": key}
+    assert requests.put(f"{base}/api/workspaces/demo", json={"name": "Demo"}, headers=headers,
+                        timeout=10).status_code in (200, 201)
+    user = {"name": "Alex", "email": "alex@example.com", "timezone": "UTC"}
+    assert requests.put(f"{base}/api/workspaces/demo/users/alex", json=user, headers=headers,
+                        timeout=10).status_code in (200, 201)
+    argv = [sys.executable, "-m", "devhost.connect_link", "--stack-json", str(stack_json), "--ws", "demo",
+            "--user", "alex", "--kind", "teams"]
+    links = [subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60) for _ in range(2)]
+    assert [r.returncode for r in links] == [0, 0], [r.stderr for r in links]
+    urls = [r.stdout.strip() for r in links]
+    assert all(u.startswith(f"{base}/api/connect/") for u in urls) and urls[0] != urls[1]
+    missing = subprocess.run([*argv[:3], "--stack-json", str(stack_json.parent / "absent.json")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "make run" in missing.stderr
 
 
 def test_health_is_503_when_storage_does_not_answer(tmp_path):
