@@ -32,6 +32,7 @@ MAX_SLOT_INTERVAL_MINUTES = 1440
 MAX_BUFFER_MINUTES = 720
 MAX_NOTICE_MINUTES = 365 * 1440
 MAX_DAYS_AHEAD = 365
+MAX_BOOKINGS_PER_HOUR = 10_000
 MAX_REMINDER_OFFSET_MINUTES = 365 * 1440
 MAX_WEIGHT = 100
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -85,6 +86,9 @@ class CalendarConfig:
     minimum_notice_minutes: int = 0
     max_days_ahead: int = 60
     reminder_offsets_minutes: tuple[int, ...] = ()
+    #: Bookings this calendar takes per hour (rule 29); ``None``: the deployment's
+    #: ``RATE_LIMIT_BOOKINGS_PER_CALENDAR`` (60 per hour unless set).
+    bookings_per_hour: int | None = None
     members: tuple[MemberConfig, ...] = ()
     meeting_options: MeetingOptions = field(default_factory=MeetingOptions)
 
@@ -120,6 +124,7 @@ class CalendarConfig:
             "buffer_after_minutes": self.buffer_after_minutes,
             "minimum_notice_minutes": self.minimum_notice_minutes,
             "max_days_ahead": self.max_days_ahead,
+            "bookings_per_hour": self.bookings_per_hour,
             "reminder_offsets_minutes": list(self.reminder_offsets_minutes),
             "meeting_options": self.meeting_options.to_dict(),
             "members": [
@@ -152,6 +157,8 @@ class CalendarConfig:
             buffer_after_minutes=int(data.get("buffer_after_minutes", 0)),
             minimum_notice_minutes=int(data.get("minimum_notice_minutes", 0)),
             max_days_ahead=int(data.get("max_days_ahead", 60)),
+            bookings_per_hour=(int(data["bookings_per_hour"]) if data.get("bookings_per_hour") is not None
+                               else None),
             reminder_offsets_minutes=tuple(int(x) for x in data.get("reminder_offsets_minutes") or ()),
             meeting_options=MeetingOptions.from_dict(data.get("meeting_options")),
             members=tuple(
@@ -286,6 +293,10 @@ def _validate_numbers(config: CalendarConfig) -> list[Problem]:
             problems.append((name, f"must be an integer from 0 to {upper}"))
     if not isinstance(config.max_days_ahead, int) or not 1 <= config.max_days_ahead <= MAX_DAYS_AHEAD:
         problems.append(("max_days_ahead", f"must be from 1 to {MAX_DAYS_AHEAD} days"))
+    per_hour = config.bookings_per_hour
+    if per_hour is not None and (not isinstance(per_hour, int) or not 1 <= per_hour <= MAX_BOOKINGS_PER_HOUR):
+        problems.append(("bookings_per_hour", f"must be a whole number from 1 to {MAX_BOOKINGS_PER_HOUR}, or null "
+                                              "for the deployment's default (RATE_LIMIT_BOOKINGS_PER_CALENDAR)"))
     seen: set[int] = set()
     for i, offset in enumerate(config.reminder_offsets_minutes):
         path = f"reminder_offsets_minutes[{i}]"

@@ -123,6 +123,8 @@ def calendar_entity(record: CalendarRecord) -> Entity:
         "max_days_ahead": c.max_days_ahead,
         "updated_at": record.updated_at,
     }
+    if c.bookings_per_hour is not None:
+        entity["bookings_per_hour"] = c.bookings_per_hour
     data = c.to_dict()
     put_json(entity, "weekly_hours", data["weekly_hours"])
     put_json(entity, "members", data["members"])
@@ -145,6 +147,7 @@ def record_from_calendar_entity(entity: Mapping[str, Any]) -> CalendarRecord:
         "buffer_after_minutes": entity.get("buffer_after_minutes", 0),
         "minimum_notice_minutes": entity.get("minimum_notice_minutes", 0),
         "max_days_ahead": entity.get("max_days_ahead", 60),
+        "bookings_per_hour": entity.get("bookings_per_hour"),
         "weekly_hours": get_json(entity, "weekly_hours", {}),
         "members": get_json(entity, "members", []),
         "reminder_offsets_minutes": get_json(entity, "reminder_offsets", []),

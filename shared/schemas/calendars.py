@@ -96,6 +96,9 @@ class CalendarIn(_Strict):
     buffer_after_minutes: StrictInt = 0
     minimum_notice_minutes: StrictInt = 0
     max_days_ahead: StrictInt = 60
+    bookings_per_hour: StrictInt | None = Field(default=None, description=(
+        "Bookings this calendar takes per hour; null: the deployment's RATE_LIMIT_BOOKINGS_PER_CALENDAR "
+        "(60 per hour unless set). A host expecting more raises it here."))
     reminder_offsets_minutes: list[StrictInt] = Field(default_factory=list, max_length=10)
     members: list[MemberIn] = Field(min_length=1, max_length=50)
     meeting_options: MeetingOptionsIn | None = None

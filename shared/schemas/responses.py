@@ -112,6 +112,7 @@ class CalendarOut(BaseModel):
     buffer_after_minutes: int
     minimum_notice_minutes: int
     max_days_ahead: int
+    bookings_per_hour: int | None = None
     reminder_offsets_minutes: list[int]
     members: list[MemberOut]
 

@@ -62,10 +62,16 @@ class PublicLimits:
         """One booking POST of ``client``."""
         self.limiter.hit(self.bookings_per_client, client)
 
-    def intake(self, workspace: str, calendar: str, invitee_email: str) -> None:
+    def calendar_limit(self, bookings_per_hour: int | None) -> Limit | None:
+        """The calendar's own ``bookings_per_hour`` when it set one (a host may raise it), else the setting's."""
+        if bookings_per_hour is None:
+            return self.bookings_per_calendar
+        return Limit(BOOKINGS_PER_CALENDAR, bookings_per_hour, 3600)
+
+    def intake(self, workspace: str, calendar: str, invitee_email: str, bookings_per_hour: int | None = None) -> None:
         """One booking about to be stored: its invitee's confirmations and its calendar's bookings."""
         self.limiter.hit(self.confirmations_per_invitee, f"{workspace}|{invitee_email.strip().lower()}")
-        self.limiter.hit(self.bookings_per_calendar, f"{workspace}|{calendar}")
+        self.limiter.hit(self.calendar_limit(bookings_per_hour), f"{workspace}|{calendar}")
 
 
 def max_reschedules(settings: SettingsReader) -> int | None:

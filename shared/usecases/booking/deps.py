@@ -36,8 +36,9 @@ class BookingDeps:
     clock: Clock
     signer: Signer
     availability: AvailabilityDeps
-    intake_guard: Callable[[str, str, str], None] | None = None
-    """``(workspace, calendar, invitee_email)`` before a booking is stored: raises ``RateLimited`` to refuse."""
+    intake_guard: Callable[[str, str, str, int | None], None] | None = None
+    """``(workspace, calendar, invitee_email, the calendar's bookings_per_hour)`` before a booking is stored:
+    raises ``RateLimited`` to refuse."""
     max_reschedules: int | None = None
     """Reschedules one booking allows (``None``: no cap)."""
 

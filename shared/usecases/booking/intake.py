@@ -170,7 +170,7 @@ def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
         booking_id = claim["booking_id"]
     try:
         if deps.intake_guard is not None:
-            deps.intake_guard(record.workspace, record.calendar, req.email)
+            deps.intake_guard(record.workspace, record.calendar, req.email, record.config.bookings_per_hour)
         booking, stats = place(deps, record, slot, req, booking_id, now)
     except Conflict as exc:
         if claim is not None:

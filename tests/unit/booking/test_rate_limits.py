@@ -165,6 +165,59 @@ def test_bookings_per_calendar_are_limited(store, queue, clock):
     assert int(r.headers["Retry-After"]) == 3600
 
 
+ALL_DAY = {d: [{"start": "00:00", "end": "24:00"}]
+           for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+SIXTY_ONE = hours("2026-11-23T10:00:00Z", 61)   # the clock stands still: all 61 fall in one hour's window
+
+
+def _calendar_taking(store, queue, clock, **over):
+    """The deployment default (RATE_LIMIT_BOOKINGS_PER_CALENDAR unset: 60 per hour), every other limit off."""
+    api = Api(store, queue, clock, settings={"RATE_LIMIT_BOOKINGS_PER_CALENDAR": ""})
+    api.setup("acme", ["alice"], {"p": calendar_body("alice", [member("alice")], weekly_hours=ALL_DAY, **over)})
+    return api
+
+
+def _book_61():
+    answers = [book(start, client=None, email=f"i{n}@example.test") for n, start in enumerate(SIXTY_ONE)]
+    assert [r.status for r in answers[:60]] == [201] * 60, next(r.body for r in answers if r.status != 201)
+    return answers[60]
+
+
+def test_by_default_the_61st_booking_of_a_calendar_in_an_hour_is_429_with_retry_after(store, queue, clock):
+    _calendar_taking(store, queue, clock)
+    r = _book_61()
+    assert r.status == 429 and r.body["error"]["limit"] == "RATE_LIMIT_BOOKINGS_PER_CALENDAR"
+    assert int(r.headers["Retry-After"]) == 3600 and len(bookings(store)) == 60
+
+
+def test_a_host_who_raised_the_calendars_limit_gets_the_61st_booking(store, queue, clock):
+    api = _calendar_taking(store, queue, clock, bookings_per_hour=100)
+    assert api.get_calendar("acme", "p").body["bookings_per_hour"] == 100
+    assert _book_61().status == 201 and len(bookings(store)) == 61
+
+
+def test_a_calendar_may_also_lower_its_limit_and_null_means_the_default(store, queue, clock):
+    api = _calendar_taking(store, queue, clock, bookings_per_hour=1)
+    assert book(SIXTY_ONE[0], client=None, email="a@example.test").status == 201
+    assert book(SIXTY_ONE[1], client=None, email="b@example.test").status == 429
+    body = calendar_body("alice", [member("alice")], weekly_hours=ALL_DAY, bookings_per_hour=None)
+    assert api.put_calendar("acme", "p", body).status == 200
+    assert api.get_calendar("acme", "p").body["bookings_per_hour"] is None
+    assert book(SIXTY_ONE[1], client=None, email="b@example.test").status == 201   # 2 of the default 60
+
+
+@pytest.mark.parametrize("value", [0, -5, 10_001, "lots", 2.5, True])
+def test_a_bad_bookings_per_hour_is_422_naming_the_field_and_changes_nothing(store, queue, clock, value):
+    api = _calendar_taking(store, queue, clock, bookings_per_hour=100)
+    before = api.get_calendar("acme", "p").body
+    r = api.put_calendar("acme", "p", calendar_body("alice", [member("alice")], weekly_hours=ALL_DAY,
+                                                    bookings_per_hour=value))
+    assert r.status == 422, r.body
+    fields = [r.body["error"].get("field")] + [e["field"] for e in r.body["error"].get("errors", [])]
+    assert any(f and f.endswith("bookings_per_hour") for f in fields), r.body
+    assert api.get_calendar("acme", "p").body == before
+
+
 def test_the_production_defaults_apply_without_settings(store, queue, clock):
     env = {"RATE_LIMIT_BOOKINGS_PER_CLIENT": "", "RATE_LIMIT_SLOTS_PER_CLIENT": "",
            "RATE_LIMIT_CONFIRMATIONS_PER_INVITEE": "", "RATE_LIMIT_BOOKINGS_PER_CALENDAR": "",
