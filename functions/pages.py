@@ -38,17 +38,21 @@ def _asset(req: func.HttpRequest, name: str) -> func.HttpResponse:
 @bp.route(route="book/{slug}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def pages_booking_page(req: func.HttpRequest) -> func.HttpResponse:
     """200: the booking page of calendar ``slug`` (404 page for a malformed slug)."""
+    from shared import bootstrap
     from shared.pages.templates import (
-        BOOKING_PAGE_HEADERS,
         RESULT_PAGE_HEADERS,
+        booking_page_headers,
         render_booking_page,
         render_not_found_page,
     )
+    from shared.usecases.human_check import challenge
 
     slug = req.route_params.get("slug", "")
     if not _SLUG.match(slug):
         return _html(render_not_found_page(), 404, dict(RESULT_PAGE_HEADERS))
-    return _html(render_booking_page(slug), 200, dict(BOOKING_PAGE_HEADERS))
+    settings = bootstrap.container().settings
+    human_check = challenge(settings.get("TURNSTILE_SECRET_KEY"), settings.get("TURNSTILE_SITE_KEY")) is not None
+    return _html(render_booking_page(slug), 200, booking_page_headers(human_check))
 
 
 @bp.route(route="manage/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

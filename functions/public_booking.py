@@ -56,6 +56,15 @@ def _human_check(req: func.HttpRequest, body: Any) -> None:
     require_human(container.human_check, body.human_check_token, _client(req))
 
 
+def _challenge() -> Any:
+    """``human_check`` of the slots answer (``None``: intake asks for none)."""
+    from shared import bootstrap
+    from shared.usecases.human_check import challenge
+
+    settings = bootstrap.container().settings
+    return challenge(settings.get("TURNSTILE_SECRET_KEY"), settings.get("TURNSTILE_SITE_KEY"))
+
+
 def _idempotency_key(req: func.HttpRequest) -> str | None:
     from shared.errors import ValidationError
 
@@ -79,7 +88,8 @@ def public_slots(req: func.HttpRequest) -> func.HttpResponse:
     _limits().slots_request(_client(req))
     query = parse_model(SlotsQuery, {k: req.params[k] for k in ("start", "end", "timezone") if k in req.params})
     body = list_slots(availability_deps(), req.route_params.get("slug", ""), query.start, query.end, query.timezone)
-    return json_response(body)
+    check = _challenge()
+    return json_response({**body, "human_check": check} if check else body)
 
 
 @bp.route(route="calendars/{slug}/bookings", methods=["POST", "OPTIONS"], auth_level=_ANON)

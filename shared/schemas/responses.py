@@ -204,12 +204,21 @@ class SlotOut(BaseModel):
     end: str
 
 
+class HumanCheckOut(BaseModel):
+    """The challenge the booking form renders; its token is sent as ``field`` with the booking."""
+
+    provider: Literal["turnstile"]
+    site_key: str
+    field: Literal["human_check_token"]
+
+
 class SlotsOut(BaseModel):
     """``GET /api/calendars/{slug}/slots``."""
 
     calendar: PublicCalendarOut
     timezone: str
     slots: list[SlotOut]
+    human_check: HumanCheckOut | None = None
 
 
 class BookingCalendarOut(BaseModel):

@@ -12,6 +12,7 @@ from shared.errors import ValidationError
 from shared.ports import HumanCheck
 
 FIELD = "human_check_token"
+PROVIDER = "turnstile"
 MIN_FILL_MS = 2000
 """A person needs longer than this from seeing the form to sending it (the page and widget measure it)."""
 QUIET_REASON = "the booking could not be accepted; check your details and try again"
@@ -27,6 +28,14 @@ def require_human(check: HumanCheck | None, token: str | None, remote_ip: str | 
         raise ValidationError(FIELD, "the human check is required: complete the challenge and send its token")
     if not check.verify(token, remote_ip):
         raise ValidationError(FIELD, "the human check did not pass; complete the challenge again")
+
+
+def challenge(secret: str | None, site_key: str | None) -> dict[str, str] | None:
+    """What the booking page and widget render (``human_check`` of the slots answer): the provider and its
+    public site key, when intake verifies tokens (``TURNSTILE_SECRET_KEY``) and the site key is set."""
+    if not secret or not site_key:
+        return None
+    return {"provider": PROVIDER, "site_key": site_key, "field": FIELD}
 
 
 def check_form_signals(website: str | None, fill_ms: int | None, min_fill_ms: int = MIN_FILL_MS) -> None:

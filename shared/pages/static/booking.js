@@ -239,7 +239,35 @@ const TEXT = {
   linkPending: "Your meeting link is being created…",
   linkByEmail: "Your meeting link will arrive by email.",
   linkFailed: "The host will send you the meeting details by email.",
+  challengeNeeded: "Please complete the check above the button first.",
+  challengeFailed: "The check that keeps automated bookings out could not be loaded. Please reload the page.",
 };
+
+// ------------------------------------------------------------------------------- the human check
+// Cloudflare Turnstile with explicit rendering (Cloudflare's "Embed the widget" page,
+// developers.cloudflare.com/turnstile/get-started/client-side-rendering/): api.js?render=explicit is loaded
+// once, then turnstile.render(element, {sitekey, callback}) runs when the details step shows; the token the
+// callback receives is posted as human_check_token, which intake verifies with siteverify before storing.
+export const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit";
+let turnstileLoading = null;
+
+export function loadTurnstile() {
+  if (window.turnstile) return Promise.resolve(window.turnstile);
+  if (!turnstileLoading) {
+    turnstileLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = TURNSTILE_SCRIPT;
+      script.addEventListener("load", () => (window.turnstile ? resolve(window.turnstile)
+        : reject(new Error("turnstile did not load"))));
+      script.addEventListener("error", () => {
+        turnstileLoading = null;
+        reject(new Error("turnstile did not load"));
+      });
+      document.head.append(script);
+    });
+  }
+  return turnstileLoading;
+}
 
 function randomKey() {
   const bytes = new Uint8Array(16);
@@ -295,6 +323,9 @@ class BookingFlow {
     this.loadSeq = 0;
     this.autoAdvance = isValidDate(options.date) ? 0 : 2;
     this.attempt = null; // {payload, key}
+    this.humanCheck = null; // {provider, site_key}: the slots answer says when intake verifies a challenge
+    this.humanToken = null;
+    this.challenge = null; // Promise of the rendered challenge's widget id
     this.pollTimer = null;
     this.formats = new Map();
   }
@@ -466,9 +497,11 @@ class BookingFlow {
     const trapBox = el("div", { class: "bb-visually-hidden", "aria-hidden": "true" },
       el("label", {}, "Leave this field empty", this.trap));
     this.detailsShownAt = 0;
+    this.challengeBox = el("div", { class: "bb-human-check", hidden: true });
     this.formError = el("p", { class: "bb-form-error", tabindex: "-1", hidden: true });
     this.submitButton = el("button", { type: "submit", class: "bb-button bb-primary" }, "Confirm booking");
-    this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, trapBox, this.formError,
+    this.form.append(this.fields.name.wrap, this.fields.email.wrap, this.fields.notes.wrap, trapBox, this.challengeBox,
+      this.formError,
       el("div", { class: "bb-actions" }, this.submitButton));
     this.detailsHeading = this.h(1, { class: "bb-step-heading", id: `${id}-details`, tabindex: "-1" }, "Your details");
     this.detailsStep = el("section", { class: "bb-step bb-step-details", hidden: true,
@@ -631,6 +664,7 @@ class BookingFlow {
     if (res.status === 429 || res.status === 503) return { error: TEXT.busy };
     if (!res.ok || !res.data) return { error: TEXT.failed };
     this.renderCalendar(res.data.calendar);
+    this.humanCheck = res.data.human_check || null;
     const byDate = new Map();
     for (const slot of Array.isArray(res.data.slots) ? res.data.slots : []) {
       if (!slot || !slot.start) continue;
@@ -934,6 +968,39 @@ class BookingFlow {
       el("span", { class: "bb-summary-tz" }, zoneLabel(this.tz)));
     this.setStep("details");
     this.detailsHeading.focus();
+    this.showChallenge();
+  }
+
+  /** Render the human check (Turnstile) into the form once, when the calendar asks for one. */
+  showChallenge() {
+    const check = this.humanCheck;
+    if (!check || check.provider !== "turnstile" || !check.site_key) return;
+    this.challengeBox.hidden = false;
+    if (this.challenge) return;
+    this.challenge = loadTurnstile().then((turnstile) => turnstile.render(this.challengeBox, {
+      sitekey: check.site_key,
+      callback: (token) => {
+        this.humanToken = token;
+      },
+      "expired-callback": () => {
+        this.humanToken = null;
+      },
+      "error-callback": () => {
+        this.humanToken = null;
+      },
+    })).catch(() => {
+      this.challenge = null;
+      this.formProblem(TEXT.challengeFailed);
+    });
+  }
+
+  /** A token is good for one request: ask the challenge for a new one. */
+  resetChallenge() {
+    this.humanToken = null;
+    if (!this.challenge) return;
+    this.challenge.then((id) => {
+      if (id !== undefined && id !== null && window.turnstile) window.turnstile.reset(id);
+    });
   }
 
   backToPick({ focusSlot = true } = {}) {
@@ -996,6 +1063,10 @@ class BookingFlow {
       this.announce("Please correct the highlighted fields.");
       return;
     }
+    if (this.challenge && !this.humanToken) {
+      this.formProblem(TEXT.challengeNeeded);
+      return;
+    }
     const payload = { start: this.slot.start, name, email, timezone: this.tz, time_format: this.timeFormat() };
     if (notes) payload.notes = notes;
     const text = JSON.stringify(payload);
@@ -1006,6 +1077,7 @@ class BookingFlow {
     try {
       const signals = { fill_ms: Math.max(0, Date.now() - this.detailsShownAt) };
       if (this.trap.value) signals.website = this.trap.value;
+      if (this.humanToken) signals.human_check_token = this.humanToken;
       res = await this.request(`calendars/${encodeURIComponent(this.slug)}/bookings`,
         { method: "POST", body: { ...payload, ...signals }, headers: { "Idempotency-Key": this.attempt.key } });
     } catch {
@@ -1014,6 +1086,7 @@ class BookingFlow {
       return;
     }
     this.setBusy(false);
+    if (this.challenge) this.resetChallenge();
     if (res.status === 201 || res.status === 200) {
       this.attempt = null;
       this.showDone(res.data || {}, payload);

@@ -11,11 +11,17 @@ that the token was already spent; dummy secrets accept only the dummy token the 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
 SITEVERIFY = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+SITE_KEY_PASSES = "1x00000000000000000000AA"  # the test site key whose (visible) widget always passes
 ALWAYS_PASSES = "1x0000000000000000000000000000000AA"
 ALWAYS_FAILS = "2x0000000000000000000000000000000AA"
 ALREADY_SPENT = "3x0000000000000000000000000000000AA"
@@ -60,3 +66,36 @@ class SiteverifyStandIn:
     def install(self, rsps: Any) -> SiteverifyStandIn:
         rsps.add_callback("POST", SITEVERIFY, callback=self)
         return self
+
+
+@contextmanager
+def serve(standin: SiteverifyStandIn | None = None) -> Iterator[tuple[str, SiteverifyStandIn]]:
+    """The same stand-in as a local HTTP server (for the local Functions host): ``(siteverify URL, stand-in)``."""
+    answer = standin or SiteverifyStandIn()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            if self.path != "/turnstile/v0/siteverify":
+                self.send_error(404)
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers, text = answer(SimpleNamespace(headers=self.headers, body=body))
+            data = text.encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/turnstile/v0/siteverify", answer
+    finally:
+        server.shutdown()
+        server.server_close()
