@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.domain.availability import BusyBlock
     from shared.domain.connections import SignInResult, TokenResult
     from shared.mail.message import OutgoingMessage
+    from shared.repositories.bookings import Booking
 
 __all__ = [
     "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionContainer",
@@ -273,14 +274,14 @@ class MailTransport(Protocol):
 
 # ================================================================================ repositories
 class BookingRepository(Protocol):
-    """Point read and ETag-conditional replace of a booking entity (table ``schedule``)."""
+    """Point read and ETag-conditional replace of a booking (table ``schedule``)."""
 
-    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None:
-        """The booking entity (with ``_etag``), or ``None``."""
+    def load(self, workspace: str, host: str, booking_id: str) -> Booking | None:
+        """The booking (with its ``etag``), or ``None``."""
         ...
 
-    def save(self, booking: Entity) -> str:
-        """Replace the booking if its ``_etag`` still matches; returns the new ETag.
+    def save(self, booking: Booking) -> str:
+        """Replace the booking if its ``etag`` still matches; returns the new ETag.
 
         Raises ``ConcurrencyConflict`` when it changed since it was read.
         """

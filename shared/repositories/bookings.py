@@ -82,8 +82,39 @@ class Booking:
     created_at: str = ""
     updated_at: str = ""
     reminder_offsets: list[int] = field(default_factory=list)
+    # the reconciler's intent (intake), then its next attempt (rule 16)
+    next_attempt_at: str | None = None
+    # written by the meeting worker and the reconciler (docs/architecture.md, "Booking fields written by the
+    # workers"); ``None`` = not (yet) recorded, so absent from the entity
+    graph_event_id: str | None = None
+    online_meeting_id: str | None = None
+    organizer_oid: str | None = None
+    organizer_tid: str | None = None
+    invitation_channel: str | None = None
+    event_carries_link: bool | None = None
+    graph_synced_revision: int | None = None
+    graph_sync_error: str | None = None
+    graph_cancelled: bool | None = None
+    retry_failures: int | None = None
+    pending_notices: str | None = None
+    confirmation_enqueued_revision: int | None = None
+    host_notice_revision: int | None = None
+    link_ready_notified_kind: str | None = None
+    link_ready_notified_revision: int | None = None
+    meeting_options_state: str | None = None
+    meeting_options_override: str | None = None
+    meeting_generation: int | None = None
+    orphans_json: str | None = None
+    history_json: str | None = None
     etag: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a mapped field handed in through ``extra`` becomes its attribute (it would be overwritten otherwise)
+        for name in [k for k in self.extra if k in _MAPPED]:
+            value = self.extra.pop(name)
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     @property
     def host_ids(self) -> list[str]:
@@ -94,6 +125,10 @@ class Booking:
     def partition(self) -> str:
         """The partition of the booking row."""
         return schedule_pk(self.workspace, self.host)
+
+    def as_row(self) -> Entity:
+        """The booking's stored form (plain values): what the pure rules of ``shared.domain`` read."""
+        return booking_to_entity(self)
 
 
 _MAPPED = {f.name for f in fields(Booking)} - {"hosts", "start_utc", "end_utc", "reminder_offsets", "etag",
@@ -132,22 +167,22 @@ def booking_from_entity(e: Mapping[str, Any]) -> Booking:
 
 
 class TableBookings:
-    """``shared.ports.BookingRepository`` over an ``EntityStore``: the booking entity as stored (a dict).
+    """``shared.ports.BookingRepository`` over an ``EntityStore``: :class:`Booking` in, :class:`Booking` out.
 
-    The meeting worker keeps the raw entity so every field it does not know (and those it adds) is
-    written back unchanged by its ETag-conditional replace.
+    Fields the dataclass does not name ride in ``extra`` and are written back unchanged by the
+    ETag-conditional replace.
     """
 
     def __init__(self, store: EntityStore) -> None:
         self._store = store
 
-    def load(self, workspace: str, host: str, booking_id: str) -> Entity | None:
-        """The booking entity (with ``_etag``), or ``None``."""
-        return self._store.get(SCHEDULE, schedule_pk(workspace, host), booking_rk(booking_id))
+    def load(self, workspace: str, host: str, booking_id: str) -> Booking | None:
+        """The booking (with its ``etag``), or ``None``."""
+        return get_booking(self._store, workspace, host, booking_id)
 
-    def save(self, booking: Entity) -> str:
-        """Replace the booking if its ``_etag`` still matches (``ConcurrencyConflict`` otherwise)."""
-        return self._store.update(SCHEDULE, booking, booking.get("_etag"), merge=False)
+    def save(self, booking: Booking) -> str:
+        """Replace the booking if its ``etag`` still matches (``ConcurrencyConflict`` otherwise)."""
+        return self._store.update(SCHEDULE, booking_to_entity(booking), booking.etag, merge=False)
 
 
 def get_booking(store: EntityStore, ws: str, host: str, booking_id: str) -> Booking | None:

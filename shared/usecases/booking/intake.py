@@ -91,9 +91,10 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         created_at=stamp,
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
+        # the reconciler's intent (rule 16): if no worker handled the booking by then, the sweep does
+        next_attempt_at=iso_utc(now + INTENT_DELAY),
         extra={**({"invitee_time_format": req.time_format} if req.time_format else {}),
-               # the reconciler's intent (rule 16): if no worker handled the booking by then, the sweep does
-               "next_attempt_at": iso_utc(now + INTENT_DELAY), "request_fingerprint": req.fingerprint()},
+               "request_fingerprint": req.fingerprint()},
     )
 
 
@@ -101,8 +102,7 @@ def commit_with_intent(deps: BookingDeps, booking: Booking, now: datetime) -> No
     """The booking's due row first (``reconciledue``, the intent the sweep finds without scanning), then the
     booking and its locks in one transaction (``SlotTaken`` when the time is taken). A due row left by a
     failed commit wakes the reconciler once, which finds no booking and deletes it."""
-    due.schedule(deps.store, {"workspace": booking.workspace, "host": booking.host, "id": booking.id,
-                              "revision": booking.revision}, str(booking.extra["next_attempt_at"]))
+    due.schedule(deps.store, booking, str(booking.next_attempt_at))
     commit_new(deps.store, booking, now)
 
 

@@ -58,8 +58,7 @@ def link_of(b: Booking) -> str | None:
 
 def graph_invited(b: Booking) -> bool:
     """True when Outlook (Graph) sent the invitee the invitation (rule 8): then no .ics of ours."""
-    extra = b.extra
-    return extra.get("invitation_sent_by_graph") is True or extra.get("invitation_channel") == "outlook"
+    return b.extra.get("invitation_sent_by_graph") is True or b.invitation_channel == "outlook"
 
 
 def is_cancelled(b: Booking) -> bool:

@@ -28,7 +28,7 @@ Failures: 429/503/504 re-queue a copy with ``attempt+1`` and a visibility delay 
 (``shared.usecases.reconcile``), or its ``graph_sync_error`` with one. ``create`` and the sweep's
 ``reconcile`` go through the reconciler (``shared.usecases.reconcile.runner``).
 
-Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``writes`` (the booking entity),
+Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``writes`` (the ``Booking``),
 ``create``, ``sync`` (reschedule, cancel), ``failure`` (re-queue, give up), ``worker`` (entry points).
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -14,13 +14,12 @@ from shared.ports import (
     BookingRepository,
     Clock,
     ConnectionPort,
-    Entity,
     EntityStore,
     MeetingsGraph,
     MessageQueue,
     TeamsUnavailablePort,
 )
-from shared.repositories.bookings import TableBookings
+from shared.repositories.bookings import Booking, TableBookings
 from shared.usecases import booking_events
 from shared.usecases.meetings.messages import MeetingMessage
 
@@ -90,7 +89,7 @@ class Job:
     def booking_id(self) -> str:
         return self.msg.booking_id
 
-    def load(self) -> Entity | None:
+    def load(self) -> Booking | None:
         """The booking as stored now (``None`` when gone)."""
         assert self.deps.bookings is not None
         return self.deps.bookings.load(self.ws, self.host, self.booking_id)
@@ -106,13 +105,12 @@ class Job:
             token = self.deps.access_token(self.ws, self.host, kind, force_refresh=True)
             return fn(token)
 
-    def calendar_name(self, booking: Mapping[str, Any]) -> str:
+    def calendar_name(self, booking: Booking) -> str:
         """The calendar's name for the subject (stored on the booking; else one point read, cached)."""
         if self._calendar_name is None:
-            name = str(booking.get("calendar_name") or "")
-            calendar = str(booking.get("calendar") or "")
-            if not name and calendar:
-                row = self.deps.store.get(CALENDARS_TABLE, self.ws, calendar)
+            name = booking.calendar_name or ""
+            if not name and booking.calendar:
+                row = self.deps.store.get(CALENDARS_TABLE, self.ws, booking.calendar)
                 name = str((row or {}).get("name") or "")
-            self._calendar_name = name or str(booking.get("calendar_slug") or "")
+            self._calendar_name = name or booking.calendar_slug or ""
         return self._calendar_name

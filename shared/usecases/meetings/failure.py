@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from shared.domain.meeting_plan import wants_dynamic_link
 from shared.errors import Throttled
-from shared.ports import Entity
+from shared.repositories.bookings import Booking
 from shared.usecases import queue_messages
 from shared.usecases.meetings.deps import MAX_DELAY_SECONDS, MEETINGS_QUEUE, Job
 from shared.usecases.meetings.messages import Outcome
@@ -20,7 +20,7 @@ from shared.usecases.meetings.writes import (
 log = logging.getLogger("bookbridge.meetings")
 
 
-def give_up(job: Job, reason_for: Callable[[Entity], str]) -> Outcome:
+def give_up(job: Job, reason_for: Callable[[Booking], str]) -> Outcome:
     """A message the queue will not retry (poison, throttled to the last attempt): its cause was transient
     (permanent ones are handled where they happen), so the booking is ``retrying`` (it still wants its
     link) or keeps a ``graph_sync_error``, with the next attempt in the due index (rule 16)."""
@@ -30,11 +30,11 @@ def give_up(job: Job, reason_for: Callable[[Entity], str]) -> Outcome:
     if booking is None:
         return Outcome("skipped", "booking not found")
     booking = flush_outbox(job, booking)
-    link = job.msg.op in ("create", "reconcile") and not is_cancelled(booking) and wants_dynamic_link(booking)
+    link = job.msg.op in ("create", "reconcile") and not is_cancelled(booking) and wants_dynamic_link(booking.as_row())
     booking = record_failure(job, booking, reason_for(booking), link=link)
     if link:
-        return Outcome(str(booking.get("link_state") or ""), "given up for now", booking.get("link_state"))
-    return Outcome("sync_error", "given up for now", booking.get("link_state"))
+        return Outcome(booking.link_state or "", "given up for now", booking.link_state)
+    return Outcome("sync_error", "given up for now", booking.link_state)
 
 
 def requeue(job: Job, exc: Throttled) -> Outcome:
@@ -43,7 +43,7 @@ def requeue(job: Job, exc: Throttled) -> Outcome:
     attempt = msg.attempt
     if attempt >= job.deps.max_attempts:
         return give_up(job, lambda b: reason_throttled(attempt) if msg.op == "create"
-                       else reason_poison(msg.op, attempt, event_only=bool(b.get("meeting_url"))))
+                       else reason_poison(msg.op, attempt, event_only=bool(b.meeting_url)))
     # Retry-After alone on the first attempt; later ones back off exponentially (with jitter) beyond it.
     backoff = job.deps.backoff(attempt) if attempt > 1 or exc.retry_after is None else 0.0
     seconds = queue_messages.retry_delay(exc.retry_after, backoff, cap=MAX_DELAY_SECONDS)

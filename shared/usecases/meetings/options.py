@@ -10,22 +10,22 @@ Done once per meeting (``meeting_options_state``); a failure is recorded, the li
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from shared.domain.meeting_options import MeetingOptions
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable
-from shared.ports import Entity
 from shared.repositories import calendars as calendar_repo
+from shared.repositories.bookings import Booking
 from shared.usecases.meetings.deps import CALENDARS_TABLE, TEAMS, Job
 from shared.usecases.meetings.writes import apply
 
 log = logging.getLogger("bookbridge.meetings")
 
 
-def calendar_meeting_options(job: Job, booking: Entity) -> MeetingOptions:
+def calendar_meeting_options(job: Job, booking: Booking) -> MeetingOptions:
     """The options of the booking's calendar (one point read); the defaults when none are set or readable."""
-    calendar = str(booking.get("calendar") or "")
-    row = job.deps.store.get(CALENDARS_TABLE, job.ws, calendar) if calendar else None
+    row = job.deps.store.get(CALENDARS_TABLE, job.ws, booking.calendar) if booking.calendar else None
     if not row:
         return MeetingOptions()
     try:
@@ -34,16 +34,16 @@ def calendar_meeting_options(job: Job, booking: Entity) -> MeetingOptions:
         return MeetingOptions()
 
 
-def apply_meeting_options(job: Job, booking: Entity) -> Entity:
+def apply_meeting_options(job: Job, booking: Booking) -> Booking:
     """PATCH the options onto the booking's new Teams meeting and record what the tenant kept."""
-    if booking.get("link_state") != LinkState.CREATED.value or booking.get("meeting_options_state"):
+    if booking.link_state != LinkState.CREATED.value or booking.meeting_options_state:
         return booking
     options = calendar_meeting_options(job, booking)
     if options.is_default:
         return booking
-    link = str(booking.get("meeting_url") or "")
+    link = booking.meeting_url or ""
     try:
-        meeting_id = str(booking.get("online_meeting_id") or "")
+        meeting_id = booking.online_meeting_id or ""
         if not meeting_id:
             found = job.call(TEAMS, lambda t: job.deps.graph.find_online_meeting_by_join_url(t, link))
             meeting_id = str((found or {}).get("id") or "")
@@ -63,6 +63,6 @@ def apply_meeting_options(job: Job, booking: Entity) -> Entity:
     return _record(job, booking, "applied", None)
 
 
-def _record(job: Job, booking: Entity, state: str, override: str | None) -> Entity:
-    return apply(job, booking, lambda cur: None if cur.get("meeting_options_state") else
-                 {"meeting_options_state": state, "meeting_options_override": override})
+def _record(job: Job, booking: Booking, state: str, override: str | None) -> Booking:
+    return apply(job, booking, lambda cur: None if cur.meeting_options_state else
+                 replace(cur, meeting_options_state=state, meeting_options_override=override))

@@ -61,4 +61,4 @@ def handle_poison_message(deps: MeetingDeps, message: Any, *,
     if isinstance(msg, str):
         return Outcome("invalid", msg)
     return give_up(Job(deps, msg),
-                   lambda b: reason_poison(msg.op, max_dequeue_count, event_only=bool(b.get("meeting_url"))))
+                   lambda b: reason_poison(msg.op, max_dequeue_count, event_only=bool(b.meeting_url)))

@@ -1,4 +1,4 @@
-"""What the meeting worker reads from and writes to the booking entity.
+"""What the meeting worker reads from and writes to the booking (``shared.repositories.bookings.Booking``).
 
 Every write is ETag-conditional (:func:`apply`). Messages for the communications queue are written to
 the booking first (``pending_notices``, an outbox in the same write as the state they announce), then
@@ -7,13 +7,14 @@ sent and cleared (:func:`flush_outbox`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 from shared.domain.model import BookingStatus, LinkState
 from shared.errors import NotFound
-from shared.ports import Entity, iso_utc, parse_iso_utc
+from shared.ports import iso_utc
 from shared.repositories import bookings as bookings_repo
+from shared.repositories.bookings import Booking
 from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 from shared.usecases.meetings.deps import Job
@@ -21,43 +22,41 @@ from shared.usecases.queue_messages import is_json_int
 
 log = logging.getLogger("bookbridge.meetings")
 
+#: A change of the booking as read now: the booking to write, or ``None`` when nothing changes.
+Change = Callable[[Booking], Booking | None]
 
-# ------------------------------------------------------------------ reading the entity
-def revision_of(booking: Mapping[str, Any]) -> int:
+
+# ------------------------------------------------------------------ reading the booking
+def revision_of(booking: Booking) -> int:
     """The booking's ``revision`` (0 when unreadable)."""
     try:
-        return int(booking.get("revision") or 0)
+        return int(booking.revision or 0)
     except (TypeError, ValueError):
         return 0
 
 
-def synced_revision(booking: Mapping[str, Any]) -> int:
+def synced_revision(booking: Booking) -> int:
     """The revision Graph has (``-1`` when never synced)."""
-    value = booking.get("graph_synced_revision")
-    return int(value) if is_json_int(value) else -1
+    value = booking.graph_synced_revision
+    return value if value is not None and is_json_int(value) else -1
 
 
-def has_graph_objects(booking: Mapping[str, Any]) -> bool:
+def has_graph_objects(booking: Booking) -> bool:
     """True when an event or an online meeting exists in Graph for the booking."""
-    return bool(booking.get("graph_event_id") or booking.get("online_meeting_id"))
+    return bool(booking.graph_event_id or booking.online_meeting_id)
 
 
-def own_backfill_rk(booking: Mapping[str, Any], booking_id: str) -> str | None:
-    """The booking's ``backfillindex`` RowKey (as :func:`bookings_repo.backfill_entity` writes it); ``None``
-    when its start is unreadable."""
-    try:
-        start = parse_iso_utc(str(booking.get("start_utc") or ""))
-    except ValueError:
-        return None
-    return bookings_repo.backfill_rk(start, booking_id)
+def own_backfill_rk(booking: Booking) -> str:
+    """The booking's ``backfillindex`` RowKey (as :func:`bookings_repo.backfill_entity` writes it)."""
+    return bookings_repo.backfill_rk(booking.start_utc, booking.id)
 
 
-def is_cancelled(booking: Mapping[str, Any]) -> bool:
+def is_cancelled(booking: Booking) -> bool:
     """True for a cancelled booking."""
-    return str(booking.get("status") or "") == BookingStatus.CANCELLED.value
+    return booking.status == BookingStatus.CANCELLED.value
 
 
-def kinds_of(value: Any) -> list[str]:
+def kinds_of(value: str | None) -> list[str]:
     """The kinds of a comma-separated ``pending_notices`` value."""
     return [k for k in str(value or "").split(",") if k]
 
@@ -72,24 +71,29 @@ def merge_kinds(*groups: list[str]) -> str | None:
     return ",".join(seen) or None
 
 
-def confirmation_due(booking: Mapping[str, Any]) -> bool:
+def with_notices(booking: Booking, kinds: list[str]) -> str | None:
+    """The booking's ``pending_notices`` with ``kinds`` added."""
+    return merge_kinds(kinds_of(booking.pending_notices), kinds)
+
+
+def confirmation_due(booking: Booking) -> bool:
     """True when the invitee's confirmation has not gone out yet.
 
     Intake sends the confirmation itself for every state but ``pending`` (``LinkState.is_final_for_now``);
     a ``pending`` booking's confirmation waits for this worker.
     """
-    return (str(booking.get("link_state") or "") == LinkState.PENDING.value
-            and booking.get("confirmation_enqueued_revision") is None
-            and "confirmation" not in kinds_of(booking.get("pending_notices")))
+    return (booking.link_state == LinkState.PENDING.value
+            and booking.confirmation_enqueued_revision is None
+            and "confirmation" not in kinds_of(booking.pending_notices))
 
 
 #: States whose booking went out without its link: a link made later is announced with ``link_update``.
 _WAITED_STATES = (LinkState.AWAITING_CONNECTION.value, LinkState.RETRYING.value, LinkState.FAILED.value)
 
 
-def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
+def notices_for(current: Booking, new_state: str) -> list[str]:
     """The communications messages a link-state change announces (from ``current``, as stored now)."""
-    prior = str(current.get("link_state") or "")
+    prior = current.link_state
     due = confirmation_due(current)
     if new_state in (LinkState.CREATED.value, LinkState.STATIC.value):
         if due:
@@ -106,31 +110,46 @@ def notices_for(current: Mapping[str, Any], new_state: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ writing it
-def apply(job: Job, booking: Entity, compute: Callable[[Entity], dict[str, Any] | None]) -> Entity:
-    """Write ``compute(current)`` onto the booking, ETag-conditional, re-reading after a lost race."""
+def apply(job: Job, booking: Booking, change: Change) -> Booking:
+    """Write ``change(current)`` (the booking as read now), ETag-conditional, re-reading after a lost race."""
     bookings = job.deps.bookings
     assert bookings is not None
 
-    def read() -> Entity:
+    def read() -> Booking:
         fresh = job.load()
         if fresh is None:
             raise NotFound("the booking was deleted")
         return fresh
 
-    def write(current: Entity) -> Entity:
-        changes = compute(current)
-        if not changes:
+    def write(current: Booking) -> Booking:
+        changed = change(current)
+        if changed is None:
             return current
-        updated = {**current, **changes, "updated_at": iso_utc(job.deps.clock.now())}
-        updated["_etag"] = bookings.save(updated)
+        updated = replace(changed, updated_at=iso_utc(job.deps.clock.now()), etag=current.etag)
+        updated.etag = bookings.save(updated)
         return updated
 
     return optimistic_update(starting_with(booking, read), write, what="the booking (meeting worker)")
 
 
-def flush_outbox(job: Job, booking: Entity) -> Entity:
+def _sent(kinds: list[str], revision: int, current: Booking) -> Booking:
+    """``current`` once the messages of ``kinds`` (carrying ``revision``) went out."""
+    left = [k for k in kinds_of(current.pending_notices) if k not in kinds]
+    updated = replace(current, pending_notices=",".join(left) or None)
+    for kind in kinds:
+        if kind == "confirmation":
+            updated.confirmation_enqueued_revision = revision
+        if kind == "host_notice":
+            updated.host_notice_revision = revision
+        if kind == "link_update" or (kind == "confirmation" and current.meeting_url):
+            updated.link_ready_notified_kind = kind
+            updated.link_ready_notified_revision = revision
+    return updated
+
+
+def flush_outbox(job: Job, booking: Booking) -> Booking:
     """Send the communications messages recorded on the booking, then clear them."""
-    kinds = kinds_of(booking.get("pending_notices"))
+    kinds = kinds_of(booking.pending_notices)
     if not kinds:
         return booking
     revision = revision_of(booking)
@@ -138,91 +157,94 @@ def flush_outbox(job: Job, booking: Entity) -> Entity:
         booking_events.send_communication(job.deps.queue, kind, job.ws, job.host, job.booking_id, revision)
     log.info("meetings: notices %s queued ws=%s booking=%s rev=%s", ",".join(kinds), job.ws,
              job.booking_id, revision)
-
-    def clear(current: Entity) -> dict[str, Any] | None:
-        left = [k for k in kinds_of(current.get("pending_notices")) if k not in kinds]
-        changes: dict[str, Any] = {"pending_notices": ",".join(left) or None}
-        rev = revision  # the revision the messages carried
-        for kind in kinds:
-            if kind == "confirmation":
-                changes["confirmation_enqueued_revision"] = rev
-            if kind == "host_notice":
-                changes["host_notice_revision"] = rev
-            if kind == "link_update" or (kind == "confirmation" and current.get("meeting_url")):
-                changes["link_ready_notified_kind"] = kind
-                changes["link_ready_notified_revision"] = rev
-        return changes
-
-    return apply(job, booking, clear)
+    return apply(job, booking, lambda cur: _sent(kinds, revision, cur))
 
 
-def note_sync_error(job: Job, booking: Entity, reason: str) -> Entity:
+def note_sync_error(job: Job, booking: Booking, reason: str) -> Booking:
     """Record why Graph could not be brought in line (visible to admins)."""
     log.warning("meetings: graph sync problem ws=%s booking=%s", job.ws, job.booking_id)
-    return apply(job, booking, lambda cur: None if cur.get("graph_sync_error") == reason
-                 else {"graph_sync_error": reason})
+    return apply(job, booking, lambda cur: None if cur.graph_sync_error == reason
+                 else replace(cur, graph_sync_error=reason))
 
 
-def index_awaiting(job: Job, booking: Mapping[str, Any]) -> None:
-    """Upsert the ``backfillindex`` row the sweep reads (idempotent; shape of the bookings repository)."""
-    bookings_repo.index_awaiting(job.deps.store, bookings_repo.booking_from_entity(booking))
-
-
-def unindex_awaiting(job: Job, booking: Mapping[str, Any]) -> None:
+def unindex_awaiting(job: Job, booking: Booking) -> None:
     """Remove the ``backfillindex`` row of a booking that got its link (absent is fine)."""
-    row = bookings_repo.backfill_entity(bookings_repo.booking_from_entity(booking))
+    row = bookings_repo.backfill_entity(booking)
     job.deps.store.delete(bookings_repo.BACKFILL, row["PartitionKey"], row["RowKey"])
 
 
-def drop_backfill_rows(job: Job, booking: Mapping[str, Any] | None) -> None:
+def drop_backfill_rows(job: Job, booking: Booking | None) -> None:
     """Delete, in this host's ``backfillindex`` partition only, the row a backfill ``create`` came from
     and the booking's own row (repository keys; absent is fine)."""
     pk = bookings_repo.schedule_pk(job.ws, job.host)
     keys = {job.msg.backfill_row} if job.msg.backfill_row else set()
-    own = own_backfill_rk(booking, job.booking_id) if booking is not None else None
-    if own:
-        keys.add(own)
+    if booking is not None:
+        keys.add(own_backfill_rk(booking))
     for rk in sorted(keys):
         job.deps.store.delete(bookings_repo.BACKFILL, pk, rk)
 
 
-def store_link_result(job: Job, booking: Entity, result: dict[str, Any], snapshot_rev: int) -> Entity:
+# ------------------------------------------------------------------ the link's result
+@dataclass
+class LinkResult:
+    """What making the link gave: its state (``None``: unchanged) and the Graph objects made."""
+
+    link_state: str | None = None
+    link_reason: str | None = None
+    meeting_url: str | None = None
+    graph_event_id: str | None = None
+    online_meeting_id: str | None = None
+    invitation_channel: str | None = None
+    event_carries_link: bool | None = None
+    organizer_oid: str | None = None
+    organizer_tid: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing was made or decided."""
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+#: Graph ids (and how they were made) are kept whatever happened meanwhile: a cancel must find them.
+_KEPT = ("graph_event_id", "online_meeting_id", "invitation_channel", "event_carries_link", "organizer_oid",
+         "organizer_tid")
+
+
+def _with_link(result: LinkResult, snapshot_rev: int, current: Booking) -> Booking | None:
+    """``current`` with the link result stored (``None`` when it changes nothing)."""
+    updated = replace(current)
+    for key in _KEPT:
+        value = getattr(result, key)
+        if value is not None and not getattr(current, key):
+            setattr(updated, key, value)
+    if result.graph_event_id or result.online_meeting_id:
+        prev = synced_revision(current)
+        updated.graph_synced_revision = snapshot_rev if prev < 0 else min(prev, snapshot_rev)
+    new_state = result.link_state
+    if current.meeting_url:
+        pass  # another delivery stored the link first: keep it
+    elif new_state is not None and (new_state != current.link_state or result.link_reason != current.link_reason
+                                    or result.meeting_url):
+        updated.link_state = new_state
+        updated.link_reason = result.link_reason
+        if result.meeting_url:
+            updated.meeting_url = result.meeting_url
+        notices = notices_for(current, new_state)
+        if notices:
+            updated.pending_notices = with_notices(current, notices)
+    return None if updated == current else updated
+
+
+def store_link_result(job: Job, booking: Booking, result: LinkResult, snapshot_rev: int) -> Booking:
     """Store the link (or why there is none) with its outbox, ETag-conditional."""
-    if not result:
+    if result.empty:
         return booking
-    new_state = result.get("link_state")
-    if new_state == LinkState.AWAITING_CONNECTION.value:
-        index_awaiting(job, booking)
-    created_ids = any(result.get(k) for k in ("graph_event_id", "online_meeting_id"))
-
-    def compute(current: Entity) -> dict[str, Any] | None:
-        changes: dict[str, Any] = {}
-        # Graph ids are kept whatever happened meanwhile: a cancel must find them.
-        for key in ("graph_event_id", "online_meeting_id", "invitation_channel", "event_carries_link",
-                    "organizer_oid", "organizer_tid"):
-            if key in result and result[key] is not None and not current.get(key):
-                changes[key] = result[key]
-        if created_ids:
-            prev = synced_revision(current)
-            changes["graph_synced_revision"] = snapshot_rev if prev < 0 else min(prev, snapshot_rev)
-        if current.get("meeting_url"):
-            pass  # another delivery stored the link first: keep it
-        elif new_state is not None and (new_state != current.get("link_state")
-                                        or result.get("link_reason") != current.get("link_reason")
-                                        or result.get("meeting_url")):
-            changes["link_state"] = new_state
-            changes["link_reason"] = result.get("link_reason")
-            if result.get("meeting_url"):
-                changes["meeting_url"] = result["meeting_url"]
-            notices = notices_for(current, new_state)
-            if notices:
-                changes["pending_notices"] = merge_kinds(kinds_of(current.get("pending_notices")), notices)
-        return changes or None
-
-    prior_state = str(booking.get("link_state") or "")
-    stored = apply(job, booking, compute)
+    if result.link_state == LinkState.AWAITING_CONNECTION.value:
+        bookings_repo.index_awaiting(job.deps.store, booking)  # the row the backfill sweep reads (idempotent)
+    prior_state = booking.link_state
+    stored = apply(job, booking, lambda cur: _with_link(result, snapshot_rev, cur))
     if (prior_state in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value)
-            and stored.get("link_state") == LinkState.CREATED.value):
+            and stored.link_state == LinkState.CREATED.value):
         unindex_awaiting(job, stored)
-    log.info("meetings: link state %s ws=%s booking=%s", stored.get("link_state"), job.ws, job.booking_id)
+    log.info("meetings: link state %s ws=%s booking=%s", stored.link_state, job.ws, job.booking_id)
     return stored

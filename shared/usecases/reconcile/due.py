@@ -13,14 +13,14 @@ after ``reenqueue_after``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from shared.domain import reconcile as rules
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import EntityStore, MessageQueue, iso_utc
+from shared.repositories.bookings import Booking
 from shared.usecases import booking_events
 
 log = logging.getLogger("bookbridge.reconcile")
@@ -41,10 +41,10 @@ class DueRun:
     cut_short: bool = False
 
 
-def schedule(store: EntityStore, booking: Mapping[str, Any], due_at: str) -> None:
+def schedule(store: EntityStore, booking: Booking, due_at: str) -> None:
     """Write the due row of ``booking``'s next attempt at ``due_at`` (idempotent)."""
-    entity = rules.due_entity(datetime.fromisoformat(due_at.replace("Z", "+00:00")), str(booking["workspace"]),
-                              str(booking["host"]), str(booking["id"]), int(booking.get("revision") or 0))
+    entity = rules.due_entity(datetime.fromisoformat(due_at.replace("Z", "+00:00")), booking.workspace,
+                              booking.host, booking.id, int(booking.revision or 0))
     store.upsert(rules.DUE_TABLE, entity)
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from shared.domain import reconcile as rules
 from shared.domain.meeting_plan import ConnectionView
 from shared.domain.model import ConnectionKind, LinkState
-from shared.ports import EntityStore, MessageQueue, iso_utc
+from shared.ports import EntityStore, MessageQueue
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.connection_reads import get_connection_row
 from shared.usecases import booking_events
@@ -45,24 +44,22 @@ def repair_host(store: EntityStore, queue: MessageQueue, now: datetime, workspac
     prefix = bookings_repo.BOOKING_PREFIX
     rows = store.query(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, host), row_key_from=prefix,
                        row_key_to=prefix[:-1] + "}", limit=MAX_HOST_BOOKINGS)
-    stamp = iso_utc(now)
     for row in rows:
-        if str(row.get("start_utc") or "") <= stamp or row.get("link_state") == LinkState.AWAITING_CONNECTION.value:
+        booking = bookings_repo.booking_from_entity(row)
+        if booking.start_utc <= now or booking.link_state == LinkState.AWAITING_CONNECTION.value:
             continue
         result.bookings += 1
         decision = rules.decide(row, teams, calendar, now, retry_failed=True)
         if decision.converged:
             continue
-        booking_events.send_meeting(queue, "reconcile", workspace, host, str(row.get("id") or ""),
-                                    _revision(row))
+        booking_events.send_meeting(queue, "reconcile", workspace, host, booking.id, _revision(booking.revision))
         result.enqueued += 1
     log.info("reconcile host ws=%s host=%s upcoming=%d enqueued=%d", workspace, host, result.bookings,
              result.enqueued)
     return result
 
 
-def _revision(row: Any) -> int:
-    value = row.get("revision")
+def _revision(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.errors import TransientError
 from shared.ports import EntityStore
+from shared.repositories.bookings import booking_from_entity, booking_to_entity
 from shared.usecases.booking_admin import admin_view, find_booking
 from shared.usecases.meetings.deps import Job, MeetingDeps
 from shared.usecases.meetings.messages import MeetingMessage
@@ -27,20 +28,20 @@ def repair_booking(deps: MeetingDeps, store: EntityStore, workspace: str, bookin
     """Reconcile the booking now; answers its admin view afterwards."""
     from shared.domain.meeting_plan import wants_dynamic_link
 
-    entity = find_booking(store, workspace, booking_id)
-    msg = MeetingMessage(op="reconcile", workspace=workspace, host=str(entity["host"]), booking_id=booking_id,
-                         revision=revision_of(entity))
+    found = booking_from_entity(find_booking(store, workspace, booking_id))
+    msg = MeetingMessage(op="reconcile", workspace=workspace, host=found.host, booking_id=booking_id,
+                         revision=revision_of(found))
     job = Job(deps, msg)
-    booking = flush_outbox(job, entity)
+    booking = flush_outbox(job, found)
     try:
         reconcile(job, booking, retry_failed=True)
     except TransientError as exc:
         current = job.load() or booking
-        link = not is_cancelled(current) and wants_dynamic_link(current)
+        link = not is_cancelled(current) and wants_dynamic_link(current.as_row())
         record_failure(job, current, REASON_REPAIR_TRANSIENT, link=link)
         log.warning("repair: transient failure (%s) ws=%s booking=%s", exc.code, workspace, booking_id)
     log.info("repair: done ws=%s booking=%s", workspace, booking_id)
-    return admin_view(job.load() or booking)
+    return admin_view(booking_to_entity(job.load() or booking))
 
 
 __all__ = ["repair_booking"]

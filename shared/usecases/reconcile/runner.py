@@ -12,19 +12,20 @@ meetings package imports this module while it initialises).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import replace
 
 from shared.domain import reconcile as rules
 from shared.domain.meeting_plan import ConnectionView, meeting_generation, wants_dynamic_link
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired
-from shared.ports import Entity, iso_utc
+from shared.ports import iso_utc
+from shared.repositories.bookings import Booking
 from shared.usecases.meetings.create import run_create
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
 from shared.usecases.meetings.reasons import REASON_PAST
 from shared.usecases.meetings.sync import cancel_graph, sync_times
-from shared.usecases.meetings.writes import apply, flush_outbox, is_cancelled, kinds_of, merge_kinds, notices_for
+from shared.usecases.meetings.writes import apply, flush_outbox, is_cancelled, notices_for, with_notices
 from shared.usecases.reconcile import due
 
 log = logging.getLogger("bookbridge.reconcile")
@@ -40,34 +41,34 @@ def connections_of(job: Job) -> tuple[ConnectionView | None, ConnectionView | No
             ConnectionView.from_row(job.deps.connection(job.ws, job.host, CALENDAR)))
 
 
-def expire(job: Job, booking: Entity) -> Outcome:
+def expire(job: Job, booking: Booking) -> Outcome:
     """The start passed while the link was still being made: ``failed`` with the reason (no more retries)."""
-    def compute(current: Entity) -> dict[str, Any] | None:
-        if current.get("link_state") not in (LinkState.PENDING.value, LinkState.RETRYING.value):
+    def change(current: Booking) -> Booking | None:
+        if current.link_state not in (LinkState.PENDING.value, LinkState.RETRYING.value):
             return None
-        return {"link_state": LinkState.FAILED.value, "link_reason": REASON_PAST}
+        return replace(current, link_state=LinkState.FAILED.value, link_reason=REASON_PAST)
 
-    stored = apply(job, booking, compute)
-    return Outcome("skipped", "booking start is past", stored.get("link_state"))
+    stored = apply(job, booking, change)
+    return Outcome("skipped", "booking start is past", stored.link_state)
 
 
-def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outcome:
+def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outcome:
     """Bring ``booking`` to its desired state with the fewest Graph calls, then settle its retry state.
 
     ``retry_failed``: also a ``failed`` booking (a manual repair, a reconnect)."""
-    if getattr(job.msg, "due_row", None):
+    if job.msg.due_row:
         booking = ensure_first_messages(job, booking)
     teams, calendar = connections_of(job)
-    decision = rules.decide(booking, teams, calendar, job.deps.clock.now(), retry_failed=retry_failed)
+    decision = rules.decide(booking.as_row(), teams, calendar, job.deps.clock.now(), retry_failed=retry_failed)
     before = _state(booking)
-    outcome = Outcome("converged", decision.reason, booking.get("link_state"))
+    outcome = Outcome("converged", decision.reason, booking.link_state)
     for action in decision.actions:
         if action is rules.Action.CANCEL:
             outcome = cancel_graph(job, booking)
         elif action is rules.Action.CREATE:
             outcome = run_create(job, booking, teams, calendar)  # catches up with new times / a cancel itself
         elif action is rules.Action.SYNC_TIMES:
-            if rules.times_behind(booking) and not is_cancelled(booking):
+            if rules.times_behind(booking.as_row()) and not is_cancelled(booking):
                 outcome = sync_times(job, booking)
         elif action is rules.Action.REPLACE:
             outcome = replace_organizer(job, booking, teams, calendar)
@@ -81,27 +82,26 @@ def reconcile(job: Job, booking: Entity, *, retry_failed: bool = False) -> Outco
     return outcome
 
 
-def ensure_first_messages(job: Job, booking: Entity) -> Entity:
+def ensure_first_messages(job: Job, booking: Booking) -> Booking:
     """A booking the sweep took over (intake's messages may be lost: a queue outage, a crash after the
     commit): its confirmation, and for ``awaiting_connection`` the host's notice, are put again through the
     outbox (the communications worker sends each once). A ``pending`` booking's confirmation comes with its
     link, as always."""
-    state = str(booking.get("link_state") or "")
+    state = booking.link_state
     if (is_cancelled(booking) or state == LinkState.PENDING.value
-            or booking.get("confirmation_enqueued_revision") is not None):
+            or booking.confirmation_enqueued_revision is not None):
         return booking
     kinds = ["confirmation"] + (["host_notice"] if state == LinkState.AWAITING_CONNECTION.value else [])
-    booking = apply(job, booking, lambda cur: {"pending_notices": merge_kinds(kinds_of(cur.get("pending_notices")),
-                                                                              kinds)})
+    booking = apply(job, booking, lambda cur: replace(cur, pending_notices=with_notices(cur, kinds)))
     return flush_outbox(job, booking)
 
 
-def _cancel_old_event(job: Job, booking: Entity, calendar: ConnectionView | None) -> bool:
+def _cancel_old_event(job: Job, booking: Booking, calendar: ConnectionView | None) -> bool:
     """Cancel the old organizer's Outlook event while a calendar connection of that account still works."""
     if calendar is None or not calendar.connected or (calendar.account_oid, calendar.account_tid) != (
-            booking.get("organizer_oid"), booking.get("organizer_tid")):
+            booking.organizer_oid, booking.organizer_tid):
         return False
-    event_id = str(booking["graph_event_id"])
+    event_id = str(booking.graph_event_id)
     try:
         job.call(CALENDAR, lambda t: job.deps.graph.cancel_event(t, event_id, REASON_ORGANIZER_CANCEL))
     except (NotFound, GraphRejected, ReauthRequired, NotConnected):
@@ -109,99 +109,103 @@ def _cancel_old_event(job: Job, booking: Entity, calendar: ConnectionView | None
     return True
 
 
-def replace_organizer(job: Job, booking: Entity, teams: ConnectionView | None,
+def replace_organizer(job: Job, booking: Booking, teams: ConnectionView | None,
                       calendar: ConnectionView | None) -> Outcome:
     """Rule 18: the host's Teams account changed. The old meeting is cancelled where a token of its account
     still works (its Outlook event, through a calendar connection of that account), else it stays on the
     booking as an orphan (organizer, join URL) for a person; then a new meeting under the new account, and
     the invitee gets one ``link_update`` with the new link."""
-    old = {"organizer_oid": booking.get("organizer_oid"), "organizer_tid": booking.get("organizer_tid"),
-           "join_url": booking.get("meeting_url"), "online_meeting_id": booking.get("online_meeting_id"),
+    old = {"organizer_oid": booking.organizer_oid, "organizer_tid": booking.organizer_tid,
+           "join_url": booking.meeting_url, "online_meeting_id": booking.online_meeting_id,
            "replaced_at": iso_utc(job.deps.clock.now())}
-    outlook_event = booking.get("invitation_channel") == "outlook" and booking.get("graph_event_id")
-    cancelled = bool(outlook_event) and _cancel_old_event(job, booking, calendar)
-    orphan = {**old, "graph_event_id": None if cancelled else (booking.get("graph_event_id") if outlook_event
-                                                                 else None)}
+    outlook_event = booking.invitation_channel == "outlook" and bool(booking.graph_event_id)
+    cancelled = outlook_event and _cancel_old_event(job, booking, calendar)
+    orphan = {**old, "graph_event_id": booking.graph_event_id if outlook_event and not cancelled else None}
 
-    def compute(current: Entity) -> dict[str, Any] | None:
-        if current.get("meeting_url") != old["join_url"]:
+    def change(current: Booking) -> Booking | None:
+        if current.meeting_url != old["join_url"]:
             return None  # another delivery replaced it already
-        changes: dict[str, Any] = {
-            "meeting_url": None, "online_meeting_id": None, "organizer_oid": None, "organizer_tid": None,
-            "link_state": LinkState.RETRYING.value, "link_reason": REASON_ORGANIZER_REPLACED,
-            "meeting_generation": meeting_generation(current) + 1,
-            "history_json": rules.history_with(current.get("history_json"), str(old["replaced_at"]),
-                                               LinkState.RETRYING.value, "organizer replaced"),
-        }
+        updated = replace(
+            current, meeting_url=None, online_meeting_id=None, organizer_oid=None, organizer_tid=None,
+            link_state=LinkState.RETRYING.value, link_reason=REASON_ORGANIZER_REPLACED,
+            meeting_generation=meeting_generation(current.as_row()) + 1,
+            history_json=rules.history_with(current.history_json, str(old["replaced_at"]),
+                                            LinkState.RETRYING.value, "organizer replaced"))
         if outlook_event:
-            changes.update(graph_event_id=None, invitation_channel=None, event_carries_link=None)
-        elif current.get("graph_event_id"):
-            changes["event_carries_link"] = False  # the event in the linked calendar gets the new link
+            updated.graph_event_id = updated.invitation_channel = updated.event_carries_link = None
+        elif current.graph_event_id:
+            updated.event_carries_link = False  # the event in the linked calendar gets the new link
         if old["online_meeting_id"] or (outlook_event and not cancelled):
-            changes["orphans_json"] = rules.orphans_with(current.get("orphans_json"), orphan)
-        return changes
+            updated.orphans_json = rules.orphans_with(current.orphans_json, orphan)
+        return updated
 
-    booking = apply(job, booking, compute)
+    booking = apply(job, booking, change)
     log.warning("reconcile: organizer replaced, new meeting ws=%s booking=%s event_cancelled=%s", job.ws,
                 job.booking_id, cancelled)
     return run_create(job, booking, teams, calendar)
 
 
-def settle(job: Job, booking: Entity) -> Entity:
+def _repaired(current: Booking) -> Booking | None:
+    """``current`` without its retry bookkeeping (``None`` when it has none)."""
+    changes = rules.repaired_changes(current.as_row())
+    return None if changes is None else replace(current, **changes)
+
+
+def settle(job: Job, booking: Booking) -> Booking:
     """A booking no longer waiting for a retry loses ``next_attempt_at`` and its due rows (the message's
     ``due_row`` and its own)."""
-    stale = {getattr(job.msg, "due_row", None)}
-    if rules.still_retrying(booking):
-        stale.discard(rules.own_due_row_key(booking))
+    stale = {job.msg.due_row}
+    row = booking.as_row()
+    if rules.still_retrying(row):
+        stale.discard(rules.own_due_row_key(row))
     else:
-        stale.add(rules.own_due_row_key(booking))
-        booking = apply(job, booking, rules.repaired_changes)
+        stale.add(rules.own_due_row_key(row))
+        booking = apply(job, booking, _repaired)
     due.drop(job.deps.store, stale)
     return booking
 
 
-def _state(booking: Entity) -> tuple[Any, ...]:
-    return (booking.get("link_state"), bool(booking.get("graph_sync_error")), booking.get("status"))
+def _state(booking: Booking) -> tuple[str | None, bool, str]:
+    return (booking.link_state, bool(booking.graph_sync_error), booking.status)
 
 
-def _record(job: Job, booking: Entity, cause: str) -> Entity:
+def _record(job: Job, booking: Booking, cause: str) -> Booking:
     """Append the booking's state now to its history (what admins see)."""
     at = iso_utc(job.deps.clock.now())
-    state = str(booking.get("link_state") or "")
-    if booking.get("graph_sync_error"):
+    state = booking.link_state or ""
+    if booking.graph_sync_error:
         state += " (sync error)"
-    return apply(job, booking, lambda cur: {"history_json": rules.history_with(cur.get("history_json"), at,
-                                                                                 state, cause)})
+    return apply(job, booking, lambda cur: replace(cur, history_json=rules.history_with(cur.history_json, at,
+                                                                                       state, cause)))
 
 
-def record_failure(job: Job, booking: Entity, reason: str, *, link: bool) -> Entity:
+def record_failure(job: Job, booking: Booking, reason: str, *, link: bool) -> Booking:
     """After a transient failure the queue could not outlast: ``retrying`` (``link``) or a sync error, with
     the next attempt in the due index (written first), the invitee's confirmation if it is still due, and
     the host told only once a permanent ``failed`` is reached."""
     now = job.deps.clock.now()
-    changes = rules.failure_changes(booking, reason, now, link=link)
-    old_row = rules.own_due_row_key(booking)
+    changes = rules.failure_changes(booking.as_row(), reason, now, link=link)
+    old_row = rules.own_due_row_key(booking.as_row())
     if changes.get("next_attempt_at"):
         due.schedule(job.deps.store, booking, changes["next_attempt_at"])
 
-    def compute(current: Entity) -> dict[str, Any] | None:
-        if link and (current.get("meeting_url") or not wants_dynamic_link(current) or is_cancelled(current)):
+    def change(current: Booking) -> Booking | None:
+        if link and (current.meeting_url or not wants_dynamic_link(current.as_row()) or is_cancelled(current)):
             return None
-        out = dict(changes)
-        state = str(out.get("link_state") or current.get("link_state") or "")
-        out["history_json"] = rules.history_with(current.get("history_json"), iso_utc(now), state,
-                                                 f"{job.msg.op}: {reason}")
+        updated = replace(current, **changes)
+        updated.history_json = rules.history_with(current.history_json, iso_utc(now), updated.link_state or "",
+                                                  f"{job.msg.op}: {reason}")
         if link:
-            notices = notices_for(current, str(out["link_state"]))
+            notices = notices_for(current, updated.link_state or "")
             if notices:
-                out["pending_notices"] = merge_kinds(kinds_of(current.get("pending_notices")), notices)
-        return out
+                updated.pending_notices = with_notices(current, notices)
+        return updated
 
-    stored = flush_outbox(job, apply(job, booking, compute))
-    new_row = rules.own_due_row_key(stored)
-    due.drop(job.deps.store, {old_row, getattr(job.msg, "due_row", None)} - {new_row})
+    stored = flush_outbox(job, apply(job, booking, change))
+    new_row = rules.own_due_row_key(stored.as_row())
+    due.drop(job.deps.store, {old_row, job.msg.due_row} - {new_row})
     log.warning("reconcile: transient failure, %s next=%s ws=%s booking=%s",
-                stored.get("link_state") if link else "sync error", stored.get("next_attempt_at") or "none",
+                stored.link_state if link else "sync error", stored.next_attempt_at or "none",
                 job.ws, job.booking_id)
     return stored
 

@@ -8,7 +8,7 @@ from shared.domain import reconcile as rc
 from shared.usecases import reconcile
 from shared.usecases.backfill import run_sweep
 from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
-from tests.unit.backfill.helpers import deps, new_ws
+from tests.unit.backfill.helpers import add_booking, deps, new_ws
 
 
 def reconciles(queue: InMemoryMessageQueue) -> list[tuple[str, str]]:
@@ -39,7 +39,7 @@ def test_only_due_rows_are_read_claimed_and_sent_once() -> None:
 def test_a_malformed_due_row_is_removed_and_schedule_drop_round_trip() -> None:
     store, queue, clock = InMemoryEntityStore(), InMemoryMessageQueue(), FixedClock()
     store.upsert(rc.DUE_TABLE, {"PartitionKey": rc.DUE_PK, "RowKey": "2000-01-01T00:00:00Z|bad"})
-    booking = {"workspace": "ws1", "host": "h1", "id": "b1", "revision": 2}
+    booking = add_booking(InMemoryEntityStore(), "ws1", "h1", clock.now() + timedelta(days=1), id="b1", revision=2)
     reconcile.schedule(store, booking, "2026-11-23T07:59:00Z")
     result = reconcile.enqueue_due(store, queue, clock.now(), reenqueue_after=timedelta(minutes=10))
     assert result.dropped == 1 and result.enqueued == 1
