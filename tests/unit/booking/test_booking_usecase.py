@@ -491,3 +491,35 @@ def test_reschedule_stores_the_previous_times_for_the_notice(personal, store):
     assert personal.reschedule(a["id"], a["manage_token"], "2026-11-23T12:00:00Z").status == 200
     row = next(e for e in store.all("schedule") if e["RowKey"] == f"booking|{a['id']}")
     assert (row["previous_start_utc"], row["previous_end_utc"]) == (a["start"], a["end"])
+
+
+# ------------------------------------------------------------------ Outlook re-checks (issue 15's test gaps)
+def _collective_with_outlook(api, store, graph):
+    """alice and bob on a collective calendar; bob's free/busy comes from Outlook (getSchedule stand-in)."""
+    api.setup("acme", ["alice", "bob"], {
+        "c": calendar_body("c", [member("alice"), member("bob", provider="microsoft")], type="collective")})
+    connect(store, "acme", "bob")
+    standin = ScheduleStandIn()
+    standin.install(graph)
+    return standin
+
+
+def test_collective_booking_rechecks_every_members_outlook_at_confirmation(api, store, queue, graph):
+    standin = _collective_with_outlook(api, store, graph)
+    assert SLOT in [s["start"] for s in api.slots("c", "2026-11-23", "2026-11-23").body["slots"]]
+    standin.busy["bob@contoso.test"] = [(SLOT, SLOT_END, "busy")]  # bob's Outlook changed after the listing
+    r = api.book("c", SLOT)
+    assert r.status == 409, r.body
+    assert bookings(store) == [] and locks(store) == [] and queue.on("meetings") == []
+    assert api.book("c", "2026-11-23T11:00:00Z").status == 201   # a time bob is free still books
+
+
+def test_collective_reschedule_rechecks_every_members_outlook(api, store, graph):
+    standin = _collective_with_outlook(api, store, graph)
+    booked = api.book("c", SLOT).body
+    standin.busy["bob@contoso.test"] = [("2026-11-23T13:00:00Z", "2026-11-23T13:30:00Z", "busy")]
+    before = sorted(map(str, store.all("schedule")))
+    r = api.reschedule(booked["id"], booked["manage_token"], "2026-11-23T13:00:00Z")
+    assert r.status == 409, r.body
+    assert sorted(map(str, store.all("schedule"))) == before
+    assert api.reschedule(booked["id"], booked["manage_token"], "2026-11-23T14:00:00Z").status == 200
