@@ -74,11 +74,13 @@ class StackClient:
                                json={}, timeout=60)
         if resp.status_code != 201:
             raise RuntimeError(f"connect link -> {resp.status_code} {resp.text[:300]}")
-        opened = requests.get(resp.json()["url"], allow_redirects=False, timeout=60)
-        if opened.status_code != 302:
-            raise RuntimeError(f"connect link opened -> {opened.status_code}")
-        action, fields = sign_in_at_standin(opened.headers["Location"], upn, str(self.stack.standin.ca_bundle_path))
-        done = requests.post(action, data=fields, allow_redirects=False, timeout=60)
+        with requests.Session() as browser:  # the page's Continue button sets the browser-binding cookie
+            opened = browser.post(resp.json()["url"], allow_redirects=False, timeout=60)
+            if opened.status_code != 302:
+                raise RuntimeError(f"connect link continued -> {opened.status_code}")
+            action, fields = sign_in_at_standin(opened.headers["Location"], upn,
+                                                str(self.stack.standin.ca_bundle_path))
+            done = browser.post(action, data=fields, allow_redirects=False, timeout=60)
         if done.status_code not in (200, 302):
             raise RuntimeError(f"callback -> {done.status_code} {done.text[:300]}")
         status = self.admin.get(f"{self.base}/api/workspaces/{ws}/users/{user}/connections", timeout=60).json()

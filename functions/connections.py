@@ -147,6 +147,35 @@ def connections_disconnect(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(ConnectionOut.model_validate(view).model_dump())
 
 
+@bp.route(route=_CONNECTIONS + "/{kind}", methods=["PUT"])
+@management_endpoint
+def connections_link_calendar(req: func.HttpRequest) -> func.HttpResponse:
+    """200 with the slot: ``{"linked_calendar_id"}`` chooses the calendar booking events go to (422 for an id the
+    account does not have); only ``microsoft_calendar``."""
+    from shared.http import json_response, parse_model, read_json
+    from shared.schemas.connections import ConnectionOut, LinkedCalendarIn
+    from shared.usecases.connections import link_calendar
+
+    body, rp = parse_model(LinkedCalendarIn, read_json(req)), req.route_params
+    view = link_calendar(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""),
+                         body.linked_calendar_id)
+    return json_response(ConnectionOut.model_validate(view).model_dump())
+
+
+@bp.route(route=_CONNECTIONS + "/{kind}/calendars", methods=["GET"])
+@management_endpoint
+def connections_list_calendars(req: func.HttpRequest) -> func.HttpResponse:
+    """200: the connected account's calendars (``id``, ``name``, ``is_default``, ``can_edit``, ``allows_teams``)
+    and which one is linked; only ``microsoft_calendar``."""
+    from shared.http import json_response
+    from shared.schemas.connections import CalendarsOut
+    from shared.usecases.connections import list_calendars
+
+    rp = req.route_params
+    view = list_calendars(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
+    return json_response(CalendarsOut.model_validate(view).model_dump())
+
+
 @bp.route(route="workspaces/{workspace}/admin-consent-links", methods=["POST"])
 @management_endpoint
 def connections_create_admin_consent_link(req: func.HttpRequest) -> func.HttpResponse:

@@ -68,12 +68,16 @@ def management_calendar(req: func.HttpRequest) -> func.HttpResponse:
     c = bootstrap.container()
     ws, cal = req.route_params.get("workspace", ""), req.route_params.get("calendar", "")
     if _is_put(req):
+        from functools import partial
+
         from shared.schemas.calendars import CalendarIn
+        from shared.usecases.connections import check_members
 
         workspaces.check_id("workspace", ws)
         workspaces.check_id("calendar", cal)
         body = parse_model(CalendarIn, read_json(req))
-        view, created = calendars.put_calendar(c.store, c.clock, ws, cal, body.to_config())
+        view, created = calendars.put_calendar(c.store, c.clock, ws, cal, body.to_config(),
+                                               partial(check_members, c.connection_deps()))
         return json_response(view, 201 if created else 200)
     return json_response(calendars.find_calendar(c.store, ws, cal).to_dict())
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
 
     from shared.adapters.access_token_cache import AccessTokenCache
     from shared.adapters.graph_client import GraphClient
-    from shared.adapters.graph_user import MailboxReader
+    from shared.adapters.graph_user import CalendarDirectory, MailboxReader
     from shared.adapters.mailbox_limiter import FreeBusyCache, MailboxLimiter
     from shared.adapters.queue_store import StorageMessageQueue
     from shared.adapters.storage_account import StorageAccount
@@ -267,6 +267,13 @@ class Container:
         from shared.adapters.graph_user import MailboxReader
 
         return MailboxReader(self.graph)
+
+    @cached_property
+    def calendar_directory(self) -> CalendarDirectory:
+        """``GET /me/calendars?$select=...`` (``shared.adapters.graph_user.CalendarDirectory``)."""
+        from shared.adapters.graph_user import CalendarDirectory
+
+        return CalendarDirectory(self.graph)
 
     @cached_property
     def access_token_cache(self) -> AccessTokenCache:

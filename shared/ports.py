@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.repositories.bookings import Booking
 
 __all__ = [
-    "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "Cipher", "Clock", "ConnectionContainer",
+    "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "CalendarDirectoryPort", "Cipher", "Clock",
+    "ConnectionContainer",
     "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "MailTransport",
     "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
     "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc"
@@ -200,6 +201,15 @@ class MailboxPort(Protocol):
         ...
 
 
+class CalendarDirectoryPort(Protocol):
+    """The calendars of the account behind an access token (``shared.adapters.graph_user.CalendarDirectory``)."""
+
+    def calendars(self, token: str) -> list[dict[str, Any]]:
+        """``GET /me/calendars?$select=id,name,isDefaultCalendar,canEdit,allowedOnlineMeetingProviders``: Graph's
+        ``calendar`` objects, every page."""
+        ...
+
+
 class AccessTokenPort(Protocol):
     """An access token of a host's connection; ``force_refresh`` skips the cache (after a Graph 401).
 
@@ -309,6 +319,8 @@ class ConnectionContainer(Protocol):
     def mailbox_reader(self) -> MailboxPort: ...
     @property
     def mailbox_limiter(self) -> MailboxLimiterPort: ...
+    @property
+    def calendar_directory(self) -> CalendarDirectoryPort: ...
     @property
     def public_base_url(self) -> str: ...
 

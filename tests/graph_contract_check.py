@@ -61,6 +61,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", r"/me/calendar/getSchedule", ("action", "getSchedule", "calendar"), "scheduleInformation",
              collection=True, name="getSchedule"),
     Endpoint("GET", r"/me", None, "user", name="me"),
+    Endpoint("GET", r"/me/calendars", None, "calendar", collection=True, name="list calendars"),
 )
 
 # Read-only properties Graph computes: a request body must not set them.

@@ -62,11 +62,11 @@ def _calendar_body(call: GraphCall, cal_id: str) -> dict[str, Any]:
     info = next((c for c in a.calendars if c.id == cal_id), None)
     if info is None:
         raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
-    providers = ["teamsForBusiness"] if a.has_teams else []
+    teams = a.calendar_allows_teams(info.id)
     return {"id": info.id, "name": info.name, "color": "auto", "hexColor": "", "isDefaultCalendar": info.is_default,
             "changeKey": "DwAAABYAAAA" + info.id[-8:], "canShare": True, "canViewPrivateItems": True,
-            "canEdit": True, "allowedOnlineMeetingProviders": providers,
-            "defaultOnlineMeetingProvider": "teamsForBusiness" if a.has_teams else "unknown",
+            "canEdit": True, "allowedOnlineMeetingProviders": ["teamsForBusiness"] if teams else [],
+            "defaultOnlineMeetingProvider": "teamsForBusiness" if teams else "unknown",
             "isTallyingResponses": True, "isRemovable": not info.is_default,
             "owner": {"name": a.display_name, "address": a.upn}}
 
@@ -167,7 +167,9 @@ def _apply(call: GraphCall, ev: StoredEvent, body: dict[str, Any]) -> None:
                 ev.data[orig] = body[key].get("timeZone") or "UTC"
     wants_teams = ev.data.get("isOnlineMeeting") and ev.data.get("onlineMeetingProvider") in (
         "teamsForBusiness", "unknown", None)
-    if wants_teams and call.account.has_teams:
+    # "Create or set an event as an online meeting in an Outlook calendar": an event gets the provider's meeting
+    # only on a calendar whose allowedOnlineMeetingProviders list it; elsewhere it is created without one.
+    if wants_teams and call.account.calendar_allows_teams(ev.calendar_id):
         if not ev.data.get("onlineMeeting"):
             url = graph_meetings.event_meeting(call, ev.data.get("subject"), ev.start, ev.end)["joinWebUrl"]
             ev.data["onlineMeeting"] = {"joinUrl": url}

@@ -23,6 +23,7 @@ def register(router: Router) -> None:
     router.add("GET", r"/_sandbox/accounts", list_accounts)
     router.add("POST", rf"/_sandbox/accounts/{UPN}/revoke", revoke)
     router.add("POST", rf"/_sandbox/accounts/{UPN}/events", add_outside_event)
+    router.add("POST", rf"/_sandbox/accounts/{UPN}/calendars", add_calendar)
     router.add("GET", r"/_sandbox/events", list_events)
     router.add("GET", r"/_sandbox/meetings", list_meetings)
     router.add("GET", r"/_sandbox/requests", list_requests)
@@ -104,6 +105,23 @@ def add_outside_event(ctx: Context, req: Request, upn: str) -> Response:
     with ctx.state.lock:
         ctx.state.mailbox(account.upn).events[data["id"]] = StoredEvent(data["id"], cid, data, start, end, "outside")
     return json_response(201, data)
+
+
+def add_calendar(ctx: Context, req: Request, upn: str) -> Response:
+    """Add a calendar to a mailbox: ``{"name", "allowedOnlineMeetingProviders"?}`` (default
+    ``["teamsForBusiness"]``; ``[]`` makes a calendar on which events get no Teams meeting)."""
+    account = ctx.state.account(upn)
+    if account is None:
+        return _problem(404, f"unknown account {upn!r}")
+    b = _body(req)
+    name, providers = b.get("name"), b.get("allowedOnlineMeetingProviders", ["teamsForBusiness"])
+    known = ctx.contract.enums["onlineMeetingProviderType"]
+    if not isinstance(name, str) or not name.strip() or not isinstance(providers, list) \
+            or any(p not in known or p == "unknown" for p in providers):
+        return _problem(400, f"give a name and allowedOnlineMeetingProviders from {sorted(set(known) - {'unknown'})}")
+    info = ctx.state.add_calendar(account.upn, name.strip(), "teamsForBusiness" in providers)
+    return json_response(201, {"id": info.id, "name": info.name, "upn": account.upn,
+                               "allowedOnlineMeetingProviders": ["teamsForBusiness"] if info.allows_teams else []})
 
 
 def _public_event(ev: StoredEvent) -> dict[str, Any]:

@@ -308,6 +308,11 @@ class StandIn:
             body["subject"] = subject
         return cast(dict[str, Any], self.sandbox("POST", f"/_sandbox/accounts/{upn}/events", body))
 
+    def add_calendar(self, upn: str, name: str, providers: Iterable[str] = ("teamsForBusiness",)) -> str:
+        """``POST /_sandbox/accounts/{upn}/calendars``: a new calendar of the mailbox; returns its id."""
+        body = {"name": name, "allowedOnlineMeetingProviders": list(providers)}
+        return str(self.sandbox("POST", f"/_sandbox/accounts/{upn}/calendars", body)["id"])
+
     def events(self, upn: str) -> dict[str, Any]:
         """``GET /_sandbox/events?upn=``."""
         return cast(dict[str, Any], self.sandbox("GET", "/_sandbox/events?" + urlencode({"upn": upn})))

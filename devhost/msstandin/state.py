@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ class CalendarInfo:
     id: str
     name: str
     is_default: bool
+    allows_teams: bool = True
+    """Whether the calendar lists ``teamsForBusiness`` in ``allowedOnlineMeetingProviders`` (an administrator
+    can set a calendar up without it; the account must also have Teams)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,17 @@ class Account:
         return {"upn": self.upn, "mail": self.mailbox, "tenant_id": self.tid, "oid": self.oid, "kind": self.kind,
                 "display_name": self.display_name, "time_zone": self.time_zone,
                 "calendar_id": self.calendar_id,
-                "calendars": [{"id": c.id, "name": c.name, "is_default": c.is_default} for c in self.calendars]}
+                "calendars": [{"id": c.id, "name": c.name, "is_default": c.is_default,
+                               "allows_teams": self.has_teams and c.allows_teams} for c in self.calendars]}
+
+    def calendar(self, cid: str) -> CalendarInfo | None:
+        """One of the account's calendars by id."""
+        return next((c for c in self.calendars if c.id == cid), None)
+
+    def calendar_allows_teams(self, cid: str) -> bool:
+        """Whether an event of calendar ``cid`` can get a Teams meeting (Teams licence and the calendar's providers)."""
+        info = self.calendar(cid)
+        return self.has_teams and info is not None and info.allows_teams
 
 
 def load_accounts(path: str | Path | None = None) -> list[Account]:
@@ -83,7 +96,9 @@ def account_from_dict(a: dict[str, Any]) -> Account:
     if a.get("kind") not in ACCOUNT_KINDS:
         raise ValueError(f"account {a.get('upn')!r}: kind must be one of {ACCOUNT_KINDS}")
     cals = [CalendarInfo(a["calendar_id"], "Calendar", True)]
-    cals += [CalendarInfo(c["id"], c.get("name", "Calendar"), False) for c in a.get("extra_calendars", [])]
+    cals += [CalendarInfo(c["id"], c.get("name", "Calendar"), False,
+                          "teamsForBusiness" in c.get("allowedOnlineMeetingProviders", ["teamsForBusiness"]))
+             for c in a.get("extra_calendars", [])]
     return Account(a["upn"], a["display_name"], a.get("given_name", ""), a.get("surname", ""), a["oid"],
                    a["tid"], a["kind"], a.get("time_zone", "UTC"), tuple(cals), str(a.get("mail") or ""))
 
@@ -210,6 +225,7 @@ class State:
     def __init__(self, accounts: Iterable[Account], clients: Mapping[str, str | None], config: Config) -> None:
         self.lock = threading.RLock()
         self.accounts: dict[str, Account] = {a.upn.lower(): a for a in accounts}
+        self.initial_accounts = dict(self.accounts)
         self.clients: dict[str, str | None] = dict(clients)
         self.initial_config = Config(**asdict(config))
         self.config = config
@@ -227,6 +243,7 @@ class State:
         """Forget everything except accounts and clients; knobs back to their start values."""
         with self.lock:
             self.config = Config(**asdict(self.initial_config))
+            self.accounts = dict(self.initial_accounts)  # calendars added through the sandbox go
             for store in (self.codes, self.tokens, self.mailboxes, self.join_links):
                 store.clear()
             self.failures.clear()
@@ -248,6 +265,14 @@ class State:
             return None
         with self.lock:
             return next((a for a in self.accounts.values() if a.mailbox == address.strip().lower()), None)
+
+    def add_calendar(self, upn: str, name: str, allows_teams: bool) -> CalendarInfo:
+        """Add a (non-default) calendar to an account; it allows Teams meetings only when ``allows_teams``."""
+        with self.lock:
+            account = self.accounts[upn.lower()]
+            info = CalendarInfo(new_id("AAMkAD", 30), name, False, allows_teams)
+            self.accounts[upn.lower()] = replace(account, calendars=(*account.calendars, info))
+            return info
 
     def tenant_ids(self) -> set[str]:
         """Tenant ids of all accounts."""

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from shared.domain import linked_calendar
 from shared.domain.microsoft_errors import CLIENT_CONFIG_CODES as CLIENT_CONFIG_CODES
 from shared.domain.microsoft_errors import CONSENT_CODES as CONSENT_CODES
 from shared.domain.microsoft_errors import DECLINED_CODES as DECLINED_CODES
@@ -288,6 +289,8 @@ def connect(
     )
     transitioned = previous is None or prev_status != ConnectionStatus.CONNECTED.value or not same_account
     entity = _base(previous, workspace, user, kind)
+    if not same_account:
+        linked_calendar.forget(entity)  # another mailbox: the calendar chosen in the previous one is not there
     history = load_history(previous)
     generation = int((previous or {}).get("connected_generation") or 0)
     if transitioned:
@@ -352,6 +355,12 @@ def transition_row(entity: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _problems(kind: ConnectionKind, entity: Mapping[str, Any]) -> list[str]:
+    """What stands in the way of this slot's use that a person can fix (rule 26)."""
+    problem = linked_calendar.teams_problem(entity) if kind is ConnectionKind.MICROSOFT_CALENDAR else None
+    return [problem] if problem else []
+
+
 def connection_view(kind: ConnectionKind, entity: Mapping[str, Any] | None) -> dict[str, Any]:
     """The public JSON view of one slot (a slot never connected shows ``disconnected`` and no account)."""
     e = entity or {}
@@ -375,4 +384,6 @@ def connection_view(kind: ConnectionKind, entity: Mapping[str, Any] | None) -> d
         "consent_required": bool(e.get("consent_required")),
         "teams_unavailable": bool(e.get("teams_unavailable")),
         "generation": int(e.get("connected_generation") or 0),
+        "linked_calendar": linked_calendar.view_of(e) if kind is ConnectionKind.MICROSOFT_CALENDAR else None,
+        "problems": _problems(kind, e),
     }

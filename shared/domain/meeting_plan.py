@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from shared.domain import graph_time
+from shared.domain import graph_time, linked_calendar
 from shared.domain.input_limits import one_line
 from shared.domain.model import (
     DYNAMIC_LINK_CALENDAR_TYPES,
@@ -78,6 +78,8 @@ class ConnectionView:
     account_oid: str = ""
     account_tid: str = ""
     linked_calendar_id: str = ""
+    allows_teams: bool = True
+    """False when the linked calendar's ``allowedOnlineMeetingProviders`` lacks ``teamsForBusiness`` (rule 26)."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any] | None) -> ConnectionView | None:
@@ -89,6 +91,7 @@ class ConnectionView:
             account_oid=str(row.get("account_oid") or ""),
             account_tid=str(row.get("account_tid") or ""),
             linked_calendar_id=str(row.get("linked_calendar_id") or ""),
+            allows_teams=linked_calendar.allows_teams(row),
         )
 
     @property
@@ -157,7 +160,7 @@ def plan_create(
     """Decide the Graph calls of a ``create`` for a confirmed, upcoming booking.
 
     ``calendar`` is the host's ``microsoft_calendar`` connection (pass ``None`` when it must not
-    be used). The one-call path needs a connected calendar of the same account as a connected
+    be used). The one-call path needs a connected calendar that allows Teams, of the same account as a connected
     Teams connection and no event written yet; otherwise the meeting is a separate online meeting
     and the event (if any) carries its link.
     """
@@ -171,7 +174,10 @@ def plan_create(
         # Outlook invites the attendee itself only while no confirmation (with our .ics) went out:
         # a backfilled booking already has our invitation, so a second one would duplicate it.
         first_invitation = str(booking.get("link_state") or "") == LinkState.PENDING.value
-        if cal is not None and not has_event and cal.same_account(teams) and first_invitation:
+        # A calendar without teamsForBusiness would take the event but give it no Teams meeting while Outlook
+        # invites the attendee ("Create or set an event as an online meeting in an Outlook calendar"): such a
+        # calendar takes the Teams-only path (createOrGet, then the event carrying the link).
+        if cal is not None and not has_event and cal.same_account(teams) and first_invitation and cal.allows_teams:
             return CreatePlan(LinkSource.EVENT_WITH_TEAMS, write_event=False, update_event_link=False,
                               calendar_id=calendar_id)
         return CreatePlan(LinkSource.ONLINE_MEETING, write_event=bool(cal) and not has_event,

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from shared.domain.connections import MAX_RETURN_URL, check_tenant, return_url_problem
+from shared.domain.linked_calendar import MAX_CALENDAR_ID
 
 
 class _Strict(BaseModel):
@@ -67,6 +68,41 @@ class AccountOut(BaseModel):
     display_name: str | None
 
 
+class LinkedCalendarIn(_Strict):
+    """``PUT .../connections/microsoft_calendar``: the calendar of the connected account that gets the events."""
+
+    linked_calendar_id: StrictStr = Field(min_length=1, max_length=MAX_CALENDAR_ID,
+                                          description="an `id` from `GET .../connections/microsoft_calendar/calendars`")
+
+
+class LinkedCalendarOut(BaseModel):
+    """What the last check found of the linked calendar (rule 26)."""
+
+    id: str | None = Field(description="null: the account's default calendar")
+    name: str | None
+    allows_teams: bool | None = Field(description="teamsForBusiness is in its allowedOnlineMeetingProviders")
+    checked_at: str | None
+
+
+class OutlookCalendarOut(BaseModel):
+    """One calendar of the connected Microsoft account."""
+
+    id: str
+    name: str
+    is_default: bool
+    can_edit: bool
+    allows_teams: bool
+
+
+class CalendarsOut(BaseModel):
+    """``GET .../connections/microsoft_calendar/calendars``."""
+
+    workspace: str
+    user: str
+    linked_calendar_id: str | None = Field(description="the calendar events go to (the default one until chosen)")
+    calendars: list[OutlookCalendarOut]
+
+
 class ConnectionOut(BaseModel):
     """One connection slot."""
 
@@ -81,6 +117,8 @@ class ConnectionOut(BaseModel):
     consent_required: bool
     teams_unavailable: bool
     generation: int
+    linked_calendar: LinkedCalendarOut | None = None
+    problems: list[str] = Field(default_factory=list, description="what a person must fix, each saying what to do")
 
 
 class ConnectionsOut(BaseModel):

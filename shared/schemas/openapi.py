@@ -76,9 +76,10 @@ class Operation:
 
 
 def _mgmt(function: str, method: str, route: str, summary: str, tag: str, ok: dict[int, Body],
-          body: type[BaseModel] | None = None, body_required: bool = True) -> Operation:
+          body: type[BaseModel] | None = None, body_required: bool = True,
+          errors: dict[int, Body] | None = None) -> Operation:
     return Operation(function, method, route, summary, tag, body=body, body_required=body_required, ok=ok,
-                     errors=dict(_MGMT_ERRORS))
+                     errors={**_MGMT_ERRORS, **(errors or {})})
 
 
 def _public(function: str, method: str, route: str, summary: str, ok: dict[int, Body], **kw: Any) -> Operation:
@@ -132,6 +133,12 @@ OPERATIONS: tuple[Operation, ...] = (
           {200: connections.ConnectionsOut}),
     _mgmt("connections_disconnect", "DELETE", _CONN + "/{kind}", "Disconnect (tokens deleted)", "connections",
           {200: connections.ConnectionOut}),
+    _mgmt("connections_link_calendar", "PUT", _CONN + "/{kind}",
+          "Choose the linked Outlook calendar (microsoft_calendar only)", "connections",
+          {200: connections.ConnectionOut}, connections.LinkedCalendarIn, errors={409: responses.ErrorOut}),
+    _mgmt("connections_list_calendars", "GET", _CONN + "/{kind}/calendars",
+          "The connected account's Outlook calendars and which one is linked (microsoft_calendar only)",
+          "connections", {200: connections.CalendarsOut}, errors={409: responses.ErrorOut}),
     _mgmt("connections_create_admin_consent_link", "POST", _WS + "/admin-consent-links",
           "A one-time link for a Microsoft tenant administrator", "connections",
           {201: connections.LinkOut}, connections.AdminConsentLinkIn, body_required=False),

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.schemas.connections import LinkedCalendarOut
+
 LinkStatus = Literal["not_applicable", "pending", "created", "awaiting_connection", "retrying", "failed", "static"]
 CalendarType = Literal["personal", "round_robin", "collective", "service", "class", "event"]
 
@@ -133,6 +135,8 @@ class DiagnosticMemberOut(BaseModel):
     calendar_provider: str
     teams_connection: str = Field(description="connected, needs_reauth, disconnected or missing")
     free_busy: FreeBusyOut
+    linked_calendar: LinkedCalendarOut | None = Field(
+        default=None, description="what the last check of the member's linked Outlook calendar found (rule 26)")
     ready: bool = Field(description="the member can produce what the calendar promises")
     problems: list[str] = Field(description="what stops the member, each saying what to do (empty when ready)")
 

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.domain import linked_calendar
 from shared.domain.availability import (
     Interval,
     MemberAvailability,
@@ -375,7 +376,11 @@ def _diagnose_member(deps: AvailabilityDeps, record: calendar_repo.CalendarRecor
     else:
         entry["free_busy"] = {"readable": True,
                               "reason": "no calendar provider: only bookbridge bookings block this member"}
+    calendar_row = get_connection_row(deps.store, ws, member.user, ConnectionKind.MICROSOFT_CALENDAR.value)
+    if calendar_row and calendar_row.get("status") == "connected":  # rule 26: what the last check found
+        entry["linked_calendar"] = linked_calendar.view_of(calendar_row)
     entry["problems"] = member_problems(member.user, entry["meeting_location"], entry["teams_connection"],
-                                        entry["free_busy"])
+                                        entry["free_busy"], linked_calendar.teams_problem(calendar_row)
+                                        if entry.get("linked_calendar") else None)
     entry["ready"] = not entry["problems"]
     return entry

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from shared.domain.calendar_config import CalendarConfig, validate_calendar
+from shared.domain.model import MeetingLocation
 from shared.errors import ConcurrencyConflict, NotFound, ValidationError
 from shared.ports import Clock, EntityExists, EntityStore, iso_utc
 from shared.repositories import calendars as repo
@@ -38,9 +40,12 @@ def _claim_slug(store: EntityStore, record: repo.CalendarRecord) -> None:
                       what="the slug row", races=(EntityExists, ConcurrencyConflict, NotFound))
 
 
-def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str,
-                 config: CalendarConfig) -> tuple[dict[str, Any], bool]:
+def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str, config: CalendarConfig,
+                 check_members: Callable[[str, list[str]], None] | None = None) -> tuple[dict[str, Any], bool]:
     """Create or replace a calendar after checking every rule. Returns ``(view, created)``.
+
+    ``check_members(ws, users)``: rule 26, the linked Outlook calendars of the members who meet on Teams are
+    checked after the save (best effort; what it finds shows on their connections and in the diagnostics).
 
     Nothing is written when a rule fails (422 naming the field). Storage: workspace read, one read per
     member (known users + name/e-mail snapshot), calendar read, slug claim, calendar upsert, and the old
@@ -68,6 +73,9 @@ def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str,
             except ConcurrencyConflict:
                 log.warning("old slug row of calendar %s/%s changed; left in place", ws, calendar)
     log.info("calendar %s/%s saved (%s)", ws, calendar, "updated" if existing else "created")
+    teams_users = [m.user for m in config.members if m.meeting_location is MeetingLocation.TEAMS]
+    if check_members is not None and teams_users:
+        check_members(ws, teams_users)
     return record.to_dict(), existing is None
 
 

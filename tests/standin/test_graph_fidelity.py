@@ -109,3 +109,32 @@ def test_the_join_url_filter_finds_the_meeting_of_a_teams_event(ms: StandIn, gra
     found = graph.get(ALICE, "/me/onlineMeetings", params={"$filter": f"JoinWebUrl eq '{url}'"}).json()["value"]
     assert [m["joinWebUrl"] for m in found] == [url]
     assert graph.get(ALICE, "/me/onlineMeetings").status_code == 400
+
+
+def test_a_calendar_without_teams_gives_its_events_no_teams_meeting(ms: StandIn, graph: Graph) -> None:
+    """Pages "Create or set an event as an online meeting in an Outlook calendar" and "calendar resource type": a
+    calendar supports the online meeting providers its ``allowedOnlineMeetingProviders`` lists; an event asked
+    for with ``isOnlineMeeting`` + ``teamsForBusiness`` on a calendar that lacks it is created without a meeting."""
+    plain = ms.add_calendar(ALICE, "Front desk", providers=[])
+    teams = ms.add_calendar(ALICE, "Consults")
+    listed = {c["id"]: c for c in graph.get(
+        ALICE, "/me/calendars?$select=id,name,isDefaultCalendar,canEdit,allowedOnlineMeetingProviders").json()["value"]}
+    assert listed[plain]["allowedOnlineMeetingProviders"] == [] and listed[plain]["name"] == "Front desk"
+    assert listed[teams]["allowedOnlineMeetingProviders"] == ["teamsForBusiness"]
+    assert set(listed[plain]) == {"id", "name", "isDefaultCalendar", "canEdit", "allowedOnlineMeetingProviders"}
+    assert graph.get(ALICE, f"/me/calendars/{plain}").json()["defaultOnlineMeetingProvider"] == "unknown"
+    online = {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"}
+    without = graph.post(ALICE, f"/me/calendars/{plain}/events", json=event("UTC", **online))
+    assert without.status_code == 201
+    assert without.json()["onlineMeeting"] is None and without.json()["isOnlineMeeting"] is False
+    with_teams = graph.post(ALICE, f"/me/calendars/{teams}/events", json=event("UTC", **online)).json()
+    assert with_teams["onlineMeeting"]["joinUrl"]
+    ms.reset()  # calendars added through the sandbox go with a reset
+    assert graph.http.get(ms.graph_base_url + f"/me/calendars/{plain}", headers={
+        "Authorization": f"Bearer {ms.access_token(ALICE)}"}).status_code == 404
+
+
+def test_the_sandbox_refuses_an_unknown_provider(ms: StandIn) -> None:
+    with pytest.raises(RuntimeError, match="400"):
+        ms.sandbox("POST", f"/_sandbox/accounts/{ALICE}/calendars",
+                   {"name": "x", "allowedOnlineMeetingProviders": ["zoom"]})

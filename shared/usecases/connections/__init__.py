@@ -22,7 +22,8 @@ callback, which redeems the code, checks the account (rule 5), stores the encryp
 marks the slot ``connected`` (rule 6), recording ``teams`` transitions for the backfill sweep.
 
 Layout: ``deps`` (ports, limits, shared checks), ``links`` (connect links, result pages), ``sign_in`` (the
-callback), ``tokens`` (``get_access_token``), ``status`` (read, list, disconnect), ``admin_consent``.
+callback), ``tokens`` (``get_access_token``), ``status`` (read, list, disconnect), ``calendars`` (the linked
+Outlook calendar: list, choose, check), ``admin_consent``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ from shared.usecases.connections.admin_consent import (
     complete_admin_consent,
     create_admin_consent_link,
     open_admin_consent_link,
+)
+from shared.usecases.connections.calendars import (
+    check_linked_calendar,
+    check_members,
+    link_calendar,
+    list_calendars,
 )
 from shared.usecases.connections.deps import (
     ADMIN_CONSENT_CALLBACK_PATH,
@@ -51,7 +58,8 @@ from shared.usecases.connections.tokens import get_access_token
 __all__ = [
     "ADMIN_CONSENT_CALLBACK_PATH", "ADMIN_CONSENT_LINK_PURPOSE", "ADMIN_CONSENT_PATH", "CALLBACK_PATH",
     "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
-    "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "complete_admin_consent", "complete_sign_in",
+    "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "check_linked_calendar", "check_members",
+    "complete_admin_consent", "complete_sign_in", "link_calendar", "list_calendars",
     "create_admin_consent_link", "create_connect_link", "disconnect", "get_access_token", "get_connection",
     "list_connections", "mark_teams_unavailable", "open_admin_consent_link", "open_connect_link", "preview_link",
 ]

@@ -17,6 +17,7 @@ from shared.errors import (
 )
 from shared.ports import (
     AccessTokenCachePort,
+    CalendarDirectoryPort,
     Cipher,
     Clock,
     ConnectionContainer,
@@ -68,6 +69,8 @@ class ConnectionDeps:
     """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``); ``None``: not read."""
     mailbox_limiter: MailboxLimiterPort | None = None
     """``MailboxLimiter``: every token handed out is bound to its account's mailbox (rule 27); ``None``: not bound."""
+    calendar_directory: CalendarDirectoryPort | None = None
+    """``GET /me/calendars`` (``shared.adapters.graph_user.CalendarDirectory``); ``None``: calendars not checked."""
 
     @staticmethod
     def from_container(container: ConnectionContainer) -> ContainerDeps:
@@ -116,6 +119,10 @@ class ContainerDeps:
     @property
     def mailbox_limiter(self) -> MailboxLimiterPort | None:
         return self._c.mailbox_limiter
+
+    @property
+    def calendar_directory(self) -> CalendarDirectoryPort | None:
+        return self._c.calendar_directory
 
     @property
     def public_base_url(self) -> str:

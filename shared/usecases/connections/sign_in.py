@@ -21,6 +21,7 @@ from shared.ports import EntityExists, iso_utc
 from shared.repositories.optimistic import optimistic_update
 from shared.usecases import mailbox_address
 from shared.usecases.connections.browser import OTHER_BROWSER, other_browser
+from shared.usecases.connections.calendars import check_linked_calendar
 from shared.usecases.connections.deps import MAX_STATE_LENGTH, Deps, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
@@ -71,10 +72,11 @@ def complete_sign_in(deps: Deps, params: Mapping[str, str], browser: str | None 
     scopes = _granted_scopes(flow, result)
     if isinstance(scopes, BrowserResult):
         return scopes
-    mailbox = ""  # free/busy (rule 23) needs the calendar's mailbox address; Teams needs none
-    if flow.kind is ConnectionKind.MICROSOFT_CALENDAR:
-        mailbox = mailbox_address.read_at_sign_in(deps.mailbox_reader, result.access_token)
+    calendar = flow.kind is ConnectionKind.MICROSOFT_CALENDAR  # free/busy (rule 23) needs its mailbox address
+    mailbox = mailbox_address.read_at_sign_in(deps.mailbox_reader, result.access_token) if calendar else ""
     outcome = _connect(deps, flow.ws, flow.user, flow.kind, check.account, scopes, result.cache, mailbox)
+    if calendar:  # rule 26: does the linked calendar allow Teams?
+        check_linked_calendar(deps, flow.ws, flow.user, token=result.access_token)
     log.info("connected %s generation=%s transition=%s replaced=%s", flow.ids,
              outcome.entity["connected_generation"], outcome.transitioned, outcome.replaced)
     label = "Microsoft Teams" if flow.kind is ConnectionKind.TEAMS else "Microsoft calendar"

@@ -92,3 +92,30 @@ def test_a_missing_join_url_is_asked_again_through_the_queue_before_the_link_fai
     stored = h.booking(b["id"])
     assert stored["link_state"] == "created" and stored["meeting_url"]
     assert len(h.graph.events) == 1  # the same event (transactionId), not a second one
+
+
+def test_a_linked_calendar_without_teams_takes_the_teams_only_path(h: Harness) -> None:
+    """Page "Create or set an event as an online meeting in an Outlook calendar": a calendar supports only the
+    providers its allowedOnlineMeetingProviders lists; an event with isOnlineMeeting on one without
+    teamsForBusiness gets no meeting while Outlook invites the attendee. The connect-time check recorded that
+    (rule 26): the meeting is made with createOrGet and the event in that calendar carries its link, with no
+    attendee (the invitation is the confirmation's .ics)."""
+    h.connect("teams")
+    h.connect("microsoft_calendar", linked_calendar_id="AAMkFrontDesk=")
+    h.store.update("connections", {"PartitionKey": f"{h.ws}|{h.host}", "RowKey": "microsoft_calendar",
+                                   "linked_calendar_allows_teams": False}, None, merge=True)
+    b = h.add_booking()
+    h.deliver(h.message(b))
+    assert [(r.method, r.path) for r in h.graph.requests] == [
+        ("POST", CREATE_OR_GET), ("POST", "/me/calendars/AAMkFrontDesk%3D/events")]
+    event = h.graph.requests[1].body
+    assert "isOnlineMeeting" not in event and "attendees" not in event
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "created" and stored["invitation_channel"] == "ics"
+    assert event["location"]["locationUri"] == stored["meeting_url"]
+
+
+def test_an_unchecked_linked_calendar_keeps_the_one_call_path() -> None:
+    row = {"status": "connected", "account_oid": "o", "account_tid": "t"}
+    assert meeting_plan.ConnectionView.from_row(row).allows_teams  # never checked: as before
+    assert not meeting_plan.ConnectionView.from_row({**row, "linked_calendar_allows_teams": False}).allows_teams
