@@ -245,7 +245,11 @@ def repaired_changes(booking: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def still_retrying(booking: Mapping[str, Any]) -> bool:
-    """True when the booking waits for a retry: ``retrying``, or a sync error with a next attempt."""
+    """True when the booking waits for a retry: ``retrying``, or a sync error with a next attempt (a cancelled
+    booking waits only while its live meeting or event is still to be cancelled)."""
+    if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
+        live = has_graph_objects(booking) and not booking.get("graph_cancelled")
+        return bool(live and booking.get("next_attempt_at"))
     if str(booking.get("link_state") or "") == LinkState.RETRYING.value:
         return True
     return bool(booking.get("graph_sync_error") and booking.get("next_attempt_at"))

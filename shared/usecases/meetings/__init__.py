@@ -26,7 +26,8 @@ Failures: 429/503/504 re-queue a copy with ``attempt+1`` and a visibility delay 
 ``teams_unavailable``; other transient errors are raised for the host to retry, and the poison handler
 (:func:`handle_poison_message`) leaves the booking ``retrying`` with its next attempt in the due index
 (``shared.usecases.reconcile``), or its ``graph_sync_error`` with one. ``create`` and the sweep's
-``reconcile`` go through the reconciler (``shared.usecases.reconcile.runner``).
+``reconcile`` go through the reconciler (``shared.usecases.reconcile.runner``), and so do ``reschedule`` and
+``cancel`` (rule 17: every trigger; the steps above are the reconciler's ``sync_times`` / ``cancel_graph``).
 
 Layout: ``deps`` (ports, limits, :class:`Job`), ``messages``, ``reasons``, ``writes`` (the ``Booking``),
 ``create``, ``sync`` (reschedule, cancel), ``failure`` (re-queue, give up), ``worker`` (entry points).

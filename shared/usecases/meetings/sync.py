@@ -1,4 +1,6 @@
-"""Keeping Graph in line with a booking that changed: new times (``reschedule``) and ``cancel``."""
+"""The reconciler's steps for a booking that changed: its new times (``sync_times``) and its cancel (``cancel_graph``).
+
+Both act only as the meeting's organizer (rule 18): never with another account's token."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +14,6 @@ from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
 from shared.usecases.meetings.messages import Outcome
 from shared.usecases.meetings.writes import (
     apply,
-    has_graph_objects,
     is_cancelled,
     note_sync_error,
     revision_of,
@@ -22,25 +23,14 @@ from shared.usecases.meetings.writes import (
 log = logging.getLogger("bookbridge.meetings")
 
 
-def reschedule(job: Job, booking: Booking) -> Outcome:
-    """A ``reschedule`` message: move Graph to the booking's current times when it is behind."""
-    if is_cancelled(booking):
-        if has_graph_objects(booking) and not booking.graph_cancelled:
-            return cancel_graph(job, booking)
-        return Outcome("skipped", "booking is cancelled", booking.link_state)
-    if not has_graph_objects(booking):
-        return Outcome("skipped", "no meeting yet: create uses the current times", booking.link_state)
-    if synced_revision(booking) >= revision_of(booking):
-        return Outcome("stale", "Graph already has the current times", booking.link_state)
-    return sync_times(job, booking)
-
-
 def sync_times(job: Job, booking: Booking) -> Outcome:
     """PATCH the event / online meeting to the booking's current times (the link is unchanged)."""
     for _ in range(3):
         target = revision_of(booking)
         event_id = booking.graph_event_id or ""
         meeting_id = booking.online_meeting_id or ""
+        if meeting_id and not _organizer_connected(job, booking):
+            return _not_the_organizer(job, booking)
         row = booking.as_row()
         try:
             if event_id:
@@ -67,17 +57,6 @@ def _synced_to(revision: int, current: Booking) -> Booking | None:
     return replace(current, graph_synced_revision=revision, graph_sync_error=None)
 
 
-def cancel(job: Job, booking: Booking) -> Outcome:
-    """A ``cancel`` message: cancel the Graph objects of a cancelled booking once."""
-    if not is_cancelled(booking):
-        return Outcome("stale", "booking is not cancelled", booking.link_state)
-    if booking.graph_cancelled:
-        return Outcome("stale", "already cancelled in Graph", booking.link_state)
-    if not has_graph_objects(booking):
-        return Outcome("skipped", "nothing to cancel", booking.link_state)
-    return cancel_graph(job, booking)
-
-
 def _organizer_connected(job: Job, booking: Booking) -> bool:
     """True unless the booking's meeting belongs to an account other than the host's Teams connection (a
     call with the new account would answer 404, which is not success: rule 18)."""
@@ -88,6 +67,13 @@ def _organizer_connected(job: Job, booking: Booking) -> bool:
         return True
     teams = ConnectionView.from_row(job.deps.connection(job.ws, job.host, TEAMS))
     return teams is None or not teams.account_oid or (teams.account_oid, teams.account_tid) == (oid, tid)
+
+
+def _not_the_organizer(job: Job, booking: Booking) -> Outcome:
+    """The meeting belongs to an account the host's Teams connection no longer holds: nothing is sent as
+    another account (it would answer 404, which is not success); the reconciler moves the meeting (rule 18)."""
+    booking = note_sync_error(job, booking, REASON_ORGANIZER_GONE)
+    return Outcome("sync_error", "organizer not connected", booking.link_state)
 
 
 def _orphan_meeting(job: Job, booking: Booking) -> Booking:
@@ -128,6 +114,8 @@ def cancel_graph(job: Job, booking: Booking) -> Outcome:
     return Outcome("cancelled", "cancelled in Graph", booking.link_state)
 
 
+REASON_ORGANIZER_GONE = ("The Teams meeting belongs to a Microsoft account that is no longer connected: it is "
+                         "moved to the connected account (a new link) instead of being changed as another user.")
 _NOT_DONE = {"move": "still has the old time", "cancel": "was not cancelled"}
 
 

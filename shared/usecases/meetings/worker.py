@@ -10,7 +10,6 @@ from shared.usecases.meetings.deps import HOST_MAX_DEQUEUE_COUNT, Job, MeetingDe
 from shared.usecases.meetings.failure import give_up, requeue
 from shared.usecases.meetings.messages import MeetingMessage, Outcome
 from shared.usecases.meetings.reasons import reason_poison
-from shared.usecases.meetings.sync import cancel, reschedule
 from shared.usecases.meetings.writes import drop_backfill_rows, flush_outbox, revision_of
 from shared.usecases.queue_messages import parse_or_drop
 from shared.usecases.reconcile.runner import reconcile
@@ -40,14 +39,8 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
              msg.revision, msg.attempt, dequeue_count)
     try:
         booking = flush_outbox(job, booking)
-        if msg.op == "create":
-            outcome = create(job, booking)
-        elif msg.op == "reconcile":
-            outcome = reconcile(job, booking)
-        elif msg.op == "reschedule":
-            outcome = reschedule(job, booking)
-        else:
-            outcome = cancel(job, booking)
+        # every trigger goes through the reconciler (rule 17): desired state from the booking vs recorded
+        outcome = create(job, booking) if msg.op == "create" else reconcile(job, booking)
     except Throttled as exc:
         outcome = requeue(job, exc)
     log.info("meetings: %s -> %s ws=%s booking=%s", msg.op, outcome.action, msg.workspace, msg.booking_id)

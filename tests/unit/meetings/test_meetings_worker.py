@@ -661,14 +661,16 @@ def test_reschedule_of_a_teams_only_booking_patches_the_online_meeting(h: Harnes
     assert h.booking(b["id"])["meeting_url"] == link == next(iter(h.graph.meetings.values()))["joinWebUrl"]
 
 
-def test_reschedule_before_the_meeting_exists_does_nothing_create_uses_current_times(h: Harness) -> None:
+def test_reschedule_before_the_meeting_exists_makes_it_once_at_the_current_times(h: Harness) -> None:
+    # every trigger goes through the reconciler (issue 15): the reschedule makes the missing meeting, at the
+    # current times; the create (revision 1) arriving later finds the booking converged
     h.connect("teams")
     b = h.add_booking()
     moved = _move(h, b["id"], 1)
     h.deliver(h.message(moved, "reschedule"))
-    assert h.graph.requests == []
-    h.deliver(h.message(b))  # the create (revision 1) still runs, with the current times
-    assert h.graph.requests[0].body["startDateTime"] == "2026-11-26T09:00:00Z"
+    assert [r.body["startDateTime"] for r in h.graph.requests] == ["2026-11-26T09:00:00Z"]
+    h.deliver(h.message(b))
+    assert len(h.graph.requests) == 1
     assert h.booking(b["id"])["graph_synced_revision"] == 2
     assert kinds(h, b["id"]) == [("confirmation", 2)]
 
