@@ -16,6 +16,7 @@ from functions import (
                        openapi,
                        pages,
                        public_booking,
+                       webhooks,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -30,3 +31,4 @@ app.register_functions(pages.bp)
 app.register_functions(backfill_sweep.bp)
 app.register_functions(openapi.bp)
 app.register_functions(booking_admin.bp)
+app.register_functions(webhooks.bp)

@@ -131,6 +131,9 @@ var queueNames = [
   'meetings-poison'
   'communications-poison'
   'backfill'
+  'webhookevents'
+  'webhookdeliveries'
+  'webhookdeliveries-poison'
 ]
 var tableNames = [
   'workspaces'
@@ -152,6 +155,8 @@ var tableNames = [
   'backfillhosts'
   'reconciledue'
   'ratelimits'
+  'webhooks'
+  'webhookdeliveries'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {

@@ -24,6 +24,7 @@ from shared.ports import (
     Signer,
     SystemClock,
     TokenProvider,
+    WebhookTransport,
 )
 from shared.settings import Settings
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.usecases.meetings import MeetingDeps
     from shared.usecases.meetings.deps import MeetingPorts
     from shared.usecases.public_limits import PublicLimits
+    from shared.usecases.webhooks import WebhookDeps
 
 T = TypeVar("T")
 
@@ -168,6 +170,7 @@ class Container:
         self.token_provider = token_provider
         self.meeting_ports: MeetingPorts = meeting_ports or {}
         self.backfill_options: BackfillOptions = backfill_options or {}
+        self.webhook_transport: WebhookTransport | None = None
 
     @property
     def public_base_url(self) -> str:
@@ -360,6 +363,16 @@ class Container:
         from shared.usecases.backfill import BackfillDeps
 
         return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **self.backfill_options)
+
+    def webhook_deps(self) -> WebhookDeps:
+        """``WebhookDeps``; local development is ``AZURE_FUNCTIONS_ENVIRONMENT=Development`` (as Core Tools sets)."""
+        from shared.adapters.webhook_sender import WebhookSender
+        from shared.usecases.webhooks import WebhookDeps
+
+        local = (self.settings.get("AZURE_FUNCTIONS_ENVIRONMENT") or "").lower() == "development"
+        self.webhook_transport = self.webhook_transport or WebhookSender()  # one session per process
+        return WebhookDeps(store=self.store, queue=self.queue, clock=self.clock, cipher=self.cipher,
+                           transport=self.webhook_transport, local_development=local)
 
 
 _lock = threading.Lock()

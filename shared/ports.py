@@ -22,7 +22,8 @@ __all__ = [
     "ConnectionContainer",
     "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "MailTransport",
     "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
-    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "iso_utc", "parse_iso_utc"
+    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "WebhookAnswer",
+    "WebhookTransport", "iso_utc", "parse_iso_utc"
 ]
 
 Entity = dict[str, Any]
@@ -323,6 +324,30 @@ class ConnectionContainer(Protocol):
     def calendar_directory(self) -> CalendarDirectoryPort: ...
     @property
     def public_base_url(self) -> str: ...
+
+
+# ================================================================================ webhooks
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What a webhook receiver answered: its HTTP ``status`` (``None`` when there was no answer: refused,
+    timed out, reset) and, then, a short id-free ``error``; ``duration_ms`` of the request."""
+
+    status: int | None
+    error: str | None = None
+    duration_ms: int = 0
+
+
+class WebhookTransport(Protocol):
+    """Posts signed webhook bodies (``shared.adapters.webhook_sender.WebhookSender``): short timeouts, no
+    redirects followed, never raises for the receiver's failures."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses ``host`` resolves to (empty when it does not resolve)."""
+        ...
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
+        """POST ``body`` to ``url``; the receiver's answer or why there was none."""
+        ...
 
 
 class HumanCheck(Protocol):

@@ -33,6 +33,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Storage account name reached with the app's managed identity (no shared keys)."),
     Setting("FUNCTIONS_WORKER_RUNTIME", True, "python", False,
             "Always 'python' (local host and classic plans; Flex Consumption sets the runtime in the app config)."),
+    Setting("AZURE_FUNCTIONS_ENVIRONMENT", False, "Production", False,
+            "'Development' in local development (Core Tools and the local host set it): webhook URLs may then be "
+            "http and reach loopback or private addresses. Azure: Production."),
     # public addresses
     Setting("PUBLIC_BASE_URL", False, "http://127.0.0.1:7071", False,
             "Base URL the app is reached at by browsers (connect links, manage links, callbacks)."),

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from shared.schemas import bookings, calendars, connections, responses
+from shared.schemas import bookings, calendars, connections, responses, webhooks
 from shared.version import VERSION
 
 Body = type[BaseModel] | str | None  # a model, "html", "redirect", "empty"
@@ -97,6 +97,7 @@ _WS = "workspaces/{workspace}"
 _USER = _WS + "/users/{user}"
 _CAL = _WS + "/calendars/{calendar}"
 _CONN = _USER + "/connections"
+_HOOK = _WS + "/webhooks/{webhook}"
 _R = responses
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -142,6 +143,14 @@ OPERATIONS: tuple[Operation, ...] = (
     _mgmt("connections_create_admin_consent_link", "POST", _WS + "/admin-consent-links",
           "A one-time link for a Microsoft tenant administrator", "connections",
           {201: connections.LinkOut}, connections.AdminConsentLinkIn, body_required=False),
+    Operation("webhooks_webhook", "PUT", _HOOK, "Create (201) or replace (200) a webhook (the secret is write-only)",
+              "webhooks", body=webhooks.WebhookIn, ok={200: webhooks.WebhookOut, 201: webhooks.WebhookOut},
+              errors={**_MGMT_ERRORS, 409: _R.ErrorOut}),
+    _mgmt("webhooks_webhook", "GET", _HOOK, "A webhook (never its secret)", "webhooks", {200: webhooks.WebhookOut}),
+    _mgmt("webhooks_webhook", "DELETE", _HOOK, "Delete a webhook: nothing more is delivered to it", "webhooks",
+          {204: "empty"}),
+    _mgmt("webhooks_deliveries", "GET", _HOOK + "/deliveries", "The webhook's newest delivery attempts",
+          "webhooks", {200: webhooks.DeliveriesOut}),
     _public("public_slots", "GET", "calendars/{slug}/slots", "Free slots between two dates", {200: _R.SlotsOut},
             query=bookings.SlotsQuery, errors={429: _R.ErrorOut}),
     _public("public_create_booking", "POST", "calendars/{slug}/bookings", "Book a slot",

@@ -27,6 +27,7 @@ from typing import Any
 from shared.domain.model import LinkState
 from shared.ports import MessageQueue
 from shared.usecases.queue_messages import envelope
+from shared.usecases.webhooks import emit as webhook_events
 
 MEETINGS_QUEUE = "meetings"
 COMMUNICATIONS_QUEUE = "communications"
@@ -83,6 +84,7 @@ def booking_confirmed(queue: MessageQueue, workspace: str, host: str, booking_id
         sent.append(send_communication(queue, "confirmation", workspace, host, booking_id, revision))
     if link_state == AWAITING_CONNECTION:
         sent.append(send_communication(queue, "host_notice", workspace, host, booking_id, revision))
+    webhook_events.booking_event(queue, "booking.created", workspace, host, booking_id, revision)
     return sent
 
 
@@ -92,13 +94,16 @@ def booking_rescheduled(queue: MessageQueue, workspace: str, host: str, booking_
     sent = [send_meeting(queue, "reschedule", workspace, host, booking_id, revision)]
     if link_state != PENDING:
         sent.append(send_communication(queue, "reschedule", workspace, host, booking_id, revision))
+    webhook_events.booking_event(queue, "booking.rescheduled", workspace, host, booking_id, revision)
     return sent
 
 
 def booking_cancelled(queue: MessageQueue, workspace: str, host: str, booking_id: str,
                       revision: int) -> list[dict[str, Any]]:
     """Messages for a cancelled booking."""
-    return [
+    sent = [
         send_meeting(queue, "cancel", workspace, host, booking_id, revision),
         send_communication(queue, "cancellation", workspace, host, booking_id, revision),
     ]
+    webhook_events.booking_event(queue, "booking.cancelled", workspace, host, booking_id, revision)
+    return sent

@@ -25,6 +25,7 @@ from shared.usecases.connections.calendars import check_linked_calendar
 from shared.usecases.connections.deps import MAX_STATE_LENGTH, Deps, claim_once, expired, kind_of, sha256_hex
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
+from shared.usecases.webhooks import emit as webhook_events
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -173,6 +174,7 @@ def _connect(deps: Deps, ws: str, user: str, kind: ConnectionKind, account: rule
     evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
     if outcome.transitioned:  # any kind (rule 16): the host's bookings are repaired at once
         _notify_backfill(deps, ws, user, kind)
+        webhook_events.connection_event(deps.queue, "connection.connected", outcome.entity)
     return outcome
 
 

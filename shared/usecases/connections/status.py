@@ -14,6 +14,7 @@ from shared.ports import Clock, EntityStore, SystemClock, iso_utc
 from shared.repositories.optimistic import optimistic_update
 from shared.usecases.connections.deps import Deps, check_ids, kind_of, require_user, store_of
 from shared.usecases.connections.tokens import evict_token
+from shared.usecases.webhooks import emit as webhook_events
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -53,6 +54,7 @@ def disconnect(deps: Deps, workspace: str, user: str, kind: Any) -> dict[str, An
             return previous
         entity = rules.disconnect(previous, now=iso_utc(deps.clock.now()))
         store.update(rules.CONNECTIONS_TABLE, entity, previous.get("_etag"))
+        webhook_events.connection_event(deps.queue, "connection.disconnected", entity)
         log.info("disconnected ws=%s user=%s kind=%s", workspace, user, k.value)
         return entity
 

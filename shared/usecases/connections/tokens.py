@@ -22,6 +22,7 @@ from shared.ports import AccessTokenCachePort, EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
 from shared.usecases.connections.deps import Deps, kind_of
 from shared.usecases.mailbox_address import mailbox_key
+from shared.usecases.webhooks import emit as webhook_events
 
 log = logging.getLogger("bookbridge.connections")
 
@@ -196,6 +197,7 @@ class _Slot:
             self.deps.store.update(rules.CONNECTIONS_TABLE, entity, conn.get("_etag"))
         except (ConcurrencyConflict, NotFound):
             raise ReadAgain() from None  # the slot changed (reconnected?): decide again on what it is now
+        webhook_events.connection_event(self.deps.queue, "connection.needs_reauth", entity)
         log.warning("connection needs reauth ws=%s user=%s kind=%s reason=%s", self.workspace, self.user,
                     self.kind.value, failure.reason)
         raise ReauthRequired(reason=failure.reason, consent_required=failure.consent_required)

@@ -19,6 +19,7 @@ from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 from shared.usecases.meetings.deps import Job
 from shared.usecases.queue_messages import is_json_int
+from shared.usecases.webhooks import emit as webhook_events
 
 log = logging.getLogger("bookbridge.meetings")
 
@@ -127,6 +128,7 @@ def apply(job: Job, booking: Booking, change: Change) -> Booking:
             return current
         updated = replace(changed, updated_at=iso_utc(job.deps.clock.now()), etag=current.etag)
         updated.etag = bookings.save(updated)
+        webhook_events.link_event(job.deps.queue, current, updated)
         return updated
 
     return optimistic_update(starting_with(booking, read), write, what="the booking (meeting worker)")
