@@ -216,7 +216,7 @@ def test_storage_requests_of_a_personal_intake(azure):
     # workspace counter (invitee and calendar; an in-process call carries no client address, so the
     # per-client limit is not counted)
     assert store.requests - tables == 5
-    assert api.queue.requests - queues == 2  # meetings/create + communications/confirmation
+    assert api.queue.requests - queues == 3  # meetings/create + communications/confirmation + webhookevents
 
 
 def test_concurrent_reschedules_of_one_collective_booking_leave_consistent_locks(azure):
