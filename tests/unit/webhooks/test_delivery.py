@@ -202,3 +202,18 @@ def test_each_producer_emits_its_event() -> None:
     row = repo.get_delivery(deps.store, hook, message["delivery"])
     assert row is not None and json.loads(row["body"])["data"]["connection"]["user"] == "alice"
     assert timedelta(0) == timedelta(0)
+
+
+def test_the_meeting_worker_booking_dataclass_announces_its_link() -> None:
+    import inspect
+    from dataclasses import replace
+
+    from shared.repositories.bookings import Booking
+
+    required = {n: "x" for n, p in inspect.signature(Booking).parameters.items()
+                if p.default is inspect.Parameter.empty}
+    before = Booking(**{**required, "workspace": "acme", "host": "alice", "id": "b" * 32})
+    queue = InMemoryMessageQueue()
+    webhooks.link_event(queue, before, replace(before, link_state="created", meeting_url="https://t/1"))
+    webhooks.link_event(queue, before, replace(before, link_state="failed", link_reason="no licence"))
+    assert [e["type"] for e in queue.on(EVENTS_QUEUE)] == ["meeting_link.created", "meeting_link.failed"]
