@@ -329,10 +329,6 @@ class Container:
                            availability=self.availability_deps(), intake_guard=self.public_limits.intake,
                            max_reschedules=max_reschedules(self.settings))
 
-        store, queue = self.request_storage
-        return BookingDeps(store=store, queue=queue, clock=self.clock, signer=self.signer,
-                           availability=self.availability_deps())
-
     def meeting_deps(self) -> MeetingDeps:
         """``MeetingDeps``: Graph events/meetings and the connection ports (``meeting_ports`` win)."""
         from shared.adapters.graph_events import GraphEvents
