@@ -22,7 +22,8 @@ in between re-sends the same kind+revision, which the communications worker de-d
 
 Failures: 429/503/504 re-queue a copy with ``attempt+1`` and a visibility delay (never a sleep), up to
 ``max_attempts``; 401 refreshes the token once; a refresh failure or no connection leaves the booking
-``awaiting_connection`` for the backfill sweep; 403 on Teams marks it ``failed`` and the connection
+``awaiting_connection`` for the backfill sweep; 403 on Teams (or, on the same-account event path, an event
+Outlook made without a Teams meeting: ``isOnlineMeeting`` false) marks it ``failed`` and the connection
 ``teams_unavailable``; other transient errors are raised for the host to retry, and the poison handler
 (:func:`handle_poison_message`) leaves the booking ``retrying`` with its next attempt in the due index
 (``shared.usecases.reconcile``), or its ``graph_sync_error`` with one. ``create`` and the sweep's

@@ -147,7 +147,8 @@ def link_from_event(job: Job, booking: Booking, plan: CreatePlan,
         return LinkResult(link_state=LinkState.FAILED.value, link_reason=reasons.reason_rejected(exc))
     event_id = str(event.get("id") or "")
     join = join_url_of_event(event)
-    if not join and event_id:
+    no_teams = event.get("isOnlineMeeting") is False  # Outlook made no Teams meeting: no join URL ever comes
+    if not join and event_id and not no_teams:
         again = job.call(CALENDAR, lambda t: job.deps.graph.get_event_online_meeting(t, event_id))
         join = join_url_of_event(again)
     result = LinkResult(graph_event_id=event_id or None, invitation_channel="outlook", event_carries_link=bool(join))
@@ -155,6 +156,9 @@ def link_from_event(job: Job, booking: Booking, plan: CreatePlan,
         result.organizer_oid, result.organizer_tid = calendar.account_oid or None, calendar.account_tid or None
     if join:
         result.link_state, result.meeting_url = LinkState.CREATED.value, join
+    elif no_teams:  # the account cannot organize Teams meetings: flagged on its connection, as on createOrGet's 403
+        job.deps.mark_teams_unavailable(job.ws, job.host, reasons.REASON_TEAMS_UNAVAILABLE)
+        result.link_state, result.link_reason = LinkState.FAILED.value, reasons.REASON_TEAMS_UNAVAILABLE
     elif job.msg.attempt < JOIN_URL_ATTEMPTS:
         # Outlook adds the Teams meeting to an event asynchronously: ask again later through the queue (the
         # event's transactionId makes the repeated POST return this same event), before anything fails.

@@ -79,3 +79,27 @@ def test_a_reschedule_never_patches_the_meeting_with_another_accounts_token(h: H
     assert body["startDateTime"].startswith(start[:16])
     assert [m["kind"] for m in h.queue.on("communications") if m["booking_id"] == b["id"]] == [
         "confirmation", "link_update"]
+
+
+def test_an_account_without_teams_is_flagged_on_its_connection_on_the_event_path(h: Harness) -> None:
+    # page "Create or set an event as an online meeting in an Outlook calendar": Outlook adds the Teams meeting
+    # only where the account's calendar allows teamsForBusiness; without it the event comes back with
+    # isOnlineMeeting false (no join URL ever comes): the Teams connection is flagged, as on the Teams-only path
+    from shared.domain import connections as conn_rules
+    from shared.domain.model import ConnectionKind
+    from shared.usecases import connections
+
+    h.connect("teams")
+    h.connect("microsoft_calendar")
+    h.graph.teams_enabled = False
+    b = h.add_booking()
+    h.deliver(h.message(b))  # the first delivery: no re-queue waiting for a join URL that never comes
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "failed" and stored["link_reason"] == meetings.REASON_TEAMS_UNAVAILABLE
+    assert not h.graph.meetings  # never a fallback to an online meeting
+    row = connections.get_connection(h.store, h.ws, h.host, "teams")
+    view = conn_rules.connection_view(ConnectionKind.TEAMS, row)
+    assert view["teams_unavailable"] is True and row["last_error"] == meetings.REASON_TEAMS_UNAVAILABLE
+    assert [m["kind"] for m in h.queue.on("communications") if m["booking_id"] == b["id"]] == [
+        "confirmation", "host_notice"]
+
