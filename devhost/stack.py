@@ -123,6 +123,7 @@ class Stack:
         self.azurite: Any = None
         self.smtp: Any = None
         self.standin: Any = None
+        self.google_standin: Any = None
         self.host: Any = None
         self.values: dict[str, str] = {}
         self._saved_environ: dict[str, str] | None = None
@@ -179,6 +180,8 @@ class Stack:
                 "GRAPH_BASE_URL": self.standin.graph_base_url,
                 "MICROSOFT_CA_BUNDLE": str(self.standin.ca_bundle_path),
             })
+        if use_standin and not values.get("GOOGLE_CLIENT_ID"):
+            self._start_google_standin(values)
 
         from devhost.functions_host import FunctionsHost, private_app
 
@@ -208,9 +211,22 @@ class Stack:
             os.environ["PUBLIC_BASE_URL"] = public
             self.host.settings["PUBLIC_BASE_URL"] = public
 
+    def _start_google_standin(self, values: dict[str, str]) -> None:
+        """Google's OAuth endpoints and Calendar v3, locally (``devhost/googlestandin``)."""
+        from devhost.googlestandin import GoogleStandIn
+
+        self.google_standin = GoogleStandIn().start()
+        values.update({
+            "GOOGLE_CLIENT_ID": self.google_standin.client_id,
+            "GOOGLE_CLIENT_SECRET": self.google_standin.client_secret,
+            "GOOGLE_AUTHORIZATION_ENDPOINT": self.google_standin.authorization_endpoint,
+            "GOOGLE_TOKEN_ENDPOINT": self.google_standin.token_endpoint,
+            "GOOGLE_CALENDAR_BASE_URL": self.google_standin.calendar_base_url,
+        })
+
     def stop(self) -> None:
         """Stop every part that was started (safe to call twice)."""
-        for part in ("host", "standin", "smtp", "azurite"):
+        for part in ("host", "standin", "google_standin", "smtp", "azurite"):
             obj = getattr(self, part)
             if obj is not None:
                 try:
@@ -266,6 +282,14 @@ class Stack:
                 "graph_base_url": self.values.get("GRAPH_BASE_URL"),
                 "standin_base_url": self.standin.base_url if self.standin else None,
                 "ca_bundle": self.values.get("MICROSOFT_CA_BUNDLE") or None,
+            },
+            "google": {
+                "mode": "stand-in" if self.google_standin else ("google" if self.values.get("GOOGLE_CLIENT_ID")
+                                                                else "not configured"),
+                "standin_base_url": self.google_standin.base_url if self.google_standin else None,
+                "authorization_endpoint": self.values.get("GOOGLE_AUTHORIZATION_ENDPOINT") or None,
+                "token_endpoint": self.values.get("GOOGLE_TOKEN_ENDPOINT") or None,
+                "calendar_base_url": self.values.get("GOOGLE_CALENDAR_BASE_URL") or None,
             },
             "pids": pids,
         }
@@ -331,6 +355,8 @@ def print_banner(stack: Stack, demo: dict[str, Any], path: Path) -> None:
         f"  smtp sink        127.0.0.1:{info['smtp']['port']}   received mail -> {info['outbox_dir']}",
         f"  microsoft        {info['microsoft']['mode']}"
         + (f"   {info['microsoft']['standin_base_url']}" if stack.standin else ""),
+        f"  google           {info['google']['mode']}"
+        + (f"   {info['google']['standin_base_url']}" if stack.google_standin else ""),
         f"  function key     {stack.function_key}",
         f"  described in     {path}",
     ]

@@ -53,6 +53,11 @@ def test_stack_runs_answers_health_and_stops_every_child_on_ctrl_c(tmp_path):
         assert health.json()["storage"] == {"tables": {"reachable": True}, "queues": {"reachable": True}}
         assert info["keys"]["function"] and info["keys"]["master"]
         assert info["outbox_dir"] and info["pids"]["azurite"]
+        # issue 20: the Google stand-in runs next to the Microsoft one, and stack.json names it
+        google = info["google"]
+        assert google["mode"] == "stand-in" and google["standin_base_url"].startswith("http://127.0.0.1:")
+        assert google["calendar_base_url"] == google["standin_base_url"] + "/calendar/v3"
+        assert requests.get(f"{google['standin_base_url']}/_sandbox/accounts", timeout=10).json()["value"]
         # keys are enforced by the host
         assert requests.post(f"{base}/admin/functions/health", json={}, timeout=10).status_code == 401
         _connect_link_tool_prints_a_fresh_link(base, info["keys"]["function"], stack_json)
