@@ -197,6 +197,15 @@ def connections_open_connect_link(req: func.HttpRequest) -> func.HttpResponse:
     return _open_link(req, admin=False)
 
 
+@bp.route(route="reconnect/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_open_notice_link(req: func.HttpRequest) -> func.HttpResponse:
+    """The link in a host notice (rule 21): 302 to a fresh one-time connect link, or a result page (expired,
+    or already connected since the email was sent)."""
+    from shared.usecases.connections import open_notice_link
+
+    return _browser(lambda: open_notice_link(_deps(), req.route_params.get("token", "")))
+
+
 @bp.route(route="auth/microsoft/callback", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def connections_callback(req: func.HttpRequest) -> func.HttpResponse:
     """Microsoft's redirect: 302 to the return URL with ``status=connected|error``, or a result page.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.mail.message import clean_header_value
+from shared.mail.notice_texts import notice_text
 from shared.mail.times import format_time_range as format_time_range
 from shared.mail.times import in_how_long, short_when
 
@@ -27,6 +28,8 @@ KINDS: tuple[str, ...] = (
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
 _WAITING_STATES = frozenset({"awaiting_connection", "pending", "retrying"})
 #: How a host reconnects Teams when the notice carries no link of its own (there is no settings page).
+NOTICE_LINK_HELP = ("This link works for 7 days and opens a new sign-in each time; open it in the browser "
+                    "where you will finish signing in.")
 CONNECT_LINK_HELP = ("To reconnect, ask your workspace admin for a new Microsoft Teams connect link and open "
                      "it in your browser. Each link works once and expires 15 minutes after it is made; if it "
                      "has expired, ask for another.")
@@ -39,8 +42,8 @@ class BookingView:
     ``meeting_url`` is the join link exactly as stored on the booking (Teams or a
     custom static URL), ``None`` when there is none yet. ``custom_location`` is a
     free-text place (e.g. an address) shown when there is no URL. ``previous_*`` are
-    the old times of a rescheduled booking. ``host_timezone`` and ``reconnect_url`` are
-    used by ``host_notice`` (times in the host's zone, link to reconnect Teams).
+    the old times of a rescheduled booking. ``host_timezone``, ``reconnect_url`` and
+    ``notice_cause`` are used by ``host_notice`` (times in the host's zone, the link that fixes it, why).
     """
 
     calendar_name: str
@@ -62,6 +65,7 @@ class BookingView:
     previous_end_utc: datetime | None = None
     host_timezone: str | None = None
     reconnect_url: str | None = None
+    notice_cause: str | None = None  # host_notice: shared.domain.host_notices.NoticeCause's value
     time_format: str | None = None  # "12h" or "24h" (the invitee's clock, as on the booking page); default 24h
 
 
@@ -257,32 +261,17 @@ def _cancellation(view: BookingView, opts: _Options) -> _Doc:
 def _host_notice(view: BookingView, opts: _Options) -> _Doc:
     tz = view.host_timezone or view.invitee_timezone
     invitee = _one_line(view.invitee_name) or "an invitee"
-    failed = view.link_state == "failed"
-    subject = ("Action needed: meeting link could not be created" if failed
-               else "Action needed: reconnect Microsoft Teams")
-    doc = _Doc(f"{subject} ({invitee}, {short_when(view.start_utc, tz, view.time_format)})")
+    texts = notice_text(view.notice_cause or ("other" if view.link_state == "failed" else "reauth"))
+    doc = _Doc(f"{texts.subject} ({invitee}, {short_when(view.start_utc, tz, view.time_format)})")
     doc.blocks.append(_greeting(opts.recipient_name))
-    if failed:
-        doc.blocks.append(_Para("A Microsoft Teams link could not be created for the booking below. "
-                                "The booking is confirmed, but the invitee has no meeting link yet."))
-    else:
-        doc.blocks.append(_Para("A booking was made while your Microsoft Teams connection was not "
-                                "active, so no meeting link could be created for it. The booking is "
-                                "confirmed, and the invitee was told that the link will follow by email."))
+    doc.blocks.append(_Para(texts.happened))
     reason = _one_line(view.link_reason)
     doc.blocks.append(_details(view, tz_name=tz, with_invitee=True,
                                extra=[("Reason", reason)] if reason else []))
-    if failed:
-        doc.blocks.append(_Para(
-            "Check the reason above. If it concerns your Microsoft account or its connection, "
-            "reconnect Microsoft Teams; once the cause is fixed, the link is created and sent to "
-            "the invitee automatically."))
-    else:
-        doc.blocks.append(_Para(
-            "To fix this, reconnect your Microsoft Teams account. Once it is connected, a link is "
-            "created for this booking and sent to the invitee automatically."))
+    doc.blocks.append(_Para(texts.todo))
     if view.reconnect_url:
-        doc.blocks.append(_Link("Reconnect Microsoft Teams", view.reconnect_url))
+        doc.blocks.append(_Link(texts.link_label, view.reconnect_url))
+        doc.blocks.append(_Para(NOTICE_LINK_HELP))
     else:
         doc.blocks.append(_Para(CONNECT_LINK_HELP))
     return doc

@@ -167,6 +167,9 @@ OPERATIONS: tuple[Operation, ...] = (
              "A page with Continue to Microsoft (the link is not used up)"),
     _browser("connections_open_connect_link", "POST", "connect/{token}",
              "Uses the link: starts Microsoft sign-in (302) with the browser-binding cookie"),
+    Operation("connections_open_notice_link", "GET", "reconnect/{token}", "The link in a host notice: 302 to a "
+              "fresh one-time connect link, or a page (expired; already connected)", "browser", auth="anonymous",
+              ok={200: "html", **_BROWSER}),
     _browser("connections_callback", "GET", "auth/microsoft/callback", "Microsoft's sign-in redirect"),
     _browser("connections_callback", "POST", "auth/microsoft/callback", "Microsoft's sign-in form post"),
     _browser("connections_open_admin_consent_link", "GET", "admin-consent/{token}",

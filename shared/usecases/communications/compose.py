@@ -3,23 +3,21 @@ invitee) our .ics."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared.domain.model import LinkState
+from shared.domain.host_notices import booking_notice
+from shared.domain.model import ConnectionKind
 from shared.errors import DeliveryRejected
 from shared.ports import parse_iso_utc
 from shared.repositories import workspaces as workspaces_repo
 from shared.repositories.bookings import Booking
+from shared.repositories.connection_reads import get_connection_row
 from shared.usecases.communications.decide import INVITEE_UPDATES, Send, graph_invited, link_of
 from shared.usecases.communications.deps import CommsDeps, Job
 from shared.usecases.communications.sent_records import SENT, idempotency_key, link_fingerprint
-
-#: Added to the reason of a host notice about a missing connection (how to reconnect).
-HOST_NOTICE_FIX = ("Reconnect Microsoft Teams with a new Teams connect link from your workspace admin "
-                   "(a link works once, within 15 minutes of being made).")
 
 
 @dataclass
@@ -61,7 +59,8 @@ def compose(job: Job, send: Send, b: Booking) -> Mail:
         to = str(host_row.get("email") or "")
         if not to:
             raise DeliveryRejected("the host has no email address", code="no_recipient")
-        rendered = render("host_notice", view, recipient_name=str(host_row.get("name") or "") or None)
+        rendered = render("host_notice", host_notice_view(job.deps, b, view),
+                          recipient_name=str(host_row.get("name") or "") or None)
         message = OutgoingMessage(to=to, to_name=str(host_row.get("name") or "") or None,
                                   subject=rendered.subject, text=rendered.text, html=rendered.html,
                                   headers=headers, idempotency_key=key)
@@ -77,6 +76,17 @@ def compose(job: Job, send: Send, b: Booking) -> Mail:
                               headers=headers, idempotency_key=key)
     carries_link = link if send.kind != "cancellation" else None
     return Mail(message, link_sha=link_fingerprint(carries_link), ics_method=method)
+
+
+def host_notice_view(deps: CommsDeps, b: Booking, view: Any) -> Any:
+    """``view`` with why the host must act and a notice link for the connection that fixes it (rule 21)."""
+    from shared.usecases.connections.notice_links import notice_link_url
+
+    teams = get_connection_row(deps.store, b.workspace, b.host, ConnectionKind.TEAMS.value)
+    calendar = get_connection_row(deps.store, b.workspace, b.host, ConnectionKind.MICROSOFT_CALENDAR.value)
+    notice = booking_notice(b.link_state, teams, calendar, calendar_sync_error=bool(b.graph_sync_error))
+    url = notice_link_url(deps.signer, deps.public_base_url, b.workspace, b.host, notice.kind, deps.clock.now())
+    return replace(view, reconnect_url=url, notice_cause=notice.cause.value)
 
 
 def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
@@ -107,12 +117,7 @@ def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
 
 
 def _reason(send: Send, b: Booking) -> str | None:
-    if not send.to_host:
-        return b.link_reason
-    reason = (b.link_reason or "").strip()
-    if b.link_state == LinkState.AWAITING_CONNECTION.value:
-        return f"{reason} {HOST_NOTICE_FIX}".strip()
-    return reason or None
+    return (b.link_reason or "").strip() or None if send.to_host else b.link_reason
 
 
 def ics_method(job: Job, send: Send, b: Booking) -> str:

@@ -23,7 +23,8 @@ marks the slot ``connected`` (rule 6), recording ``teams`` transitions for the b
 
 Layout: ``deps`` (ports, limits, shared checks), ``links`` (connect links, result pages), ``sign_in`` (the
 callback), ``tokens`` (``get_access_token``), ``status`` (read, list, disconnect), ``calendars`` (the linked
-Outlook calendar: list, choose, check), ``admin_consent``.
+Outlook calendar: list, choose, check), ``admin_consent``, ``notice_links`` (the long-lived link in a host
+notice that mints a fresh connect link, rule 21).
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ from shared.usecases.connections.deps import (
     ContainerDeps,
 )
 from shared.usecases.connections.links import BrowserResult, create_connect_link, open_connect_link, preview_link
+from shared.usecases.connections.notice_links import notice_link_url, open_notice_link
 from shared.usecases.connections.sign_in import complete_sign_in
 from shared.usecases.connections.status import disconnect, get_connection, list_connections, mark_teams_unavailable
 from shared.usecases.connections.tokens import get_access_token
@@ -61,5 +63,6 @@ __all__ = [
     "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "check_linked_calendar", "check_members",
     "complete_admin_consent", "complete_sign_in", "link_calendar", "list_calendars",
     "create_admin_consent_link", "create_connect_link", "disconnect", "get_access_token", "get_connection",
-    "list_connections", "mark_teams_unavailable", "open_admin_consent_link", "open_connect_link", "preview_link",
+    "list_connections", "mark_teams_unavailable", "notice_link_url", "open_admin_consent_link", "open_connect_link",
+    "open_notice_link", "preview_link",
 ]

@@ -117,7 +117,7 @@ def test_backfilled_link_sends_one_link_update_with_the_new_url(harness: Harness
     first = next(m for m in h.sink.messages() if m["X-Bookbridge-Kind"] == "confirmation")
     assert _join_links(_text(first)) == [] and "link will follow" in _text(first)
     notice = next(m for m in h.sink.messages() if m["X-Bookbridge-Kind"] == "host_notice")
-    assert notice["X-Sink-RcptTo"] == HOST_EMAIL and "new Teams connect link from your workspace admin" in _text(notice)
+    assert notice["X-Sink-RcptTo"] == HOST_EMAIL and "/api/reconnect/" in _text(notice)
 
     # the host reconnects; the sweep backfills the link and the meeting worker announces it (twice)
     b = update_booking(h.store, b, link_state="created", meeting_url=BACKFILL_URL, link_reason=None)

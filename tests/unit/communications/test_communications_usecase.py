@@ -303,10 +303,9 @@ def test_host_notice_goes_to_the_host_with_reason_and_fix(deps, store, mail) -> 
     [notice] = mail.sent
     assert notice.to == HOST_EMAIL and notice.headers["X-Bookbridge-Kind"] == "host_notice"
     assert reason in notice.text and "bookbridge settings" not in notice.text  # issue 21 (6): no such page
-    assert "a new Teams connect link from your workspace admin" in notice.text
-    assert "ask your workspace admin for a new Microsoft Teams connect link" in notice.text
-    assert "expires 15 minutes after it is made" in notice.text
-    assert "token=" not in notice.text
+    assert "Connect Microsoft Teams: https://book.example.test/api/reconnect/" in notice.text  # rule 21: a link
+    assert "ask your workspace admin" not in notice.text
+    assert "token=" not in notice.text  # no manage link in a host notice
     # the link later fails for another reason: the host is told again
     b = update_booking(store, b, link_state="failed", link_reason="Graph refused the meeting.")
     handle_communication(deps, message("host_notice", b))

@@ -1,0 +1,75 @@
+"""What a host notice says for each cause (rule 21): what happened and what the enclosed link does.
+
+Keyed by ``shared.domain.host_notices.NoticeCause`` values; ``None`` (no cause known) reads as ``other``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    """Subject, what happened, what to do, and the label of the link that does it."""
+
+    subject: str
+    happened: str
+    todo: str
+    link_label: str
+
+
+_AUTO = "Once it is done, the link is created and sent to the invitee automatically."
+
+NOTICE_TEXTS: dict[str, NoticeText] = {
+    "not_connected": NoticeText(
+        "Action needed: connect Microsoft Teams",
+        "A booking needs a Microsoft Teams link, but you have not connected a Microsoft Teams account to "
+        "bookbridge yet. The booking is confirmed, and the invitee was told that the link will follow by email.",
+        f"Connect your Microsoft work or school account with the link below. {_AUTO}",
+        "Connect Microsoft Teams"),
+    "disconnected": NoticeText(
+        "Action needed: connect Microsoft Teams again",
+        "A booking needs a Microsoft Teams link, but your Microsoft Teams account was disconnected from "
+        "bookbridge. The booking is confirmed, and the invitee was told that the link will follow by email.",
+        f"Connect your Microsoft work or school account again with the link below. {_AUTO}",
+        "Connect Microsoft Teams"),
+    "reauth": NoticeText(
+        "Action needed: reconnect Microsoft Teams",
+        "Microsoft no longer accepts bookbridge's sign-in for your Microsoft Teams account (for example after "
+        "a password change or a revoked session), so no meeting link could be created. The booking is "
+        "confirmed, and the invitee was told that the link will follow by email.",
+        f"Sign in again with the link below. {_AUTO}",
+        "Reconnect Microsoft Teams"),
+    "consent": NoticeText(
+        "Action needed: your organisation must approve bookbridge",
+        "Your organisation requires an administrator to approve bookbridge before it can create Teams "
+        "meetings for you (admin consent is missing), so no meeting link could be created. The booking is "
+        "confirmed.",
+        "Ask your Microsoft 365 administrator to grant bookbridge admin consent, then sign in again with the "
+        f"link below. {_AUTO}",
+        "Reconnect Microsoft Teams"),
+    "no_teams": NoticeText(
+        "Action needed: your Microsoft account cannot create Teams meetings",
+        "The Microsoft account connected for Teams cannot create Teams meetings: it has no Teams licence, or "
+        "its organisation does not allow Teams meetings. The booking is confirmed, but has no meeting link.",
+        "Ask your Microsoft 365 administrator for a Teams licence, or connect another work account with "
+        f"the link below. {_AUTO}",
+        "Connect another Microsoft account"),
+    "calendar": NoticeText(
+        "Action needed: reconnect your Microsoft calendar",
+        "bookbridge could not write a booking to your linked Microsoft calendar: Microsoft no longer accepts "
+        "its sign-in for that calendar.",
+        "Sign in again with the link below; the booking is then written to your calendar automatically.",
+        "Reconnect your Microsoft calendar"),
+    "other": NoticeText(
+        "Action needed: meeting link could not be created",
+        "A Microsoft Teams link could not be created for the booking below. The booking is confirmed, but "
+        "the invitee has no meeting link yet.",
+        "Check the reason above. If it concerns your Microsoft account or its connection, sign in again with "
+        f"the link below. {_AUTO}",
+        "Reconnect Microsoft Teams"),
+}
+
+
+def notice_text(cause: str | None) -> NoticeText:
+    """The texts of ``cause`` (``other`` when unknown)."""
+    return NOTICE_TEXTS.get(cause or "", NOTICE_TEXTS["other"])
