@@ -1,4 +1,5 @@
-"""Queue functions of the communications worker: ``communications`` and ``communications-poison``.
+"""Queue functions of the communications worker: ``communications``, ``communications-poison`` and
+``hostnotices`` (a connection that needs a new sign-in).
 
 Returning normally acknowledges the message (the host deletes it); raising lets the host retry it after
 ``visibilityTimeout`` until ``maxDequeueCount``, then it moves to ``communications-poison``. Transient
@@ -47,3 +48,13 @@ def communications_poison(msg: func.QueueMessage) -> None:
     body = _body(msg, "communications-poison")
     if body is not None:
         handle_poison_message(_deps(), body)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="hostnotices", connection="AzureWebJobsStorage")
+def connection_notices_worker(msg: func.QueueMessage) -> None:
+    """Email a host whose connection needs a new sign-in (rule 21), once per transition, with a fresh link."""
+    from shared.usecases.connection_notices import handle_connection_notice
+
+    body = _body(msg, "hostnotices")
+    if body is not None:
+        handle_connection_notice(_deps(), body)

@@ -134,6 +134,7 @@ var queueNames = [
   'webhookevents'
   'webhookdeliveries'
   'webhookdeliveries-poison'
+  'hostnotices'
 ]
 var tableNames = [
   'workspaces'

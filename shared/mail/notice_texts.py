@@ -73,3 +73,29 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
 def notice_text(cause: str | None) -> NoticeText:
     """The texts of ``cause`` (``other`` when unknown)."""
     return NOTICE_TEXTS.get(cause or "", NOTICE_TEXTS["other"])
+
+
+_KIND_NAMES = {"teams": "Microsoft Teams", "microsoft_calendar": "your Microsoft calendar"}
+
+
+def connection_notice_text(kind: str, *, consent_required: bool) -> NoticeText:
+    """The texts of a notice about one connection that needs a new sign-in (rule 21), whatever bookings wait."""
+    name = _KIND_NAMES.get(kind, "your Microsoft account")
+    effect = ("New bookings get no Teams link until then; they are confirmed and get their link automatically "
+              "once you sign in again." if kind == "teams" else
+              "Bookings are not written to your calendar until then; they are written automatically once you "
+              "sign in again.")
+    if consent_required:
+        return NoticeText(
+            "Action needed: your organisation must approve bookbridge",
+            f"Microsoft stopped accepting bookbridge's sign-in for {name}: your organisation requires an "
+            f"administrator to approve bookbridge first (admin consent is missing). {effect}",
+            "Ask your Microsoft 365 administrator to grant bookbridge admin consent, then sign in again with the "
+            "link below.",
+            f"Reconnect {name}")
+    return NoticeText(
+        f"Action needed: reconnect {name}",
+        f"Microsoft no longer accepts bookbridge's sign-in for {name} (for example after a password change or "
+        f"a revoked session). {effect}",
+        "Sign in again with the link below.",
+        f"Reconnect {name}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.mail.message import clean_header_value
-from shared.mail.notice_texts import notice_text
+from shared.mail.notice_texts import NoticeText, notice_text
 from shared.mail.times import format_time_range as format_time_range
 from shared.mail.times import in_how_long, short_when
 
@@ -275,6 +275,18 @@ def _host_notice(view: BookingView, opts: _Options) -> _Doc:
     else:
         doc.blocks.append(_Para(CONNECT_LINK_HELP))
     return doc
+
+
+def render_connection_notice(texts: NoticeText, *, reason: str | None, link_url: str,
+                             recipient_name: str | None = None) -> RenderedMessage:
+    """A host notice about a connection (not a booking) that needs a new sign-in: ``texts``, the reason
+    Microsoft gave, and the notice link that mints a fresh connect link."""
+    doc = _Doc(texts.subject, [_greeting(recipient_name), _Para(texts.happened)])
+    if _one_line(reason):
+        doc.blocks.append(_Details((("Reason", _one_line(reason)),)))
+    doc.blocks += [_Para(texts.todo), _Link(texts.link_label, link_url), _Para(NOTICE_LINK_HELP)]
+    doc.subject = clean_header_value(doc.subject)
+    return RenderedMessage(subject=doc.subject, text=_text(doc), html=_html(doc))
 
 
 _BUILDERS: dict[str, Callable[[BookingView, _Options], _Doc]] = {

@@ -147,6 +147,14 @@ def test_a_refresh_token_revoked_during_a_burst_leaves_bookings_awaiting_connect
     assert all(not v.get("meeting_url") for v in final if v["link_status"] == "awaiting_connection")
     slot = client.connection(ws.id, host, "teams")
     assert slot["status"] == "needs_reauth", slot
+    # rule 21: the host is emailed once about the connection, with a link that makes a fresh connect link
+    notice = client.wait_mail(f"{host}@{ws.id}.example", "connection_notice")
+    assert notice.subject == "Action needed: reconnect Microsoft Teams"
+    links = {w for w in notice.text.split() if w.startswith("http") and "/api/reconnect/" in w}
+    assert len(links) == 1, notice.text
+    [link] = links
+    opened = client.http.get(link, allow_redirects=False, timeout=30)
+    assert opened.status_code == 302 and "/api/connect/" in opened.headers["Location"], opened.status_code
     awaiting = [b for b in everything if views[b["id"]]["link_status"] == "awaiting_connection"]
     created_before = {v["meeting_url"] for v in final if v["link_status"] == "created"}
     assert len(created_before) == len(final) - len(awaiting)
@@ -163,6 +171,7 @@ def test_a_refresh_token_revoked_during_a_burst_leaves_bookings_awaiting_connect
     assert len(set(links)) == len(everything) and created_before <= set(links)
     meetings = client.sandbox("GET", f"/_sandbox/meetings?upn={account}")["value"]
     assert len(meetings) == len(everything), "a booking got two meetings"
+    assert len(client.mails(f"{host}@{ws.id}.example", "connection_notice")) == 1
     for b in awaiting:
         url = next(v["meeting_url"] for v in done if v["id"] == b["id"])
         to = _invitee_of(ws.id, b, first, second)

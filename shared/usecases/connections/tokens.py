@@ -20,6 +20,7 @@ from shared.errors import (
 )
 from shared.ports import AccessTokenCachePort, EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
+from shared.usecases.connection_notices import announce_needs_reauth
 from shared.usecases.connections.deps import Deps, kind_of
 from shared.usecases.mailbox_address import mailbox_key
 from shared.usecases.webhooks import emit as webhook_events
@@ -198,6 +199,7 @@ class _Slot:
         except (ConcurrencyConflict, NotFound):
             raise ReadAgain() from None  # the slot changed (reconnected?): decide again on what it is now
         webhook_events.connection_event(self.deps.queue, "connection.needs_reauth", entity)
+        announce_needs_reauth(self.deps.queue, entity)
         log.warning("connection needs reauth ws=%s user=%s kind=%s reason=%s", self.workspace, self.user,
                     self.kind.value, failure.reason)
         raise ReauthRequired(reason=failure.reason, consent_required=failure.consent_required)

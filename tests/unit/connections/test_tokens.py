@@ -74,6 +74,9 @@ def test_refresh_failure_turns_the_connection_into_needs_reauth(deps, ms, error,
     assert "alice@" not in conn["last_error"]
     assert bool(conn["consent_required"]) is consent
     assert json.loads(conn["history_json"])[-1]["event"] == "needs_reauth"
+    # rule 21: the host is told about the connection itself, once per transition
+    assert deps.queue.on("hostnotices") == [
+        {"workspace": "ws1", "user": "u1", "kind": "teams", "at": "2026-11-25T08:00:00Z"}]
     view = {c["kind"]: c for c in uc.list_connections(deps, "ws1", "u1")["connections"]}["teams"]
     assert view["status"] == "needs_reauth" and view["last_error"] == conn["last_error"]
     # later callers are told at once, without asking Microsoft again
