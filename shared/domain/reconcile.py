@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from shared.domain import participants
 from shared.domain.meeting_plan import ConnectionView, plan_create, static_url, wants_dynamic_link
 from shared.domain.model import BookingStatus, LinkState
 
@@ -43,6 +44,7 @@ class Action(str, Enum):
     SYNC_TIMES = "sync_times"    # move the event / meeting to the booking's current times
     EXPIRE = "expire"            # the start passed before the link could be made: record why
     REPLACE = "replace"          # the meeting's organizer is no longer the host's Teams account (rule 18)
+    PARTICIPANTS = "participants"  # a collective co-host's own event is behind (rule 20): always last
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,23 @@ def times_behind(booking: Mapping[str, Any]) -> bool:
 
 
 def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: ConnectionView | None,
-           now: datetime, *, retry_failed: bool = False) -> Decision:
-    """What the booking needs now (see the module doc); ``teams``/``calendar`` are the host's connections.
+           now: datetime, *, retry_failed: bool = False,
+           cohosts: Mapping[str, ConnectionView | None] | None = None) -> Decision:
+    """What the booking needs now (see the module doc); ``teams``/``calendar`` are the host's connections,
+    ``cohosts`` a collective booking's co-hosts' calendar connections (``None``: not read, the recorded
+    participant state alone decides; ``shared.domain.participants``).
 
     A ``failed`` booking (a permanent cause) is tried again only with ``retry_failed`` (a manual repair, a
     reconnect: the cause may be fixed now); otherwise it waits for a person."""
+    decision = _decide_host(booking, teams, calendar, now, retry_failed=retry_failed)
+    if not participants.needs_work(booking, cohosts, now):
+        return decision
+    actions = decision.actions + (Action.PARTICIPANTS,)
+    return Decision(actions, "+".join(a.value for a in actions))
+
+
+def _decide_host(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: ConnectionView | None,
+                 now: datetime, *, retry_failed: bool) -> Decision:
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         if has_graph_objects(booking) and not booking.get("graph_cancelled"):
             return Decision((Action.CANCEL,), "cancelled: the meeting is still live")
@@ -247,6 +261,8 @@ def repaired_changes(booking: Mapping[str, Any]) -> dict[str, Any] | None:
 def still_retrying(booking: Mapping[str, Any]) -> bool:
     """True when the booking waits for a retry: ``retrying``, or a sync error with a next attempt (a cancelled
     booking waits only while its live meeting or event is still to be cancelled)."""
+    if participants.waiting(booking) and booking.get("next_attempt_at"):
+        return True  # a co-host's event (rule 20)
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         live = has_graph_objects(booking) and not booking.get("graph_cancelled")
         return bool(live and booking.get("next_attempt_at"))

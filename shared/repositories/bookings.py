@@ -106,6 +106,7 @@ class Booking:
     meeting_generation: int | None = None
     orphans_json: str | None = None
     history_json: str | None = None
+    participants_json: str | None = None  # a collective booking's co-hosts' events (rule 20)
     etag: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

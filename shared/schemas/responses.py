@@ -284,7 +284,8 @@ class ParticipantOut(BaseModel):
 
     user: str
     role: Literal["organizer", "co_host"]
-    event: str
+    event: str = Field(description="their own calendar event: none, written, retrying, failed, cancelled")
+    error: str | None = Field(default=None, description="why a co-host's event is retrying or failed")
 
 
 class AdminInviteeOut(BaseModel):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.domain import participants as participant_rules
 from shared.domain.model import LinkState
 from shared.errors import NotFound, ValidationError
 from shared.ports import Entity, EntityStore, iso_utc
@@ -40,23 +41,27 @@ def _history(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _participants(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The organizer and every co-host with the state of their own calendar event (rule 20,
+    ``shared.domain.participants``); a co-host's failure carries its reason as ``error``."""
     try:
         hosts = json.loads(str(entity.get("hosts_json") or "[]"))
     except ValueError:
         hosts = []
-    try:
-        states = json.loads(str(entity.get("participants_json") or "{}"))
-    except ValueError:
-        states = {}
+    recorded = participant_rules.records(entity.get("participants_json"))
     primary = str(entity.get("host") or "")
     out = []
     for h in hosts if isinstance(hosts, list) else []:
         user = str((h or {}).get("user") or "")
         if user == primary:
-            event = "written" if entity.get("graph_event_id") else "none"
-        else:
-            event = str((states.get(user) or {}).get("event") or "none") if isinstance(states, dict) else "none"
-        out.append({"user": user, "role": "organizer" if user == primary else "co_host", "event": event})
+            event = "none" if not entity.get("graph_event_id") else (
+                "cancelled" if entity.get("graph_cancelled") else "written")
+            out.append({"user": user, "role": "organizer", "event": event})
+            continue
+        record = recorded.get(user, participant_rules.Participant())
+        view: dict[str, Any] = {"user": user, "role": "co_host", "event": record.event}
+        if record.error:
+            view["error"] = record.error
+        out.append(view)
     return out
 
 

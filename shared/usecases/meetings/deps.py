@@ -95,14 +95,18 @@ class Job:
         return self.deps.bookings.load(self.ws, self.host, self.booking_id)
 
     def call(self, kind: str, fn: Callable[[str], Any]) -> Any:
-        """Run ``fn(token)``; after a 401, refresh the token once (forced) and run it again."""
-        token = self.deps.access_token(self.ws, self.host, kind)
+        """Run ``fn(token)`` with the host's ``kind`` token; after a 401, refresh it once (forced) and run again."""
+        return self.call_as(self.host, kind, fn)
+
+    def call_as(self, user: str, kind: str, fn: Callable[[str], Any]) -> Any:
+        """:meth:`call` with ``user``'s connection (a collective booking's co-host, rule 20)."""
+        token = self.deps.access_token(self.ws, user, kind)
         try:
             return fn(token)
         except GraphUnauthorized:
             log.info("meetings: graph 401, refreshing the %s token once ws=%s booking=%s", kind, self.ws,
                      self.booking_id)
-            token = self.deps.access_token(self.ws, self.host, kind, force_refresh=True)
+            token = self.deps.access_token(self.ws, user, kind, force_refresh=True)
             return fn(token)
 
     def calendar_name(self, booking: Booking) -> str:

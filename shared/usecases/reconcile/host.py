@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.domain import participants
 from shared.domain import reconcile as rules
 from shared.domain.meeting_plan import ConnectionView
 from shared.domain.model import ConnectionKind, LinkState
+from shared.domain.slot_locks import LOCK_PREFIX, cell_key
 from shared.ports import EntityStore, MessageQueue
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.connection_reads import get_connection_row
@@ -54,9 +56,36 @@ def repair_host(store: EntityStore, queue: MessageQueue, now: datetime, workspac
             continue
         booking_events.send_meeting(queue, "reconcile", workspace, host, booking.id, _revision(booking.revision))
         result.enqueued += 1
+    result.enqueued += _repair_as_cohost(store, queue, now, workspace, host, calendar)
     log.info("reconcile host ws=%s host=%s upcoming=%d enqueued=%d", workspace, host, result.bookings,
              result.enqueued)
     return result
+
+
+def _repair_as_cohost(store: EntityStore, queue: MessageQueue, now: datetime, workspace: str, user: str,
+                      calendar: ConnectionView | None) -> int:
+    """Collective bookings where ``user`` is a co-host (rule 20) live in their organizer's partition: they are
+    found through ``user``'s upcoming lock rows (one range query; ``booking_host`` names the organizer), and each
+    one whose co-host event ``user`` lacks or has behind is sent to the reconciler."""
+    if calendar is None or not calendar.connected:
+        return 0
+    rows = store.query(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, user),
+                       row_key_from=cell_key(now), row_key_to=LOCK_PREFIX[:-1] + "}",
+                       select=["booking_id", "booking_host"], limit=MAX_HOST_BOOKINGS)
+    organizers = {(str(r.get("booking_host") or ""), str(r.get("booking_id") or "")) for r in rows}
+    sent = 0
+    for organizer, booking_id in sorted(organizers):
+        if not organizer or organizer == user or not booking_id:
+            continue
+        row = store.get(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, organizer),
+                        bookings_repo.booking_rk(booking_id))
+        record = participants.records((row or {}).get("participants_json")).get(user, participants.Participant())
+        if row is None or not participants.steps(row, record, calendar, now):
+            continue
+        booking_events.send_meeting(queue, "reconcile", workspace, organizer, booking_id,
+                                    _revision(row.get("revision")))
+        sent += 1
+    return sent
 
 
 def _revision(value: object) -> int:

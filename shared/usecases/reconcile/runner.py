@@ -26,7 +26,7 @@ from shared.usecases.meetings.messages import Outcome
 from shared.usecases.meetings.reasons import REASON_PAST
 from shared.usecases.meetings.sync import cancel_graph, sync_times
 from shared.usecases.meetings.writes import apply, flush_outbox, is_cancelled, notices_for, with_notices
-from shared.usecases.reconcile import due
+from shared.usecases.reconcile import due, participants
 
 log = logging.getLogger("bookbridge.reconcile")
 
@@ -59,7 +59,9 @@ def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outc
     if job.msg.due_row:
         booking = ensure_first_messages(job, booking)
     teams, calendar = connections_of(job)
-    decision = rules.decide(booking.as_row(), teams, calendar, job.deps.clock.now(), retry_failed=retry_failed)
+    cohosts = participants.cohost_calendars(job, booking)
+    decision = rules.decide(booking.as_row(), teams, calendar, job.deps.clock.now(), retry_failed=retry_failed,
+                            cohosts=cohosts)
     before = _state(booking)
     outcome = Outcome("converged", decision.reason, booking.link_state)
     for action in decision.actions:
@@ -72,9 +74,13 @@ def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outc
                 outcome = sync_times(job, booking)
         elif action is rules.Action.REPLACE:
             outcome = replace_organizer(job, booking, teams, calendar)
+        elif action is rules.Action.PARTICIPANTS:
+            pass  # below, from the booking as the steps above left it (a link made just now reaches them too)
         else:
             outcome = expire(job, booking)
         booking = job.load() or booking
+    if cohosts:  # last: the organizer's link exists; the outcome stays the organizer's
+        booking = participants.converge(job, booking, cohosts)
     booking = settle(job, booking)
     if decision.actions and _state(booking) != before:
         _record(job, booking, f"{job.msg.op}: {decision.reason}")

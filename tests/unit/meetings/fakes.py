@@ -45,6 +45,13 @@ class Recorded:
     status: int = 0
 
 
+def mailbox_of(token: str) -> str:
+    """Whose mailbox a token opens: ``tok-{user}-{kind}-{n}`` (``helpers.FakeTokens`` for a co-host) is
+    ``user``'s; every other token is the host's (``host``)."""
+    m = re.fullmatch(r"tok-(.+)-(teams|microsoft_calendar)-\d+", token)
+    return m.group(1) if m else "host"
+
+
 class FakeGraph:
     """Events and online meetings of ONE mailbox (enough for one host per test)."""
 
@@ -113,7 +120,7 @@ class FakeGraph:
             return 401, {}, {"error": {"code": "InvalidAuthenticationToken", "message": "expired"}}
         seg = path.strip("/").split("/")
         if seg[:2] == ["me", "events"] or (seg[:2] == ["me", "calendars"] and len(seg) == 4 and seg[3] == "events"):
-            return self._events(method, seg, query, body)
+            return self._events(method, seg, query, body, mailbox_of(token))
         if seg[:2] == ["me", "onlineMeetings"] and len(seg) == 2 and method == "GET":
             return self._find_meeting(query)
         if seg[:2] == ["me", "onlineMeetings"]:
@@ -138,11 +145,17 @@ class FakeGraph:
             view = {k: v for k, v in view.items() if k in keep}
         return view
 
-    def _events(self, method: str, seg: list[str], query: dict[str, list[str]], body: Any) -> tuple[int, dict, Any]:
+    def mailbox_events(self, mailbox: str) -> list[dict[str, Any]]:
+        """The live events of one mailbox (``host``, or a co-host's user id: see :func:`mailbox_of`)."""
+        return [e for e in self.live_events if e.get("_mailbox", "host") == mailbox]
+
+    def _events(self, method: str, seg: list[str], query: dict[str, list[str]], body: Any,
+                mailbox: str = "host") -> tuple[int, dict, Any]:
         collection = (seg[:2] == ["me", "events"] and len(seg) == 2) or seg[:2] == ["me", "calendars"]
         if collection and method == "POST":
             tx = body.get("transactionId")
-            existing = next((e for e in self.events.values() if tx and e.get("transactionId") == tx), None)
+            existing = next((e for e in self.events.values()
+                             if tx and e.get("transactionId") == tx and e.get("_mailbox", "host") == mailbox), None)
             if existing is not None:
                 if self.duplicate_transaction == "409":
                     return 409, {}, {"error": {"code": "ErrorDuplicateTransactionId", "message": "duplicate"}}
@@ -151,6 +164,7 @@ class FakeGraph:
             event = dict(body)
             event["id"] = event_id
             event["_calendar"] = seg[2] if seg[:2] == ["me", "calendars"] else ""
+            event["_mailbox"] = mailbox
             if body.get("isOnlineMeeting") and body.get("onlineMeetingProvider") == "teamsForBusiness" \
                     and self.teams_enabled:
                 event["onlineMeeting"] = {"joinUrl": self._join_url(event_id[-6:-2])}
@@ -166,7 +180,7 @@ class FakeGraph:
             return 200, {}, {"value": [self._event_view(e, with_join=True, select=select) for e in found]}
         event_id = unquote(seg[2]) if len(seg) >= 3 else ""
         event = self.events.get(event_id)
-        if event is None or event_id in self.deleted_events:
+        if event is None or event_id in self.deleted_events or event.get("_mailbox", "host") != mailbox:  # per mailbox
             return 404, {}, {"error": {"code": "ErrorItemNotFound", "message": "The specified object was not found"}}
         if len(seg) == 4 and seg[3] == "cancel" and method == "POST":
             self.cancelled_events.append(event_id)

@@ -33,20 +33,26 @@ OTHER_OID = "0c7b6f1e-0000-4000-8000-000000000002"
 
 
 class FakeTokens:
-    """The token port: ``tok-{kind}-{generation}``; a forced refresh makes a new generation.
+    """The token port: ``tok-{kind}-{generation}`` (another user than ``host``: ``tok-{user}-{kind}-1``, so a
+    test sees whose mailbox a call went to); a forced refresh makes a new generation.
 
-    ``fail[kind] = exc`` raises on every call of that kind; ``fail_refresh[kind] = exc`` only on a
-    forced refresh (a refresh token that Microsoft refuses: ``invalid_grant``).
+    ``fail[kind] = exc`` raises on every call of that kind (``fail[(user, kind)]``: only that user's);
+    ``fail_refresh[kind] = exc`` only on a forced refresh (a refresh token that Microsoft refuses: ``invalid_grant``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "host1") -> None:
+        self.host = host
         self.generation: dict[str, int] = {}
         self.calls: list[tuple[str, str, str, bool]] = []
-        self.fail: dict[str, Exception] = {}
+        self.fail: dict[Any, Exception] = {}
         self.fail_refresh: dict[str, Exception] = {}
 
     def __call__(self, workspace: str, user: str, kind: str, *, force_refresh: bool = False) -> str:
         self.calls.append((workspace, user, kind, force_refresh))
+        if (user, kind) in self.fail:
+            raise self.fail[(user, kind)]
+        if user != self.host:
+            return f"tok-{user}-{kind}-1"
         if kind in self.fail:
             raise self.fail[kind]
         if force_refresh:
@@ -81,9 +87,9 @@ class Harness:
 
     # ------------------------------------------------------------------ seeding
     def connect(self, kind: str, oid: str = OID, tid: str = TID, *, status: str = "connected",
-                linked_calendar_id: str = "") -> None:
-        """A ``connections`` row as the connections use case stores it."""
-        row = {"PartitionKey": f"{self.ws}|{self.host}", "RowKey": kind, "status": status,
+                linked_calendar_id: str = "", user: str | None = None) -> None:
+        """A ``connections`` row as the connections use case stores it (the host's, or ``user``'s)."""
+        row = {"PartitionKey": f"{self.ws}|{user or self.host}", "RowKey": kind, "status": status,
                "account_oid": oid, "account_tid": tid, "upn": "host@contoso.example",
                "connected_at": iso_utc(self.clock.now()), "connected_generation": 1}
         if linked_calendar_id:
