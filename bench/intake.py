@@ -39,6 +39,11 @@ class Lane:
     slug: str
     next_start: datetime
 
+    @property
+    def invitee(self) -> str:
+        """The lane's own invitee: lanes share no rate-limit counter (nothing conflicts)."""
+        return f"ina{self.index}@example.org"
+
     def take_slot(self) -> datetime:
         start = self.next_start
         self.next_start = start + timedelta(minutes=30)
@@ -101,7 +106,7 @@ def book(lane: Lane) -> tuple[int, Any]:
 
     start = lane.take_slot().strftime("%Y-%m-%dT%H:%M:%SZ")
     return _call(public_booking.public_create_booking, "POST", {"slug": lane.slug},
-                 {"start": start, "name": "Ina Invitee", "email": "ina@example.org", "timezone": "Europe/Berlin"})
+                 {"start": start, "name": "Ina Invitee", "email": lane.invitee, "timezone": "Europe/Berlin"})
 
 
 def _together(n: int, work: Any) -> float:
@@ -214,13 +219,38 @@ def other_paths(store: Any, queue: Any, counter: RequestCounter, first: datetime
     return out
 
 
+LIMITS_OFF = {"RATE_LIMIT_BOOKINGS_PER_CLIENT": "0", "RATE_LIMIT_SLOTS_PER_CLIENT": "0",
+              "RATE_LIMIT_CONFIRMATIONS_PER_INVITEE": "0", "RATE_LIMIT_BOOKINGS_PER_CALENDAR": "0"}
+
+
+def without_limits(connection_string: str, store: Any, queue: Any, counter: RequestCounter, first: datetime,
+                   n: int = 20) -> dict[str, Any]:
+    """Storage requests per booking on the main path with every rate limit off: intake's own floor (issue 15
+    (11)). The container is swapped for one without limits and swapped back by the caller."""
+    from shared.bootstrap import Container, install
+    from shared.settings import Settings
+
+    install(Container(Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string,
+                                **LIMITS_OFF}), store=store, queue=queue))
+    [lane] = setup_lanes(store, 1, first, prefix="nolimits")
+    assert book(lane)[0] == 201
+    snap = counter.snapshot()
+    for _ in range(n):
+        status, resp = book(lane)
+        assert status == 201, resp
+    diff = counter.snapshot()
+    diff.subtract(snap)
+    return {"requests_per_booking": sum(diff.values()) / n,
+            "by_request_kind": {k: round(v / n, 2) for k, v in sorted(diff.items()) if v}}
+
+
 def _call_with_key(lane: Lane, key: str) -> tuple[int, Any]:
     import azure.functions as func
 
     from functions import public_booking
 
     start = lane.take_slot().strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"start": start, "name": "Ina Invitee", "email": "ina@example.org", "timezone": "Europe/Berlin"}
+    body = {"start": start, "name": "Ina Invitee", "email": lane.invitee, "timezone": "Europe/Berlin"}
     req = func.HttpRequest("POST", "http://localhost/api/bench", headers={"Idempotency-Key": key}, params={},
                            route_params={"slug": lane.slug}, body=json.dumps(body).encode())
     resp = _user_fn(public_booking.public_create_booking)(req)
@@ -240,7 +270,8 @@ def run(connection_string: str, *, per_thread: int = 40, rounds: int = 5) -> tup
     # the limits on (raised), so their counters' cost is part of the figure
     settings = Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string,
                          **RAISED_RATE_LIMITS})
-    install(Container(settings, store=store, queue=queue))
+    container = Container(settings, store=store, queue=queue)
+    install(container)
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     lanes = setup_lanes(store, THREADS, tomorrow)
     # warm-up: tables and queues exist, connection pools are open, modules imported
@@ -302,17 +333,22 @@ def run(connection_string: str, *, per_thread: int = 40, rounds: int = 5) -> tup
         "ratio_of_medians": round(median(intake_rates) / median(floor_rates), 3),
         "path": "personal calendar, Teams location, host's Teams connection connected, no Idempotency-Key",
     }
-    ops_details = {
-        "path": details["path"],
+    limited_details = {
+        "path": details["path"] + ", the rate limits on (raised) as in the timed rounds",
         "by_request_kind": kinds_per_booking,
         "other_paths": other_paths(store, queue, counter, tomorrow + timedelta(days=200)),
         "adapter_counters_per_booking": round(median(adapter_ops), 3),
         "floor_requests_per_booking": round(median(floor_ops), 3),
     }
+    bare = without_limits(connection_string, store, queue, counter, tomorrow + timedelta(days=300))
+    install(container)
+    ops_details = {"path": details["path"] + ", every rate limit off", **bare,
+                   "floor_requests_per_booking": round(median(floor_ops), 3)}
     next_start = lanes[0].take_slot().strftime("%Y-%m-%dT%H:%M:%SZ")
     figures = [
         Figure("intake_ratio", ratio, "ratio", details),
-        Figure("intake_storage_ops_per_booking", median(ops_per_booking), "ops/booking", ops_details),
+        Figure("intake_storage_ops_per_booking", bare["requests_per_booking"], "ops/booking", ops_details),
+        Figure("intake_storage_ops_per_booking_limited", median(ops_per_booking), "ops/booking", limited_details),
     ]
     install(None)
     return figures, {"slug": lanes[0].slug, "start": next_start}

@@ -19,8 +19,9 @@ from typing import Any
 AIMS: dict[str, tuple[str, float]] = {
     "cold_import_ratio": ("<=", 1.15),
     "intake_msal_loaded": ("==", 0),
-    "intake_ratio": (">=", 0.6),
+    "intake_ratio": (">=", 0.8),
     "intake_storage_ops_per_booking": ("<=", 3),
+    "intake_storage_ops_per_booking_limited": ("<=", 4),
     "graph_calls_per_meeting_same_account": ("==", 1.0),
     "duplicates_same_account": ("==", 0),
     "duplicates_teams_only": ("==", 0),
@@ -31,8 +32,8 @@ AIMS: dict[str, tuple[str, float]] = {
     "link_p95_over_floor_teams_only": ("<=", 1.5),
     "availability_fanout_ratio": ("<=", 1.5),
     "availability_visitors_without_429": (">=", 20),
-    "sweep_reads_per_candidate_1k": ("<=", 1.5),
-    "sweep_reads_per_candidate_50k": ("<=", 1.5),
+    "sweep_reads_per_candidate_1k": ("<=", 1.1),
+    "sweep_reads_per_candidate_50k": ("<=", 1.1),
 }
 
 

@@ -26,7 +26,7 @@ CHART = ROOT / "bench" / "link_latency.png"
 PARTS: dict[str, list[tuple[str, str]]] = {
     "cold_import": [("cold_import_ratio", "ratio")],
     "intake": [("intake_ratio", "ratio"), ("intake_storage_ops_per_booking", "ops/booking"),
-               ("intake_msal_loaded", "bool")],
+               ("intake_storage_ops_per_booking_limited", "ops/booking"), ("intake_msal_loaded", "bool")],
     "meetings": [(f"{fig}_{case}", unit) for case in ("same_account", "teams_only")
                  for fig, unit in (("graph_calls_per_meeting", "calls/meeting"), ("throttled_fraction", "fraction"),
                                    ("duplicates", "count"), ("link_p50", "x_standin_latency"),

@@ -6,7 +6,8 @@ divided by the candidate bookings that run found. The floor is 1: each candidate
 read once (the sweep decides from it; the meeting worker reads the booking).
 
 Set-up, per size, on a fresh Azurite: a host whose Teams connection was disconnected gets 100 bookings
-through the intake use case (``awaiting_connection``: booking, locks, backfill index), then reconnects
+through the intake use case and the meeting worker's first look at each (``awaiting_connection``:
+booking, locks, backfill index), then reconnects
 (connection row + transition row, as the OAuth callback writes them). The unrelated bookings (links
 created) are inserted with entity-group transactions of 100: 100 of them in the reconnected host's own
 partition, the rest spread over other hosts, 100 per host. The figure should not move with their number.
@@ -33,14 +34,16 @@ SIGNING_KEY = "bench-sweep-signing-key-0123456789abcdef"
 def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[list[dict[str, Any]], Any]:
     """The host, its calendar, a disconnected Teams connection, 100 awaiting bookings; the reconnect."""
     from bench.intake import Lane, _call, book, calendar_body
+    from devhost.smoke import RAISED_RATE_LIMITS
     from shared.bootstrap import Container, install
     from shared.domain import connections as rules
     from shared.domain.model import ConnectionKind
     from shared.ports import iso_utc
     from shared.settings import Settings
 
-    install(Container(Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string}),
-                      store=store, queue=queue))
+    # 100 bookings of one invitee within minutes: the limits raised above that, as in the intake figure
+    install(Container(Settings({"LINK_SIGNING_KEY": SIGNING_KEY, "AzureWebJobsStorage": connection_string,
+                                **RAISED_RATE_LIMITS}), store=store, queue=queue))
     from functions import management
 
     status, body = _call(management.management_workspace, "PUT", {"workspace": WS}, {"name": "Bench sweep"})
@@ -63,9 +66,10 @@ def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[l
     made = []
     for _ in range(CANDIDATES):
         status, body = book(lane)
-        if status != 201 or body.get("link_status") != "awaiting_connection":
+        if status != 201:
             raise RuntimeError(f"candidate booking: {status} {body}")
         made.append(body)
+    _first_look(store, queue, made)
     # the host connects Teams again: what the OAuth callback stores (the sweep needs no tokens)
     previous = store.get(rules.CONNECTIONS_TABLE, rules.connection_pk(WS, HOST), ConnectionKind.TEAMS.value)
     again = rules.connect(previous, workspace=WS, user=HOST, kind=ConnectionKind.TEAMS, account=account,
@@ -77,6 +81,26 @@ def _setup_candidates(store: Any, queue: Any, connection_string: str) -> tuple[l
                                            row_key_to="booking}"))
     install(None)
     return made, {k: v for k, v in template.items() if not k.startswith("_")}
+
+
+def _first_look(store: Any, queue: Any, made: list[dict[str, Any]]) -> None:
+    """The meeting worker's first look at each booking (intake stores ``pending``, its ``create`` message
+    is the same as this one): no Teams connection, so ``awaiting_connection`` with its backfill index row."""
+    from shared.ports import SystemClock
+    from shared.repositories.connection_reads import get_connection_row
+    from shared.usecases.meetings import MeetingDeps, handle_meeting_message
+
+    def no_graph(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("no Graph call expected: the host is not connected")
+
+    deps = MeetingDeps(store=store, queue=queue, clock=SystemClock(), graph=no_graph, access_token=no_graph,
+                       connection=lambda ws, user, kind: get_connection_row(store, ws, user, kind),
+                       mark_teams_unavailable=no_graph)
+    for body in made:
+        outcome = handle_meeting_message(deps, {"op": "create", "workspace": WS, "host": HOST,
+                                                "booking_id": body["id"], "revision": 1})
+        if outcome.link_state != "awaiting_connection":
+            raise RuntimeError(f"candidate booking {body['id']}: {outcome}")
 
 
 def _insert_unrelated(connection_string: str, template: dict[str, Any], n: int, threads: int = 4) -> float:

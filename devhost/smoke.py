@@ -456,8 +456,8 @@ def step_second_booking(ctx: Context) -> str:
 
 def step_disconnected_booking(ctx: Context) -> str:
     ctx.client.disconnect(ctx.workspace, ctx.host, "teams")
-    b = ctx.book("third")
-    current = ctx.client.booking(b["id"], b["manage_token"])
+    b = ctx.book("third")  # ``pending`` at intake: the worker finds no Teams connection
+    current = ctx.client.wait_link_status(b, ("awaiting_connection", "created"), timeout=ctx.timeout)
     if current["link_status"] != "awaiting_connection" or current.get("meeting_url"):
         raise StepFailed(f"link_status {current['link_status']}, meeting_url {current.get('meeting_url')}")
     mail = ctx.client.wait_mail(ctx.invitee("third"), "confirmation", ctx.timeout)

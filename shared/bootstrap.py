@@ -326,7 +326,7 @@ class Container:
         from shared.usecases.public_limits import max_reschedules
 
         return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
-                           availability=self.availability_deps(), intake_guard=self.public_limits.intake,
+                           availability=self.availability_deps(), limits=self.public_limits,
                            max_reschedules=max_reschedules(self.settings))
 
     def meeting_deps(self) -> MeetingDeps:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = [
     "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "CalendarDirectoryPort", "Cipher", "Clock",
     "ConnectionContainer",
-    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "MailTransport",
-    "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "ScheduleAnswer", "ScheduleFetcher",
+    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "IntakeLimits",
+    "MailTransport", "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "PendingCount",
+    "ScheduleAnswer", "ScheduleFetcher",
     "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "WebhookAnswer",
     "WebhookTransport", "iso_utc", "parse_iso_utc"
 ]
@@ -67,12 +68,38 @@ class EntityStore(Protocol):
     ) -> Iterator[Entity]:
         """Entities of ONE partition with ``row_key_from <= RowKey < row_key_to``, in RowKey order."""
 
-    def transact(self, table: str, operations: list[TransactionOp]) -> None:
-        """An entity-group transaction (same table, same partition, at most 100 operations).
+    def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None] | None:
+        """An entity-group transaction (same table, same partition, at most 100 operations); the new ETag
+        of each operation's entity, in order (``None`` for a delete).
 
         All or nothing: raises :class:`EntityExists` when a create hits an existing entity and
         ``ConcurrencyConflict`` when an ETag condition fails.
         """
+
+
+@dataclass
+class PendingCount:
+    """One rate-limit hit written INSIDE the caller's entity-group transaction (``op``, an ETag-guarded
+    ``update`` of the counter row), so counting costs no request of its own. After the transaction the
+    caller reports ``committed(new_etag)``; when the transaction's ETag condition failed (another instance
+    counted meanwhile), ``changed()``, and asks for a fresh ``PendingCount``."""
+
+    op: TransactionOp
+    committed: Callable[[str | None], None]
+    changed: Callable[[], None]
+
+
+class IntakeLimits(Protocol):
+    """The rate limits intake applies before a booking is stored (``shared.usecases.public_limits.PublicLimits``);
+    each raises ``RateLimited`` to refuse."""
+
+    def intake(self, workspace: str, calendar: str, invitee_email: str, bookings_per_hour: int | None = None,
+               *, calendar_in_transaction: bool = False) -> None:
+        """Count the invitee's confirmation (and the calendar's booking unless ``calendar_in_transaction``)."""
+
+    def calendar_count(self, calendar: str, bookings_per_hour: int | None, table: str,
+                       partition: str) -> PendingCount | None:
+        """The calendar's counter hit, to write in the booking's own transaction."""
 
 
 class MessageQueue(Protocol):

@@ -109,12 +109,13 @@ class InMemoryEntityStore:
             self.entities_read += len(out)
         return iter(out)
 
-    def transact(self, table: str, operations: list[TransactionOp]) -> None:
+    def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None]:
         with self._lock:
             self.requests += 1
             if len({e["PartitionKey"] for _, e in operations}) > 1 or len(operations) > 100:
                 raise ValueError("a transaction spans one partition and at most 100 operations")
             snapshot = copy.deepcopy(self._t(table))
+            etags: list[str | None] = []
             try:
                 for op, entity in operations:
                     key = (entity["PartitionKey"], entity["RowKey"])
@@ -122,10 +123,12 @@ class InMemoryEntityStore:
                         if key in self._t(table):
                             raise EntityExists(table, *key)
                         self._t(table)[key] = self._stamp(entity)
+                        etags.append(self._t(table)[key]["_etag"])
                     elif op == "upsert":
                         self._t(table)[key] = self._stamp(entity)
+                        etags.append(self._t(table)[key]["_etag"])
                     elif op == "update":
-                        self._update(table, entity, entity.get("_etag"), False)
+                        etags.append(self._update(table, entity, entity.get("_etag"), False))
                     elif op == "delete":
                         current = self._t(table).get(key)
                         if current is None:
@@ -133,9 +136,11 @@ class InMemoryEntityStore:
                         if entity.get("_etag") and current["_etag"] != entity["_etag"]:
                             raise ConcurrencyConflict("a transaction's ETag condition failed")
                         del self._t(table)[key]
+                        etags.append(None)
             except Exception:
                 self._tables[table] = snapshot
                 raise
+            return etags
 
     def all(self, table: str) -> list[Entity]:
         """Every entity of a table (tests only)."""

@@ -6,6 +6,13 @@ an insert for a new key, else an update guarded by the ETag this process last sa
 in-process cache), so a single instance never reads before writing; when another instance wrote in
 between, the ETag no longer matches, the row is read again and the hit retried. A count can only grow
 within a window, so a cached count at the limit is refused without any storage request.
+
+:meth:`TableRateLimiter.pending` is the same counter kept in ANOTHER table's partition, so that its
+write goes into the caller's entity-group transaction (intake puts a calendar's counter in the host's
+``schedule`` partition, beside the booking and its locks: counting costs no request of its own, and a
+booking that is not stored is not counted). The row is read (and created at 0) only when this process
+has not seen it yet; the transaction's ``update`` carries the ETag last seen, so another instance's
+count in between fails the transaction, and the caller asks again after ``changed()``.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from typing import NamedTuple
 
 from shared.domain.rate_limits import Limit
 from shared.errors import ConcurrencyConflict, NotFound, RateLimited
-from shared.ports import Clock, EntityExists, EntityStore
+from shared.ports import Clock, EntityExists, EntityStore, PendingCount
 
 log = logging.getLogger("bookbridge.ratelimits")
 
@@ -31,6 +38,12 @@ class _Seen(NamedTuple):
     window: int
     hits: int
     etag: str | None
+
+
+def _refused(limit: Limit, retry_after: int) -> RateLimited:
+    log.info("rate limit %s reached", limit.name)
+    return RateLimited(f"Too many requests: at most {limit.describe()} ({limit.name}). "
+                       f"Try again in {retry_after} seconds.", limit=limit.name, retry_after=retry_after)
 
 
 class TableRateLimiter:
@@ -71,9 +84,7 @@ class TableRateLimiter:
         for _ in range(ATTEMPTS):
             count = seen.hits if seen is not None and seen.window == window else 0
             if count >= limit.count:
-                log.info("rate limit %s reached", limit.name)
-                raise RateLimited(f"Too many requests: at most {limit.describe()} ({limit.name}). "
-                                  f"Try again in {retry_after} seconds.", limit=limit.name, retry_after=retry_after)
+                raise _refused(limit, retry_after)
             entity = {"PartitionKey": pk, "RowKey": ROW, "window": window, "count": count + 1}
             try:
                 if seen is None:
@@ -87,3 +98,35 @@ class TableRateLimiter:
             return
         self._remember(pk, None)
         raise ConcurrencyConflict(f"the {limit.name} counter kept changing; retry")
+
+    def _seen_row(self, table: str, pk: str, rk: str, window: int) -> _Seen:
+        """The counter row as stored (created with count 0 when absent)."""
+        for _ in range(ATTEMPTS):
+            row = self._store.get(table, pk, rk)
+            if row is not None:
+                return _Seen(int(row.get("window") or 0), int(row.get("count") or 0), row.get("_etag"))
+            try:
+                etag = self._store.insert(table, {"PartitionKey": pk, "RowKey": rk, "window": window, "count": 0})
+            except EntityExists:
+                continue
+            return _Seen(window, 0, etag)
+        raise ConcurrencyConflict(f"the counter {rk} kept changing; retry")
+
+    def pending(self, limit: Limit | None, table: str, pk: str, rk: str) -> PendingCount | None:
+        """One hit of the counter row ``(table, pk, rk)`` to write inside the caller's transaction (see the
+        module doc); ``None`` without a limit. Raises ``RateLimited`` (nothing written) when over."""
+        if limit is None:
+            return None
+        cache_key = f"{table}|{pk}|{rk}"
+        window, retry_after = limit.window(self._clock.now())
+        seen = self._cached(cache_key) or self._seen_row(table, pk, rk, window)
+        self._remember(cache_key, seen)
+        count = seen.hits if seen.window == window else 0
+        if count >= limit.count:
+            raise _refused(limit, retry_after)
+        entity = {"PartitionKey": pk, "RowKey": rk, "window": window, "count": count + 1, "_etag": seen.etag}
+
+        def committed(etag: str | None) -> None:
+            self._remember(cache_key, _Seen(window, count + 1, etag) if etag else None)
+
+        return PendingCount(("update", entity), committed, lambda: self._remember(cache_key, None))

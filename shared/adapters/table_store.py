@@ -173,8 +173,8 @@ class TableEntityStore:
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from exc
 
-    def transact(self, table: str, operations: list[TransactionOp]) -> None:
-        """One entity-group transaction, all or nothing."""
+    def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None]:
+        """One entity-group transaction, all or nothing; the new ETag of each operation's entity."""
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -198,7 +198,7 @@ class TableEntityStore:
                 raise ValueError(f"unknown transaction operation {op!r}")
         self._count()
         try:
-            client.submit_transaction(batch)
+            results = client.submit_transaction(batch)
         except TableTransactionError as exc:
             code = str(getattr(exc, "error_code", "") or "")
             if code == "EntityAlreadyExists":
@@ -211,6 +211,8 @@ class TableEntityStore:
             raise _translate(exc) from exc
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from exc
+        return [None if op == "delete" else (result or {}).get("etag")
+                for (op, _), result in zip(operations, results, strict=True)]
 
 
 def _translate(exc: Exception) -> Exception:

@@ -33,3 +33,10 @@ def initial_link_state(
     if teams_status is ConnectionStatus.CONNECTED:
         return LinkState.PENDING
     return LinkState.AWAITING_CONNECTION
+
+
+def stored_link_state(calendar_type: CalendarType, location: MeetingLocation) -> LinkState:
+    """The link state intake stores, from the calendar alone: ``pending`` for a dynamic Teams link (the
+    reconciler then reads the host's connection: rules 1 and 3 decide there between making the link and
+    ``awaiting_connection``), ``static`` for a custom link, else ``not_applicable``."""
+    return initial_link_state(calendar_type, location, ConnectionStatus.CONNECTED)

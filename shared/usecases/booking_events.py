@@ -11,11 +11,11 @@ Message formats (docs/architecture.md):
 ``host`` is the booking's primary host (the partition of its row). Which messages each booking
 event sends:
 
-* confirmed: ``meetings/create`` always (the meeting worker creates the Teams meeting when the link
-  is ``pending`` and writes the Outlook event when the host has a linked calendar, rule 9); when the
-  link state is already final (not ``pending``) also ``communications/confirmation`` (for ``pending``
-  the meeting worker sends it once the link exists); when ``awaiting_connection`` also
-  ``communications/host_notice`` (rule 3: the host is told why there is no link).
+* confirmed: ``meetings/create`` only, put BEFORE the booking's transaction (it is the reconciler's
+  intent: a stored booking always has it). The meeting worker does the rest: the Teams meeting when the
+  link is ``pending`` and the host's Teams connection is connected, else ``awaiting_connection``
+  (rule 3: the host is told why); the Outlook event when the host has a linked calendar (rule 9);
+  ``communications/confirmation`` (with the link when there is one); the ``booking.created`` event.
 * rescheduled: ``meetings/reschedule``; ``communications/reschedule`` unless the link is ``pending``
   (then the meeting worker sends it with the link).
 * cancelled: ``meetings/cancel`` and ``communications/cancellation``.
@@ -76,16 +76,10 @@ def send_communication(queue: MessageQueue, kind: str, workspace: str, host: str
     return msg
 
 
-def booking_confirmed(queue: MessageQueue, workspace: str, host: str, booking_id: str, revision: int,
-                      link_state: str) -> list[dict[str, Any]]:
-    """Messages for a newly confirmed booking (see the module doc)."""
-    sent = [send_meeting(queue, "create", workspace, host, booking_id, revision)]
-    if link_state != PENDING:
-        sent.append(send_communication(queue, "confirmation", workspace, host, booking_id, revision))
-    if link_state == AWAITING_CONNECTION:
-        sent.append(send_communication(queue, "host_notice", workspace, host, booking_id, revision))
-    webhook_events.booking_event(queue, "booking.created", workspace, host, booking_id, revision)
-    return sent
+def booking_confirmed(queue: MessageQueue, workspace: str, host: str, booking_id: str,
+                      revision: int) -> list[dict[str, Any]]:
+    """The message of a newly confirmed booking (see the module doc)."""
+    return [send_meeting(queue, "create", workspace, host, booking_id, revision)]
 
 
 def booking_rescheduled(queue: MessageQueue, workspace: str, host: str, booking_id: str, revision: int,

@@ -2,7 +2,10 @@
 
 Per client address: booking POSTs and slot GETs (checked by the handler before the body is parsed).
 Per workspace: confirmations to one invitee address, and bookings of one calendar (checked by intake
-after the calendar is known and before anything is stored). Reschedules of one booking are capped by
+after the calendar is known and before anything is stored). A calendar whose bookings all go to one
+host's partition (one member, or collective: the first member's) counts inside the booking's own
+transaction (:meth:`PublicLimits.calendar_count`), so a booking costs no counter request of its own
+there and a booking that is not stored (409) is not counted. Reschedules of one booking are capped by
 ``max_reschedules`` in the booking use case itself (its ``revision`` counts them).
 """
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Protocol
 
 from shared.domain.rate_limits import Limit, parse_limit
 from shared.errors import ConfigurationError
+from shared.ports import PendingCount
 
 BOOKINGS_PER_CLIENT = "RATE_LIMIT_BOOKINGS_PER_CLIENT"
 SLOTS_PER_CLIENT = "RATE_LIMIT_SLOTS_PER_CLIENT"
@@ -24,6 +28,8 @@ class RateLimiter(Protocol):
     """``shared.adapters.rate_limit_store.TableRateLimiter``."""
 
     def hit(self, limit: Limit | None, key: str | None) -> None: ...
+
+    def pending(self, limit: Limit | None, table: str, pk: str, rk: str) -> PendingCount | None: ...
 
 
 class SettingsReader(Protocol):
@@ -68,10 +74,22 @@ class PublicLimits:
             return self.bookings_per_calendar
         return Limit(BOOKINGS_PER_CALENDAR, bookings_per_hour, 3600)
 
-    def intake(self, workspace: str, calendar: str, invitee_email: str, bookings_per_hour: int | None = None) -> None:
-        """One booking about to be stored: its invitee's confirmations and its calendar's bookings."""
+    def intake(self, workspace: str, calendar: str, invitee_email: str, bookings_per_hour: int | None = None,
+               *, calendar_in_transaction: bool = False) -> None:
+        """One booking about to be stored: its invitee's confirmations, and its calendar's bookings unless
+        they are counted in the booking's transaction (:meth:`calendar_count`)."""
         self.limiter.hit(self.confirmations_per_invitee, f"{workspace}|{invitee_email.strip().lower()}")
-        self.limiter.hit(self.calendar_limit(bookings_per_hour), f"{workspace}|{calendar}")
+        if not calendar_in_transaction:
+            self.limiter.hit(self.calendar_limit(bookings_per_hour), f"{workspace}|{calendar}")
+
+    def calendar_count(self, calendar: str, bookings_per_hour: int | None, table: str,
+                       partition: str) -> PendingCount | None:
+        """The calendar's counter hit for the booking's transaction in ``table``/``partition`` (row
+        ``limit|{period}|{calendar}``); ``RateLimited`` when the calendar is at its limit."""
+        limit = self.calendar_limit(bookings_per_hour)
+        if limit is None:
+            return None
+        return self.limiter.pending(limit, table, partition, f"limit|{limit.period_seconds}|{calendar}")
 
 
 def max_reschedules(settings: SettingsReader) -> int | None:

@@ -43,7 +43,10 @@ def test_aims_are_judged_by_their_comparison():
     assert Figure("graph_calls_per_meeting_same_account", 1.3, "calls/meeting").meets_aim is False
     assert Figure("link_p95_same_account", 80.0, "x_standin_latency").meets_aim is None  # no aim
     assert Figure("intake_ratio", None, "ratio").meets_aim is None
-    assert Figure("intake_ratio", 0.7, "ratio").aim == ">= 0.6"
+    assert Figure("intake_ratio", 0.7, "ratio").aim == ">= 0.8"  # issue 17
+    assert Figure("intake_ratio", 0.79, "ratio").meets_aim is False
+    assert Figure("sweep_reads_per_candidate_50k", 1.1, "entities/candidate").meets_aim is True  # issue 15
+    assert Figure("sweep_reads_per_candidate_1k", 1.2, "entities/candidate").meets_aim is False
     assert set(AIMS) >= {"cold_import_ratio", "intake_ratio", "availability_fanout_ratio"}
 
 

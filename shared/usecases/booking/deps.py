@@ -5,7 +5,6 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from shared.domain.model import (
     LinkState,
 )
-from shared.ports import Clock, EntityStore, MessageQueue, Signer, iso_utc
+from shared.ports import Clock, EntityStore, IntakeLimits, MessageQueue, Signer, iso_utc
 from shared.usecases.availability import AvailabilityDeps
 
 log = logging.getLogger("bookbridge.booking")
@@ -36,9 +35,8 @@ class BookingDeps:
     clock: Clock
     signer: Signer
     availability: AvailabilityDeps
-    intake_guard: Callable[[str, str, str, int | None], None] | None = None
-    """``(workspace, calendar, invitee_email, the calendar's bookings_per_hour)`` before a booking is stored:
-    raises ``RateLimited`` to refuse."""
+    limits: IntakeLimits | None = None
+    """The rate limits checked before a booking is stored (``RateLimited`` refuses)."""
     max_reschedules: int | None = None
     """Reschedules one booking allows (``None``: no cap)."""
 

@@ -69,7 +69,7 @@ def _replay(deps: BookingDeps, claim: dict[str, Any], b: Booking | None) -> Book
     if b is None:
         raise Conflict("the booking made with this Idempotency-Key no longer exists")
     if claim.get("state") != "done":  # its messages may not have gone out
-        booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision, b.link_state)
+        booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision)
         mark_claim(deps.store, {**claim}, b, "done")
     return BookingResult(created_body(deps, b), replayed=True)
 

@@ -1,31 +1,25 @@
-"""Intake: choose the host, place the booking with its locks, then tell the workers."""
+"""Intake: choose the host, place the booking with its locks; its one message is put first.
+
+A booking on its main path costs: the calendar's point read, the invitee's rate-limit counter (one
+conditional write), the ``meetings/create`` message, and ONE transaction (booking, locks, the calendar's
+counter). The link state is the reconciler's to decide (it reads the host's connections anyway), and so
+are the invitee's confirmation, the host's notice and the ``booking.created`` event: the worker sends
+them when it handles the message."""
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.domain.assignment import choose_round_robin_member
 from shared.domain.availability import Interval
-from shared.domain.link_rules import initial_link_state
-from shared.domain.model import (
-    DYNAMIC_LINK_CALENDAR_TYPES,
-    BookingStatus,
-    CalendarType,
-    ConnectionKind,
-    LinkState,
-    MeetingLocation,
-)
-from shared.errors import (
-    BookbridgeError,
-    Conflict,
-    SlotTaken,
-)
-from shared.ports import iso_utc
+from shared.domain.link_rules import stored_link_state
+from shared.domain.model import BookingStatus, CalendarType, LinkState, MeetingLocation
+from shared.errors import BookbridgeError, ConcurrencyConflict, Conflict, SlotTaken
+from shared.ports import PendingCount, iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.bookings import Booking, MemberStats
-from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.usecases import booking_events
 from shared.usecases.availability import find_calendar
 from shared.usecases.booking import stranded
@@ -34,27 +28,19 @@ from shared.usecases.booking.idempotency import claim_key, drop_claim, mark_clai
 from shared.usecases.booking.locks import commit_new
 from shared.usecases.booking.slots import check_start, member_free
 from shared.usecases.booking.views import created_body
-from shared.usecases.reconcile import due
 
-#: When the sweep takes over a booking no worker handled (a lost message, a crash after the commit).
-INTENT_DELAY = timedelta(minutes=2)
+#: Commits of one booking while its calendar's counter keeps changing (other instances counting).
+COUNT_ATTEMPTS = 20
 
 log = logging.getLogger("bookbridge.booking")
 
 
-def initial_link(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: str) -> tuple[LinkState, str | None]:
+def stored_link(record: calendar_repo.CalendarRecord, host: str) -> LinkState:
+    """The link state intake stores, from the calendar alone: ``pending`` for a dynamic location (the
+    reconciler decides from the host's connections whether the link can be made or waits), else final."""
     config = record.config
     member = config.member(host)
-    location = member.meeting_location if member else MeetingLocation.NONE
-    teams_status = None
-    if location is MeetingLocation.TEAMS and config.type in DYNAMIC_LINK_CALENDAR_TYPES:
-        teams_status = status_of(get_connection_row(deps.store, record.workspace, host, ConnectionKind.TEAMS.value))
-    state = initial_link_state(config.type, location, teams_status)
-    reason = None
-    if state is LinkState.AWAITING_CONNECTION:
-        reason = (f"The host's Microsoft Teams connection is {teams_status.value if teams_status else 'missing'}; "
-                  "the Teams link will be added when the host connects Teams again.")
-    return state, reason
+    return stored_link_state(config.type, member.meeting_location if member else MeetingLocation.NONE)
 
 
 def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: str, hosts: list[str],
@@ -62,7 +48,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
     config = record.config
     member = config.member(host)
     location = member.meeting_location if member else MeetingLocation.NONE
-    state, reason = initial_link(deps, record, host)
+    state = stored_link(record, host)
     custom_url = member.custom_url if member and location is MeetingLocation.CUSTOM else None
     stamp = iso_utc(now)
     return Booking(
@@ -85,25 +71,52 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         location=location.value,
         custom_url=custom_url,
         link_state=state.value,
-        link_reason=reason,
+        link_reason=None,
         meeting_url=custom_url if state is LinkState.STATIC else None,
         revision=1,
         created_at=stamp,
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
-        # the reconciler's intent (rule 16): if no worker handled the booking by then, the sweep does
-        next_attempt_at=iso_utc(now + INTENT_DELAY),
         extra={**({"invitee_time_format": req.time_format} if req.time_format else {}),
                "request_fingerprint": req.fingerprint()},
     )
 
 
-def commit_with_intent(deps: BookingDeps, booking: Booking, now: datetime) -> None:
-    """The booking's due row first (``reconciledue``, the intent the sweep finds without scanning), then the
-    booking and its locks in one transaction (``SlotTaken`` when the time is taken). A due row left by a
-    failed commit wakes the reconciler once, which finds no booking and deletes it."""
-    due.schedule(deps.store, booking, str(booking.next_attempt_at))
-    commit_new(deps.store, booking, now)
+def counts_in_transaction(record: calendar_repo.CalendarRecord) -> bool:
+    """True when every booking of the calendar goes to one host's partition (one member; collective: the
+    first member's), so the calendar's rate-limit counter can sit there, in the booking's transaction."""
+    return record.config.type is CalendarType.COLLECTIVE or len(record.config.users) == 1
+
+
+def calendar_count(deps: BookingDeps, record: calendar_repo.CalendarRecord, booking: Booking) -> PendingCount | None:
+    if deps.limits is None or not counts_in_transaction(record):
+        return None
+    return deps.limits.calendar_count(record.calendar, record.config.bookings_per_hour, repo.SCHEDULE,
+                                      repo.schedule_pk(booking.workspace, booking.host))
+
+
+def commit_with_intent(deps: BookingDeps, record: calendar_repo.CalendarRecord, booking: Booking,
+                       now: datetime) -> None:
+    """The booking's ``meetings/create`` message first: it is the reconciler's intent (rule 16), so a stored
+    booking always has one (a queue that does not answer is a 503 with nothing stored); the worker waits a
+    while for a booking it does not find yet and then drops the message (a commit that failed). Then the
+    booking, its locks and its calendar's rate-limit counter (when it counts there) in ONE transaction
+    (``SlotTaken`` when the time is taken; the counter changed meanwhile: counted again, committed again)."""
+    count = calendar_count(deps, record, booking)  # RateLimited before anything is put
+    booking_events.booking_confirmed(deps.queue, booking.workspace, booking.host, booking.id, booking.revision)
+    for _ in range(COUNT_ATTEMPTS):
+        try:
+            etags = commit_new(deps.store, booking, now, [count.op] if count else None)
+        except ConcurrencyConflict:
+            if count is None:
+                raise
+            count.changed()
+            count = calendar_count(deps, record, booking)
+            continue
+        if count is not None:
+            count.committed(etags[-1] if etags else None)
+        return
+    raise ConcurrencyConflict("the calendar's booking counter kept changing; retry")
 
 
 def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interval, req: BookingRequest,
@@ -117,7 +130,7 @@ def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interva
             raise Conflict("the slot is no longer free: a host of this collective calendar is busy")
         booking = new_booking(deps, record, users[0], users, slot, req, booking_id, now)
         try:
-            commit_with_intent(deps, booking, now)
+            commit_with_intent(deps, record, booking, now)
         except SlotTaken:
             raise Conflict("the slot is no longer free: it was just booked") from None
         return booking, None
@@ -133,7 +146,7 @@ def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interva
             continue
         booking = new_booking(deps, record, user, [user], slot, req, booking_id, now)
         try:
-            commit_with_intent(deps, booking, now)
+            commit_with_intent(deps, record, booking, now)
         except SlotTaken:
             continue
         return booking, stats
@@ -142,15 +155,11 @@ def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interva
 
 def after_commit(deps: BookingDeps, record: calendar_repo.CalendarRecord, booking: Booking,
                   stats: MemberStats | None, now: datetime) -> None:
-    if booking.link_state == LinkState.AWAITING_CONNECTION.value:
-        repo.index_awaiting(deps.store, booking)
     if stats is not None:
         try:
             repo.record_assignment(deps.store, record.workspace, record.calendar, booking.host, now, stats)
         except BookbridgeError as exc:  # advisory: the booking stands
             log.warning("round-robin stats of %s/%s not updated: %s", record.workspace, record.calendar, exc.code)
-    booking_events.booking_confirmed(deps.queue, booking.workspace, booking.host, booking.id, booking.revision,
-                                     booking.link_state)
 
 
 def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
@@ -169,8 +178,9 @@ def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
         assert claim is not None
         booking_id = claim["booking_id"]
     try:
-        if deps.intake_guard is not None:
-            deps.intake_guard(record.workspace, record.calendar, req.email, record.config.bookings_per_hour)
+        if deps.limits is not None:
+            deps.limits.intake(record.workspace, record.calendar, req.email, record.config.bookings_per_hour,
+                               calendar_in_transaction=counts_in_transaction(record))
         booking, stats = place(deps, record, slot, req, booking_id, now)
     except Conflict as exc:
         if claim is not None:

@@ -69,11 +69,10 @@ def clear_stale(store: EntityStore, ws: str, user: str, cells: list[str], now: d
 
 
 def transact_locks(store: EntityStore, ws: str, user: str, ops: list[Any], cells: list[str],
-                    now: datetime) -> None:
+                    now: datetime) -> list[str | None] | None:
     for attempt in range(LOCK_ATTEMPTS):
         try:
-            store.transact(repo.SCHEDULE, ops)
-            return
+            return store.transact(repo.SCHEDULE, ops)
         except EntityExists:
             if attempt == LOCK_ATTEMPTS - 1 or not cells or not clear_stale(store, ws, user, cells, now):
                 raise SlotTaken() from None
@@ -113,8 +112,12 @@ def rollback(store: EntityStore, ws: str, users: Iterable[str], cells: list[str]
                         type(exc).__name__)
 
 
-def commit_new(store: EntityStore, booking: Booking, now: datetime) -> None:
-    """Lock every host and write the booking (see the module doc); ``SlotTaken`` when the time is taken."""
+def commit_new(store: EntityStore, booking: Booking, now: datetime,
+               extra: list[TransactionOp] | None = None) -> list[str | None] | None:
+    """Lock every host and write the booking (see the module doc); ``SlotTaken`` when the time is taken.
+
+    ``extra`` joins the booking's own transaction (a rate-limit counter, ETag-guarded: its condition
+    failing is ``ConcurrencyConflict``, nothing stored). Returns that transaction's new ETags, in order."""
     ws = booking.workspace
     cells = lock_cells(booking.start_utc, booking.end_utc)
     secondaries = sorted(u for u in booking.host_ids if u != booking.host)
@@ -128,11 +131,11 @@ def commit_new(store: EntityStore, booking: Booking, now: datetime) -> None:
     except BaseException:
         rollback(store, ws, taken, cells, booking.id, op)
         raise
-    ops = [("create", repo.booking_to_entity(booking))]
-    ops += [("create", repo.lock_entity(ws, booking.host, c, booking, now, op)) for c in cells]
+    own: list[TransactionOp] = [("create", repo.booking_to_entity(booking))]
+    own += [("create", repo.lock_entity(ws, booking.host, c, booking, now, op)) for c in cells]
     try:
-        transact_locks(store, ws, booking.host, ops, cells, now)
-    except SlotTaken:
+        return transact_locks(store, ws, booking.host, own + list(extra or []), cells, now)
+    except (SlotTaken, ConcurrencyConflict):  # refused as a whole: nothing was written
         rollback(store, ws, taken, cells, booking.id, op)
         raise
     except BaseException as exc:
@@ -142,6 +145,6 @@ def commit_new(store: EntityStore, booking: Booking, now: datetime) -> None:
         except Exception:  # noqa: BLE001 - unknown: keep the locks (they turn stale if unused)
             raise exc from None
         if committed:
-            return
+            return None
         rollback(store, ws, taken, cells, booking.id, op)
         raise exc

@@ -50,7 +50,7 @@ def own_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: I
 
 def replay(deps: BookingDeps, b: Booking) -> BookingResult:
     """Answer the booking again and put its messages again (the workers de-duplicate them)."""
-    booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision, b.link_state)
+    booking_events.booking_confirmed(deps.queue, b.workspace, b.host, b.id, b.revision)
     return BookingResult(created_body(deps, b), replayed=True)
 
 

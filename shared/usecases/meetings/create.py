@@ -47,6 +47,7 @@ from shared.usecases.meetings.writes import (
     store_link_result,
     synced_revision,
 )
+from shared.usecases.webhooks import emit as webhook_events
 
 log = logging.getLogger("bookbridge.meetings")
 
@@ -75,12 +76,16 @@ def backfill_gate(job: Job, booking: Booking) -> Outcome | None:
 
 def create(job: Job, booking: Booking) -> Outcome:
     """A ``create`` message: checks, then :func:`run_create` with the host's connections."""
+    from shared.usecases.reconcile.runner import ensure_first_messages, reconcile
+
     if job.msg.backfill_row is not None:
         gated = backfill_gate(job, booking)
         if gated is not None:
             return gated
-    from shared.usecases.reconcile.runner import reconcile
-
+    else:  # intake's: the booking's event, and its confirmation unless it comes with the link
+        webhook_events.booking_event(job.deps.queue, "booking.created", job.ws, job.host, job.booking_id,
+                                     job.msg.revision)
+        booking = ensure_first_messages(job, booking)
     return reconcile(job, booking)
 
 

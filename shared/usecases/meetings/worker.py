@@ -5,8 +5,9 @@ import logging
 from typing import Any
 
 from shared.errors import Throttled, TransientError
+from shared.usecases import queue_messages
 from shared.usecases.meetings.create import create
-from shared.usecases.meetings.deps import HOST_MAX_DEQUEUE_COUNT, Job, MeetingDeps
+from shared.usecases.meetings.deps import HOST_MAX_DEQUEUE_COUNT, MEETINGS_QUEUE, Job, MeetingDeps
 from shared.usecases.meetings.failure import give_up, requeue
 from shared.usecases.meetings.messages import MeetingMessage, Outcome
 from shared.usecases.meetings.reasons import reason_poison
@@ -15,6 +16,18 @@ from shared.usecases.queue_messages import parse_or_drop
 from shared.usecases.reconcile.runner import reconcile
 
 log = logging.getLogger("bookbridge.meetings")
+
+#: Intake puts a booking's ``create`` BEFORE its transaction (the message is the reconciler's intent): a
+#: worker may see it first. It is put back after each of these delays, then dropped (the commit failed or
+#: was refused). Storage ends a request's operation within 30 s (and request paths give up sooner), so a
+#: commit can no longer land once they have passed.
+COMMIT_WAIT_SECONDS = (1, 4, 10, 30, 60)
+
+
+def waits_for_commit(msg: MeetingMessage) -> bool:
+    """True for intake's ``create`` (not a sweep's) whose booking may still be committing."""
+    return (msg.op == "create" and msg.backfill_row is None and msg.due_row is None
+            and msg.attempt <= len(COMMIT_WAIT_SECONDS))
 
 
 def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: int = 1) -> Outcome:
@@ -25,6 +38,12 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
     job = Job(deps, msg)
     booking = job.load()
     if booking is None:
+        if waits_for_commit(msg):
+            delay = COMMIT_WAIT_SECONDS[msg.attempt - 1]
+            queue_messages.requeue(deps.queue, MEETINGS_QUEUE, msg, delay)
+            log.info("meetings: booking not stored yet, re-queued in %ss ws=%s booking=%s", delay, msg.workspace,
+                     msg.booking_id)
+            return Outcome("requeued", "booking not stored yet", requeue_delay=delay)
         log.warning("meetings: booking not found ws=%s booking=%s", msg.workspace, msg.booking_id)
         if msg.backfill_row is not None:
             drop_backfill_rows(job, None)

@@ -89,10 +89,9 @@ def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outc
 
 
 def ensure_first_messages(job: Job, booking: Booking) -> Booking:
-    """A booking the sweep took over (intake's messages may be lost: a queue outage, a crash after the
-    commit): its confirmation, and for ``awaiting_connection`` the host's notice, are put again through the
-    outbox (the communications worker sends each once). A ``pending`` booking's confirmation comes with its
-    link, as always."""
+    """A booking the worker sees first (intake's ``create``) or the sweep took over: its confirmation, and
+    for ``awaiting_connection`` the host's notice, are put through the outbox (the communications worker
+    sends each once). A ``pending`` booking's confirmation comes with its link, as always."""
     state = booking.link_state
     if (is_cancelled(booking) or state == LinkState.PENDING.value
             or booking.confirmation_enqueued_revision is not None):
@@ -216,4 +215,4 @@ def record_failure(job: Job, booking: Booking, reason: str, *, link: bool) -> Bo
     return stored
 
 
-__all__ = ["connections_of", "expire", "reconcile", "record_failure", "settle"]
+__all__ = ["connections_of", "ensure_first_messages", "expire", "reconcile", "record_failure", "settle"]

@@ -30,8 +30,11 @@ def _without_etag(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def _awaiting_booking(w: World, slug: str, start: str, email: str) -> tuple[str, str]:
+    """Intake stores ``pending`` (issue 15 (11)); the worker's first look finds no Teams connection."""
     made = w.book(slug, start, email)
-    assert made.body["link_status"] == "awaiting_connection"
+    assert made.body["link_status"] == "pending"
+    w.pump("meetings")
+    assert w.booking("alice", made.body["id"])["link_state"] == "awaiting_connection"
     return made.body["id"], made.body["manage_token"]
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from devhost.smoke import RAISED_RATE_LIMITS
 from shared.bootstrap import install
+from shared.usecases.meetings import handle_meeting_message
 from tests.fakes import FixedClock
-from tests.unit.booking.helpers import Api, calendar_body, member
+from tests.unit.booking.helpers import Api, calendar_body, graphless_meeting_deps, member
 
 SLOT = "2026-11-23T10:00:00Z"  # FixedClock: Monday 2026-11-23 08:00Z
 CELLS = [f"lock|20261123T10{m:02d}Z" for m in range(0, 30, 5)]
@@ -177,14 +178,16 @@ def test_life_cycle_on_real_storage_create_get_reschedule_cancel(azure):
     api.setup(ws, ["alice", "bob"], {"c": calendar_body(slug, [member("alice", "teams"), member("bob")],
                                                         type="collective")})
     booked = api.book(slug, SLOT, key=f"key-{sfx}")
-    assert booked.status == 201 and booked.body["link_status"] == "awaiting_connection"
-    replay = api.book(slug, SLOT, key=f"key-{sfx}")
-    assert replay.status == 201 and replay.body["id"] == booked.body["id"]
+    assert booked.status == 201 and booked.body["link_status"] == "pending"  # the reconciler decides
     bid, token = booked.body["id"], booked.body["manage_token"]
-    backfill = list(store.query("backfillindex", f"{ws}|alice"))
-    assert [r["RowKey"] for r in backfill] == [f"{SLOT}|{bid}"]
     assert queues.on("meetings", bid) == [{"op": "create", "workspace": ws, "host": "alice",
                                                   "booking_id": bid, "revision": 1}]
+    handle_meeting_message(graphless_meeting_deps(store, queues, api.clock), queues.on("meetings", bid)[0])
+    replay = api.book(slug, SLOT, key=f"key-{sfx}")
+    assert replay.status == 201 and replay.body["id"] == bid and replay.body["link_status"] == "awaiting_connection"
+    backfill = list(store.query("backfillindex", f"{ws}|alice"))
+    assert [r["RowKey"] for r in backfill] == [f"{SLOT}|{bid}"]
+    assert len(queues.on("meetings", bid)) == 1
     assert [m["kind"] for m in queues.on("communications", bid)] == ["confirmation", "host_notice"]
 
     assert api.get(bid, token).body["status"] == "confirmed"
@@ -212,11 +215,11 @@ def test_storage_requests_of_a_personal_intake(azure):
     api.book(slug, "2026-11-23T09:00:00Z")  # warm the table clients
     tables, queues = store.requests, api.queue.requests
     assert api.book(slug, SLOT).status == 201
-    # slug point read + the intent's due row + one entity-group transaction + one conditional write per
-    # workspace counter (invitee and calendar; an in-process call carries no client address, so the
-    # per-client limit is not counted)
-    assert store.requests - tables == 5
-    assert api.queue.requests - queues == 3  # meetings/create + communications/confirmation + webhookevents
+    # issue 15 (11): slug point read + one entity-group transaction (booking, locks and the calendar's
+    # counter) + one queue put; plus the invitee's counter, one conditional write (an in-process call
+    # carries no client address, so the per-client limit is not counted)
+    assert store.requests - tables == 3
+    assert api.queue.requests - queues == 1  # meetings/create: the worker puts the rest
 
 
 def test_concurrent_reschedules_of_one_collective_booking_leave_consistent_locks(azure):

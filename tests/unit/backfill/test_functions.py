@@ -143,9 +143,10 @@ def test_intake_reschedule_and_cancel_keep_both_indexes_right(world):
     store, queue, clock, _ = world
     api = Api(store, queue, clock)
     ws = new_ws()
-    slug = _teams_calendar(api, ws)  # alice has no teams connection: awaiting_connection
+    slug = _teams_calendar(api, ws)  # alice has no teams connection: awaiting_connection once the worker looked
     made = api.book(slug, "2026-11-24T09:00:00Z")
-    assert made.status == 201 and made.body["link_status"] == "awaiting_connection"
+    assert made.status == 201 and made.body["link_status"] == "pending"
+    api.work_meetings()
     bid, token = made.body["id"], made.body["manage_token"]
     assert index_keys(store, ws, "alice") == [f"2026-11-24T09:00:00Z|{bid}"]
     assert host_keys(store) == [f"{ws}|alice"]

@@ -76,6 +76,10 @@ class Api:
         self.store, self.queue, self.clock = store, queue, clock
         install(self.container)
 
+    def work_meetings(self) -> list[Any]:
+        """:func:`work_meetings` on this API's store and queue."""
+        return work_meetings(self.store, self.queue, self.clock)
+
     # management
     def put_workspace(self, ws: str, name: str = "Acme") -> Resp:
         from functions import management
@@ -142,6 +146,32 @@ class Api:
 
         return request(public_booking.public_reschedule_booking, "POST", {"id": booking_id},
                        params={"token": token}, body={"start": start})
+
+
+def graphless_meeting_deps(store: Any, queue: Any, clock: Any) -> Any:
+    """``MeetingDeps`` reading the host's connections from ``store``; a Graph call fails the test."""
+    from shared.repositories.connection_reads import get_connection_row
+    from shared.usecases.meetings import MeetingDeps
+
+    def no_graph(*_: Any, **__: Any) -> Any:
+        raise AssertionError("no Graph call expected here")
+
+    return MeetingDeps(store=store, queue=queue, clock=clock, graph=no_graph, access_token=no_graph,
+                       connection=lambda ws, user, kind: get_connection_row(store, ws, user, kind),
+                       mark_teams_unavailable=no_graph)
+
+
+def work_meetings(store: Any, queue: Any, clock: Any) -> list[Any]:
+    """Hand every ``meetings`` message sent so far to the meeting worker, once each (no Graph). Intake
+    stores a Teams booking ``pending``; the worker decides from the host's connection, and puts the
+    confirmation, the host's notice and ``booking.created``."""
+    from shared.usecases.meetings import handle_meeting_message
+
+    deps = graphless_meeting_deps(store, queue, clock)
+    done = getattr(queue, "_worked", 0)
+    messages = queue.on("meetings")
+    queue._worked = len(messages)
+    return [handle_meeting_message(deps, m) for m in messages[done:]]
 
 
 def nothing_stored(store: Any, queue: Any) -> bool:

@@ -44,8 +44,8 @@ def test_a_booking_is_confirmed_with_its_locks_in_one_partition_and_its_messages
     assert body["link_status"] == "static" and body["meeting_url"] == "https://meet.example/alice"
     assert body["hosts"] == [{"user": "alice", "name": "Alice"}]
     assert len(body["id"]) == 32 and int(body["id"], 16) >= 0
-    # one slug read + the reconciler's intent (its due row) + one transaction: a personal intake
-    assert store.requests - before == 3
+    # issue 15 (11), intake at the floor: one slug read + one transaction (+ one queue put, below)
+    assert store.requests - before == 2
     assert locks(store, "acme|alice") == [f"lock|20261123T10{m:02d}Z" for m in range(0, 30, 5)]
     row = store.get("schedule", "acme|alice", f"booking|{body['id']}")
     for field in ("id", "workspace", "calendar", "calendar_slug", "calendar_type", "calendar_timezone", "host",
@@ -56,8 +56,11 @@ def test_a_booking_is_confirmed_with_its_locks_in_one_partition_and_its_messages
     assert row["revision"] == 1 and row["location"] == "custom" and row["start_utc"] == SLOT
     assert queue.on("meetings") == [{"op": "create", "workspace": "acme", "host": "alice",
                                      "booking_id": body["id"], "revision": 1}]
+    assert len(queue.sent) == 1  # its one message: the worker puts the confirmation and the event
+    personal.work_meetings()
     assert queue.on("communications") == [{"kind": "confirmation", "workspace": "acme", "host": "alice",
                                            "booking_id": body["id"], "revision": 1}]
+    assert [m["type"] for m in queue.on("webhookevents")] == ["booking.created"]
 
 
 def test_teams_with_a_connected_host_is_pending_and_only_the_meeting_worker_is_told(api, store, queue):
@@ -72,11 +75,18 @@ def test_teams_with_a_connected_host_is_pending_and_only_the_meeting_worker_is_t
 
 @pytest.mark.parametrize("status", [None, "needs_reauth", "disconnected"])
 def test_teams_without_a_connected_host_is_awaiting_connection_with_a_backfill_row(api, store, queue, status):
+    """Issue 15 (11): intake does not read the connection (the link state is the reconciler's): it stores
+    ``pending``; the worker's first look makes it ``awaiting_connection`` with the backfill row, the
+    confirmation and the host's notice (rule 3)."""
     api.setup("acme", ["alice"], {"p": calendar_body("t", [member("alice", "teams")])})
     if status:
         connect(store, "acme", "alice", kind="teams", status=status)
+    before = store.requests
     r = api.book("t", SLOT)
-    assert r.status == 201 and r.body["link_status"] == "awaiting_connection"
+    assert r.status == 201 and r.body["link_status"] == "pending"
+    assert store.requests - before == 2 and store.all("backfillindex") == []
+    api.work_meetings()
+    assert api.get(r.body["id"], r.body["manage_token"]).body["link_status"] == "awaiting_connection"
     rows = store.all("backfillindex")
     assert len(rows) == 1
     assert rows[0]["PartitionKey"] == "acme|alice" and rows[0]["RowKey"] == f"{SLOT}|{r.body['id']}"
@@ -84,7 +94,7 @@ def test_teams_without_a_connected_host_is_awaiting_connection_with_a_backfill_r
         "booking_id": r.body["id"], "calendar": "p", "start_utc": SLOT, "location": "teams"}
     assert [m["kind"] for m in queue.on("communications")] == ["confirmation", "host_notice"]
     got = api.get(r.body["id"], r.body["manage_token"]).body
-    assert "Teams connection" in got["link_reason"]
+    assert "Teams" in got["link_reason"] and "connect" in got["link_reason"].lower()
 
 
 def test_no_location_is_not_applicable(api, store, queue):
@@ -229,6 +239,7 @@ def test_cancel_deletes_the_locks_and_frees_the_slot(personal, store, queue):
 def test_cancel_of_an_awaiting_booking_removes_its_backfill_row(api, store):
     api.setup("acme", ["alice"], {"p": calendar_body("t", [member("alice", "teams")])})
     a = api.book("t", SLOT).body
+    api.work_meetings()
     assert len(store.all("backfillindex")) == 1
     api.cancel(a["id"], a["manage_token"])
     assert store.all("backfillindex") == []

@@ -291,3 +291,64 @@ def test_a_single_instance_writes_once_per_hit_and_refuses_without_storage():
     with pytest.raises(RateLimited):
         limiter.hit(limit, "k")
     assert store.requests == before
+
+
+# ------------------------------------------------------------------ the calendar's counter in the booking's transaction
+def _calendar_counter(store, pk="acme|alice", rk="limit|3600|p"):
+    return store.get("schedule", pk, rk)
+
+
+def test_a_calendars_count_rides_in_the_bookings_own_transaction(store, queue, clock):
+    """Issue 15 (11) / issue 17: a personal calendar's counter is a row of the host's partition, written in
+    the booking's transaction; a booking refused (409) is not counted, and nothing else is written."""
+    make_api(store, queue, clock, RATE_LIMIT_BOOKINGS_PER_CALENDAR="3/1h")
+    assert book(SLOTS[0], client=None, email="a@example.test").status == 201  # reads the counter once
+    before = store.requests
+    assert book(SLOTS[1], client=None, email="b@example.test").status == 201
+    assert store.requests - before == 2  # the slug's point read and the transaction
+    assert book(SLOTS[1], client=None, email="c@example.test").status == 409
+    assert _calendar_counter(store)["count"] == 2 and store.all("ratelimits") == []
+    assert book(SLOTS[2], client=None, email="d@example.test").status == 201
+    r = book(SLOTS[3], client=None, email="e@example.test")
+    assert r.status == 429 and r.body["error"]["limit"] == "RATE_LIMIT_BOOKINGS_PER_CALENDAR"
+    assert len(bookings(store)) == 3 and _calendar_counter(store)["count"] == 3
+
+
+def test_two_instances_count_a_calendar_together_through_the_transactions_etag(store, queue, clock):
+    """Each instance caches the counter's ETag; a transaction carrying a stale one fails as a whole (nothing
+    stored), the counter is read again and the booking committed again: the limit holds across instances."""
+    from shared.bootstrap import install
+
+    first = make_api(store, queue, clock, RATE_LIMIT_BOOKINGS_PER_CALENDAR="3/1h")
+    second = Api(store, queue, clock, settings={"RATE_LIMIT_BOOKINGS_PER_CALENDAR": "3/1h"})
+    answers = []
+    for n, api in enumerate([first, second, first, second, first]):
+        install(api.container)
+        answers.append(book(SLOTS[n], client=None, email=f"i{n}@example.test").status)
+    assert answers == [201, 201, 201, 429, 429]
+    assert len(bookings(store)) == 3 and _calendar_counter(store)["count"] == 3
+    clock.advance(hours=1)  # the next window starts over, for both
+    install(second.container)
+    assert book(SLOTS[5], client=None, email="j@example.test").status == 201
+
+
+def test_a_round_robin_calendar_counts_in_its_own_counter_row(store, queue, clock):
+    """Its bookings go to several hosts' partitions: the calendar's counter is a conditional write of its own."""
+    api = Api(store, queue, clock, settings={"RATE_LIMIT_BOOKINGS_PER_CALENDAR": "2/1h"})
+    api.setup("acme", ["alice", "bob"], {"rr": calendar_body("rr", [member("alice"), member("bob")],
+                                                             type="round_robin")})
+    assert [book(s, client=None, email=f"{n}@example.test", slug="rr").status for n, s in enumerate(SLOTS[:3])] == \
+        [201, 201, 429]
+    assert [r["count"] for r in store.all("ratelimits")] == [2]
+    assert not [e for e in store.all("schedule") if e["RowKey"].startswith("limit|")]
+
+
+def test_a_collective_calendar_counts_in_its_first_members_partition(store, queue, clock):
+    api = Api(store, queue, clock, settings={"RATE_LIMIT_BOOKINGS_PER_CALENDAR": "1/1h"})
+    api.setup("acme", ["alice", "bob"], {"c": calendar_body("c", [member("alice"), member("bob")],
+                                                            type="collective")})
+    assert book(SLOTS[0], client=None, slug="c").status == 201
+    r = book(SLOTS[1], client=None, email="other@example.test", slug="c")
+    assert r.status == 429 and r.body["error"]["limit"] == "RATE_LIMIT_BOOKINGS_PER_CALENDAR"
+    assert _calendar_counter(store, "acme|alice", "limit|3600|c")["count"] == 1
+    assert [e for e in store.all("schedule") if e["RowKey"].startswith("lock|")] and len(bookings(store)) == 1

@@ -1,15 +1,15 @@
-"""Issue 15, "A stored booking can be stranded for good": the queue down after the booking's commit
-answers 503 with Retry-After, the booking carries the reconciler's intent (a due row written before the
-commit) so the sweep takes it over, and a retry of the same request without a key gets its own booking."""
+"""Issue 15, "A stored booking can be stranded for good". Intake puts the booking's ``meetings/create``
+BEFORE its transaction (the message is the reconciler's intent): the queue down answers 503 with
+Retry-After and stores nothing; a stored booking always has its message, even when the answer was lost
+(then a retry of the same request without a key gets its own booking); a worker that sees the message
+before the commit waits for it, and drops a message whose booking was never stored."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from shared.domain import reconcile as rc
 from shared.errors import StorageUnavailable
-from shared.usecases.backfill import BackfillDeps, run_sweep
 from shared.usecases.meetings import MeetingDeps, handle_meeting_message
 from tests.unit.booking.helpers import calendar_body, member
 
@@ -46,40 +46,84 @@ def meeting_deps(store: Any, queue: Any, clock: Any) -> MeetingDeps:
                        access_token=no_graph, connection=lambda *_: None, mark_teams_unavailable=no_graph)
 
 
-def test_queue_down_after_the_commit_is_503_and_the_sweep_takes_the_booking_over(world) -> None:
+def test_queue_down_is_503_with_retry_after_and_nothing_stored_then_the_retry_books(world) -> None:
     api, store, queue, clock, wrapped = world
     wrapped.down = True
     r = api.book("c", SLOT)
     assert r.status == 503 and int(r.headers["Retry-After"]) >= 1
-    [row] = [e for e in store.all("schedule") if e["RowKey"].startswith("booking|")]
-    assert row["next_attempt_at"] == "2026-11-23T08:02:00Z"
-    assert [e["booking_id"] for e in store.all(rc.DUE_TABLE)] == [row["id"]]
-    assert queue.on("meetings") == [] and queue.on("communications") == []
+    assert store.all("schedule") == [] and queue.sent == []
     wrapped.down = False
-    clock.advance(minutes=3)
-    run_sweep(BackfillDeps(store=store, queue=queue, clock=clock))
+    again = api.book("c", SLOT)
+    assert again.status == 201 and again.headers.get("Idempotent-Replayed") is None
     [msg] = queue.on("meetings")
-    assert msg["op"] == "reconcile" and msg["booking_id"] == row["id"]
+    assert msg["op"] == "create" and msg["booking_id"] == again.body["id"]
     handle_meeting_message(meeting_deps(store, queue, clock), msg)
-    stored = next(e for e in store.all("schedule") if e["RowKey"] == row["RowKey"])
-    assert stored["link_state"] == "static" and not stored.get("next_attempt_at")
     assert [m["kind"] for m in queue.on("communications")] == ["confirmation"]
-    assert store.all(rc.DUE_TABLE) == []
 
 
-def test_a_retry_without_a_key_after_a_503_gets_its_own_booking_not_a_409(world) -> None:
-    api, store, queue, clock, wrapped = world
-    wrapped.down = True
-    assert api.book("c", SLOT).status == 503
-    wrapped.down = False
+class AnswerLost:
+    """Wraps the fake store: the next transaction commits, then the answer (and the read-back) is lost."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.armed, self.lost = inner, False, False
+
+    def transact(self, table: str, ops: list[Any]) -> Any:
+        etags = self.inner.transact(table, ops)
+        if self.armed:
+            self.armed, self.lost = False, True
+            raise StorageUnavailable("the answer was lost")
+        return etags
+
+    def get(self, *args: Any) -> Any:
+        if self.lost:
+            self.lost = False
+            raise StorageUnavailable("still unreachable")
+        return self.inner.get(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_booking_whose_answer_was_lost_has_its_message_and_a_retry_without_a_key_gets_it(world) -> None:
+    api, store, queue, clock, _ = world
+    lossy = AnswerLost(store)
+    api.container.store = lossy
+    api.container.__dict__.pop("request_storage", None)
+    api.container.__dict__.pop("booking_deps", None)
+    lossy.armed = True
+    r = api.book("c", SLOT)
+    assert r.status == 503 and int(r.headers["Retry-After"]) >= 1
+    [row] = [e for e in store.all("schedule") if e["RowKey"].startswith("booking|")]
+    assert [(m["op"], m["booking_id"]) for m in queue.on("meetings")] == [("create", row["id"])]  # stored: its intent
     clock.advance(seconds=20)
     again = api.book("c", SLOT)
     assert again.status == 201, again.body
-    [row] = [e for e in store.all("schedule") if e["RowKey"].startswith("booking|")]
     assert again.body["id"] == row["id"] and again.headers.get("Idempotent-Replayed") == "true"
-    assert [m["op"] for m in queue.on("meetings")] == ["create"]  # its messages, put again
+    # the retry's own intent (its booking was refused: the worker drops it after waiting), then the
+    # replayed booking's message again (the workers de-duplicate)
+    first, retry_intent, replayed = queue.on("meetings")
+    assert first == replayed and retry_intent["booking_id"] != row["id"]
+    outcomes = [handle_meeting_message(meeting_deps(store, queue, clock), m) for m in (first, retry_intent, replayed)]
+    assert [o.action for o in outcomes][1] == "requeued"
+    assert [m["kind"] for m in queue.on("communications")] == ["confirmation"]
     other = api.book("c", SLOT, email="someone.else@example.com")
     assert other.status == 409  # another person's request for that time is still refused
+
+
+def test_the_worker_waits_for_a_commit_it_sees_first_then_drops_a_message_never_stored(world) -> None:
+    from shared.usecases.meetings.worker import COMMIT_WAIT_SECONDS
+
+    _, store, queue, clock, _ = world
+    msg = {"op": "create", "workspace": "acme", "host": "alice", "booking_id": "f" * 32, "revision": 1}
+    delays = []
+    for _ in COMMIT_WAIT_SECONDS:
+        out = handle_meeting_message(meeting_deps(store, queue, clock), msg)
+        assert out.action == "requeued"
+        delays.append(queue.sent[-1].visibility_timeout)
+        msg = queue.sent[-1].message
+    assert delays == list(COMMIT_WAIT_SECONDS) and sum(delays) > 30  # past storage's 30 s server timeout
+    assert handle_meeting_message(meeting_deps(store, queue, clock), msg).action == "skipped"
+    assert len(queue.sent) == len(COMMIT_WAIT_SECONDS)  # dropped: no further copy
 
 
 def test_request_paths_give_up_on_storage_within_ten_seconds() -> None:

@@ -44,7 +44,7 @@ def _next_delivery(deps: WebhookDeps) -> tuple[dict[str, Any], int]:
 
 def _emit_created(deps: WebhookDeps, times: int = 1) -> None:
     for _ in range(times):
-        booking_events.booking_confirmed(deps.queue, "acme", "alice", "b" * 32, 0, "pending")
+        webhooks.booking_event(deps.queue, "booking.created", "acme", "alice", "b" * 32, 0)  # as the meeting worker
 
 
 @responses.activate
