@@ -106,6 +106,16 @@ class Stack:
         assert res.status_code == 200, res.text
         return list(res.json()["slots"])
 
+    def work_create(self, cal: Calendar, booking_id: str) -> None:
+        """The meeting worker's handling of intake's ``create`` (the worker is off in these tests): it decides
+        the link state and puts the confirmation (custom and no location: no Graph call)."""
+        from shared import bootstrap
+        from shared.usecases.meetings import handle_meeting_message
+
+        handle_meeting_message(bootstrap.container().meeting_deps(), {
+            "op": "create", "workspace": cal.workspace, "host": cal.users[0], "booking_id": booking_id,
+            "revision": 1})
+
     def bookings_of(self, cal: Calendar, user: str | None = None) -> list[dict[str, Any]]:
         """Booking rows stored in a host's ``schedule`` partition."""
         pk = f"{cal.workspace}|{user or cal.users[0]}"

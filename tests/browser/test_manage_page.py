@@ -183,6 +183,7 @@ def test_the_emails_manage_link_opens_the_manage_page(stack, new_page):
         "start": stack.slots(cal.slug, day, day, cal.timezone)[0]["start"], "name": "Ada Lovelace",
         "email": address, "timezone": "Europe/London"})
     assert res.status_code == 201, res.text
+    stack.work_create(cal, res.json()["id"])
     text = confirmation_text(stack, address)
     link = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Manage your booking: "))
     assert link.startswith(f"{stack.api}/manage/{res.json()['id']}?token=")
