@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from . import graph_events, graph_meetings, graph_schedule
+from . import graph_events, graph_meetings, graph_schedule, graph_subscriptions
 from .context import Context
 from .graph_common import ERROR_CODES, GraphCall, GraphError, error_response
 from .state import TokenRecord
@@ -21,6 +21,7 @@ ROUTER = Router(ignore_case=True)
 graph_events.register(ROUTER)
 graph_schedule.register(ROUTER)
 graph_meetings.register(ROUTER)
+graph_subscriptions.register(ROUTER)
 
 
 def _bearer(ctx: Context, req: Request) -> tuple[TokenRecord | None, str]:

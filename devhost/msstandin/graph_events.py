@@ -7,7 +7,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from . import graph_meetings
+from . import graph_delta, graph_meetings, graph_subscriptions
+from .context import Context
 from .graph_common import (
     CALENDAR_READ,
     CALENDAR_WRITE,
@@ -44,6 +45,7 @@ def register(router: Router) -> None:
     router.add("PATCH", CAL + r"/events/(?P<eid>[^/]+)", update_event, returns="event")
     router.add("DELETE", CAL + r"/events/(?P<eid>[^/]+)", delete_event)
     router.add("POST", CAL + r"/events/(?P<eid>[^/]+)/cancel", cancel_event)
+    graph_delta.register(router, CAL)
 
 
 def get_me(call: GraphCall) -> Response:
@@ -86,6 +88,11 @@ def list_calendars(call: GraphCall) -> Response:
     items = [apply_select(_calendar_body(call, c.id), fields) for c in call.account.calendars]
     return json_response(200, {"@odata.context": call.context_url(f"users('{call.account.oid}')/calendars"),
                                "value": items})
+
+
+def calendar_id(call: GraphCall) -> str:
+    """The calendar of the path (the primary calendar for ``/me``); 404 for one the mailbox lacks."""
+    return _calendar_id(call)
 
 
 def _calendar_id(call: GraphCall) -> str:
@@ -207,6 +214,7 @@ def create_event(call: GraphCall) -> Response:
         box.events[ev.id] = ev
         if tx:
             box.transactions[tx] = ev.id
+        graph_subscriptions.event_changed(call.ctx, call.upn, ev.id, "created", ev.data["changeKey"])
         return json_response(201, _with_context(call, render(call, ev)))
 
 
@@ -275,19 +283,26 @@ def update_event(call: GraphCall) -> Response:
         if "body" in body and ev.data.get("onlineMeeting"):
             call.ctx.state.kill_join_link((ev.data.get("onlineMeeting") or {}).get("joinUrl"))
             ev.data.update(onlineMeeting=None, isOnlineMeeting=False, onlineMeetingProvider="unknown")
+        graph_subscriptions.event_changed(call.ctx, call.upn, ev.id, "updated", ev.data["changeKey"])
         return json_response(200, _with_context(call, render(call, ev)))
 
 
 def _remove(call: GraphCall, ev: StoredEvent, how: str, comment: str | None = None) -> None:
-    state = call.ctx.state
+    remove_event(call.ctx, call.upn, ev, how, comment)
+
+
+def remove_event(ctx: Context, upn: str, ev: StoredEvent, how: str, comment: str | None = None) -> None:
+    """Take an event out of the mailbox (``delete`` or ``cancel``), its join link dies; subscribers are told."""
+    state = ctx.state
     with state.lock:
-        box = state.mailbox(call.upn)
+        box = state.mailbox(upn)
         box.events.pop(ev.id, None)
         state.kill_join_link((ev.data.get("onlineMeeting") or {}).get("joinUrl"))
         removed = copy.deepcopy(ev.data)
         if how == "cancel":
             removed["isCancelled"] = True
         box.removed.append({"how": how, "comment": comment, "time": format_dto(now_utc()), "event": removed})
+    graph_subscriptions.event_changed(ctx, upn, ev.id, "deleted", str(ev.data.get("changeKey") or ""))
 
 
 def delete_event(call: GraphCall) -> Response:

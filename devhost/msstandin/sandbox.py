@@ -8,6 +8,7 @@ from typing import Any
 from . import pages
 from .context import Context
 from .graph_events import new_event
+from .graph_subscriptions import event_changed
 from .identity import REVOKE_REASONS, normalize_scopes
 from .state import StoredEvent
 from .timezones import format_dto, format_dttz, parse_dto
@@ -104,6 +105,7 @@ def add_outside_event(ctx: Context, req: Request, upn: str) -> Response:
         return _problem(400, "; ".join(str(p) for p in problems))
     with ctx.state.lock:
         ctx.state.mailbox(account.upn).events[data["id"]] = StoredEvent(data["id"], cid, data, start, end, "outside")
+    event_changed(ctx, account.upn, data["id"], "created", data["changeKey"])
     return json_response(201, data)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from . import graph, identity, sandbox
+from . import graph, identity, sandbox, sandbox_inbound
 from .certs import create_server_tls
 from .context import Context
 from .graph_common import error_response
@@ -35,6 +35,7 @@ IDENTITY_ROUTER = Router(ignore_case=True)
 identity.register(IDENTITY_ROUTER)
 SANDBOX_ROUTER = Router()
 sandbox.register(SANDBOX_ROUTER)
+sandbox_inbound.register(SANDBOX_ROUTER)
 
 
 class App:

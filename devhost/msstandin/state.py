@@ -154,6 +154,8 @@ class Mailbox:
     meetings: dict[str, dict[str, Any]] = field(default_factory=dict)
     external_ids: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(seq, event id)`` of every create, update and removal, in order (``calendarView/delta`` reads it).
+    changes: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -237,6 +239,11 @@ class State:
         self.inflight: dict[tuple[str, str], int] = {}
         self.join_links: dict[str, dict[str, Any]] = {}
         self.consents: list[dict[str, Any]] = []
+        #: Graph change-notification subscriptions by id (``graph_subscriptions.py``).
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        #: Every notification (validation, change, lifecycle) the stand-in delivered, and its answer.
+        self.deliveries: list[dict[str, Any]] = []
+        self.change_seq = 0
         self._seq = 0
 
     def reset(self) -> None:
@@ -244,11 +251,12 @@ class State:
         with self.lock:
             self.config = Config(**asdict(self.initial_config))
             self.accounts = dict(self.initial_accounts)  # calendars added through the sandbox go
-            for store in (self.codes, self.tokens, self.mailboxes, self.join_links):
+            for store in (self.codes, self.tokens, self.mailboxes, self.join_links, self.subscriptions):
                 store.clear()
             self.failures.clear()
             self.log.clear()
             self.consents.clear()
+            self.deliveries.clear()
 
     # -- accounts --------------------------------------------------------------------------------
     def account(self, key: str | None) -> Account | None:
