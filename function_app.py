@@ -11,6 +11,7 @@ from functions import (
                        communications_worker,
                        connections,
                        health,
+                       inbound,
                        management,
                        meetings_worker,
                        openapi,
@@ -32,3 +33,4 @@ app.register_functions(backfill_sweep.bp)
 app.register_functions(openapi.bp)
 app.register_functions(booking_admin.bp)
 app.register_functions(webhooks.bp)
+app.register_functions(inbound.bp)

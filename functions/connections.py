@@ -138,12 +138,14 @@ def connections_list(req: func.HttpRequest) -> func.HttpResponse:
 @management_endpoint
 def connections_disconnect(req: func.HttpRequest) -> func.HttpResponse:
     """200 with the slot, now ``disconnected`` (tokens deleted); 404 when never connected."""
+    from shared import bootstrap
     from shared.http import json_response
     from shared.schemas.connections import ConnectionOut
-    from shared.usecases.connections import disconnect
+    from shared.usecases.inbound import disconnect
 
     rp = req.route_params
-    view = disconnect(_deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
+    inbound = bootstrap.container().inbound_deps(for_disconnect=True)
+    view = disconnect(inbound, _deps(), rp.get("workspace", ""), rp.get("user", ""), rp.get("kind", ""))
     return json_response(ConnectionOut.model_validate(view).model_dump())
 
 

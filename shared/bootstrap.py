@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.usecases.booking import BookingDeps
     from shared.usecases.communications import CommsDeps
     from shared.usecases.connections import ContainerDeps
+    from shared.usecases.inbound import InboundDeps
     from shared.usecases.meetings import MeetingDeps
     from shared.usecases.meetings.deps import MeetingPorts
     from shared.usecases.public_limits import PublicLimits
@@ -81,44 +82,37 @@ class Part(Generic[T]):
 
 def _table_store(c: Container) -> EntityStore:
     from shared.adapters.table_store import TableEntityStore
-
     return TableEntityStore(c.storage_account.table_service())
 
 
 def _message_queue(c: Container) -> MessageQueue:
     from shared.adapters.queue_store import StorageMessageQueue
-
     return StorageMessageQueue(c.storage_account.queue_service())
 
 
 def _cipher(c: Container) -> Cipher:
     from shared.adapters.token_cipher import TokenCipher
-
     return TokenCipher.from_settings(c.settings)
 
 
 def _signer(c: Container) -> Signer:
     from shared.adapters.signing import Signer as HmacSigner
-
     return HmacSigner.from_settings(c.settings)
 
 
 def _identity(c: Container) -> Identity:
     from shared.adapters.microsoft_identity import MicrosoftIdentity
-
     return MicrosoftIdentity.from_settings(c.settings, c.http_session)
 
 
 def _graph(c: Container) -> GraphClient:
     from shared.adapters.graph_client import GraphClient
-
     return GraphClient(c.settings.get("GRAPH_BASE_URL") or "", c.http_session, limiter=c.mailbox_limiter,
                        free_busy_cache=c.free_busy_cache)
 
 
 def _mail(c: Container) -> MailTransport:
     from shared.mail.transport import transport_from_settings
-
     return transport_from_settings(c.settings)
 
 
@@ -219,8 +213,7 @@ class Container:
 
     @cached_property
     def request_storage(self) -> tuple[EntityStore, MessageQueue]:
-        """Store and queue of HTTP request paths: short timeouts (``REQUEST_CLIENT_OPTIONS``); the given
-        ones when a test or benchmark passed (or assigned) its own."""
+        """Store and queue of request paths: short timeouts (``REQUEST_CLIENT_OPTIONS``), or a test's own."""
         if not (Part.built(self, "store") or Part.built(self, "queue")) and "_store" in self.__dict__:
             return self.store, self.queue
         from shared.adapters.queue_store import StorageMessageQueue
@@ -238,8 +231,7 @@ class Container:
         import requests
 
         session = requests.Session()
-        # Availability reads every member's free/busy at once (up to 64 threads): keep that many connections
-        # per host, or each page opens (TLS) and throws away all but 10 of them.
+        # Availability reads free/busy in up to 64 threads: keep that many connections per host (else TLS churn).
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -254,42 +246,36 @@ class Container:
     def mailbox_limiter(self) -> MailboxLimiter:
         """At most 4 Graph requests in flight per mailbox in this process (rule 27), shared by every use."""
         from shared.adapters.mailbox_limiter import MailboxLimiter
-
         return MailboxLimiter()
 
     @cached_property
     def free_busy_cache(self) -> FreeBusyCache:
         """Free/busy answers for at most 60 s, dropped when bookbridge writes to that calendar (rule 27)."""
         from shared.adapters.mailbox_limiter import FreeBusyCache
-
         return FreeBusyCache()
 
     @cached_property
     def mailbox_reader(self) -> MailboxReader:
         """``GET /me?$select=mail,userPrincipalName`` (``shared.adapters.graph_user.MailboxReader``)."""
         from shared.adapters.graph_user import MailboxReader
-
         return MailboxReader(self.graph)
 
     @cached_property
     def calendar_directory(self) -> CalendarDirectory:
         """``GET /me/calendars?$select=...`` (``shared.adapters.graph_user.CalendarDirectory``)."""
         from shared.adapters.graph_user import CalendarDirectory
-
         return CalendarDirectory(self.graph)
 
     @cached_property
     def access_token_cache(self) -> AccessTokenCache:
         """This process's in-process access tokens (``AccessTokenCache``), shared by every connection use."""
         from shared.adapters.access_token_cache import AccessTokenCache
-
         return AccessTokenCache()
 
     # ---------------------------------------------------------------- use-case dependencies
     def connection_deps(self) -> ContainerDeps:
         """``ConnectionDeps`` of the connections use cases (each part built when a use case touches it)."""
         from shared.usecases.connections import ConnectionDeps
-
         return ConnectionDeps.from_container(self)
 
     def access_tokens(self) -> TokenProvider:
@@ -359,6 +345,19 @@ class Container:
         from shared.usecases.backfill import BackfillDeps
 
         return BackfillDeps(store=self.store, queue=self.queue, clock=self.clock, **self.backfill_options)
+
+    def inbound_deps(self, *, for_disconnect: bool = False) -> InboundDeps:
+        """``InboundDeps`` (rule 19); ``for_disconnect``: only what removing a subscription needs."""
+        from shared.adapters.graph_subscriptions import GraphSubscriptions
+        from shared.usecases.inbound import InboundDeps
+
+        s, full = self.settings, not for_disconnect
+        return InboundDeps(store=self.store, queue=self.queue, clock=self.clock, cipher=self.cipher if full else None,
+                           graph=GraphSubscriptions(self.graph), access_token=self.access_tokens(),
+                           notification_base_url=s.get("GRAPH_NOTIFICATION_BASE_URL") or self.public_base_url,
+                           lifetime_minutes=s.get_int("GRAPH_SUBSCRIPTION_MINUTES"),
+                           renew_before_minutes=s.get_int("GRAPH_SUBSCRIPTION_RENEW_BEFORE_MINUTES"),
+                           bookings=self.booking_deps() if full else None)
 
     def webhook_deps(self) -> WebhookDeps:
         """``WebhookDeps``; local development is ``AZURE_FUNCTIONS_ENVIRONMENT=Development`` (as Core Tools sets)."""

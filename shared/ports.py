@@ -22,7 +22,7 @@ __all__ = [
     "ConnectionContainer",
     "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "IntakeLimits",
     "MailTransport", "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "PendingCount",
-    "ScheduleAnswer", "ScheduleFetcher",
+    "ScheduleAnswer", "ScheduleFetcher", "InboundGraph",
     "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "WebhookAnswer",
     "WebhookTransport", "iso_utc", "parse_iso_utc"
 ]
@@ -381,3 +381,28 @@ class HumanCheck(Protocol):
     """A server-side verifier of a challenge token (the booking intake's optional human check)."""
 
     def verify(self, token: str | None, remote_ip: str | None = None) -> bool: ...
+
+
+class InboundGraph(Protocol):
+    """Graph change notifications on a host's events and the reads that follow them (issue 19,
+    ``shared.adapters.graph_subscriptions.GraphSubscriptions``). Errors as ``GraphClient.request``'s."""
+
+    def create_subscription(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /subscriptions``: the subscription (Graph validated the notification URLs first)."""
+        ...
+
+    def renew_subscription(self, token: str, subscription_id: str, expiration: str) -> dict[str, Any]:
+        """``PATCH /subscriptions/{id}`` with ``expirationDateTime``; ``NotFound`` when it lapsed."""
+        ...
+
+    def delete_subscription(self, token: str, subscription_id: str) -> None:
+        """``DELETE /subscriptions/{id}`` (already gone is fine)."""
+        ...
+
+    def get_event(self, token: str, event_id: str) -> dict[str, Any] | None:
+        """The event with times in UTC, or ``None`` when Graph answers 404 (deleted)."""
+        ...
+
+    def calendar_view_delta(self, token: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """A full ``calendarView/delta`` round over ``[start, end)``: every page's items."""
+        ...

@@ -81,6 +81,16 @@ SETTINGS: tuple[Setting, ...] = (
     # schedules
     Setting("BACKFILL_SCHEDULE", False, "0 */5 * * * *", False,
             "Six-field NCRONTAB schedule of the backfill sweep."),
+    # inbound sync (rule 19): Graph change notifications on hosts' Outlook events
+    Setting("GRAPH_NOTIFICATION_BASE_URL", False, "", False,
+            "Base URL Graph posts change and lifecycle notifications to (+ /api/notifications/microsoft[/lifecycle]); "
+            "empty: PUBLIC_BASE_URL. Graph requires https with a valid certificate (locally the stand-in calls the "
+            "local host over http)."),
+    Setting("GRAPH_SUBSCRIPTION_MINUTES", False, "4200", False,
+            "Lifetime asked for each subscription on a host's events, in minutes (Graph's maximum for Outlook "
+            "events is 4230, page \"subscription resource type\")."),
+    Setting("GRAPH_SUBSCRIPTION_RENEW_BEFORE_MINUTES", False, "1440", False,
+            "A subscription is renewed by the 30-minute timer this many minutes before it expires."),
     # mail
     Setting("MAIL_TRANSPORT", False, "smtp", False, "'smtp' or 'acs' (Azure Communication Services Email)."),
     Setting("MAIL_FROM", False, "bookings@bookbridge.local", False, "Sender address of every message."),

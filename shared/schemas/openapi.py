@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from shared.schemas import bookings, calendars, connections, responses, webhooks
+from shared.schemas import bookings, calendars, connections, notifications, responses, webhooks
 from shared.version import VERSION
 
 Body = type[BaseModel] | str | None  # a model, "html", "redirect", "empty"
@@ -35,6 +35,8 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
 }
 _MANAGE_TOKEN = {"name": "token", "in": "query", "required": True, "description": "the booking's manage token",
                  "schema": {"type": "string"}}
+_VALIDATION = {"name": "validationToken", "in": "query", "required": False, "schema": {"type": "string"},
+               "description": "Graph's validation request: the token is answered as text/plain (no body needed)"}
 _IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                     "description": "1-255 visible ASCII characters; a retry with the same key and body answers "
                                    "the first booking again (header Idempotent-Replayed: true)",
@@ -178,6 +180,16 @@ OPERATIONS: tuple[Operation, ...] = (
              "Uses the link: starts admin consent (302) with the browser-binding cookie"),
     _browser("connections_admin_consent_callback", "GET", "auth/microsoft/admin-consent/callback",
              "Microsoft's admin-consent redirect"),
+    *(Operation(function, "POST", route, summary, "Microsoft Graph notifications", auth="anonymous",
+                body=notifications.ChangeNotificationCollectionIn, body_required=False, parameters=(_VALIDATION,),
+                ok={200: "text", 202: notifications.NotificationsAcceptedOut},
+                errors={413: responses.ErrorOut, 422: responses.ErrorOut, 503: responses.ErrorOut})
+      for function, route, summary in (
+          ("notifications_microsoft", "notifications/microsoft",
+           "Graph change notifications on hosts' events (rule 19): the validation request is answered with its "
+           "token (200 text/plain); notifications are checked (clientState) and queued (202)"),
+          ("notifications_microsoft_lifecycle", "notifications/microsoft/lifecycle",
+           "Graph lifecycle notifications (reauthorizationRequired, subscriptionRemoved, missed): as above"))),
     Operation("pages_booking_page", "GET", "book/{slug}", "The booking page of a calendar", "pages",
               auth="anonymous", ok={200: "html"}, errors={404: "html"}),
     Operation("pages_manage_page", "GET", "manage/{id}", "The invitee's page: see, reschedule, cancel a booking",
@@ -217,6 +229,8 @@ def _response(status: int, body: Body, ref: dict[str, str], cors: bool) -> dict[
         out["content"] = {"text/html": {"schema": {"type": "string"}}}
     elif body == "asset":
         out["content"] = {"*/*": {"schema": {"type": "string"}}}
+    elif body == "text":
+        out["content"] = {"text/plain": {"schema": {"type": "string"}}}
     headers: dict[str, Any] = {}
     if body == "redirect":
         headers["Location"] = {"schema": {"type": "string"}, "description": "where the browser goes next"}

@@ -41,9 +41,13 @@ def get_booking(deps: BookingDeps, booking_id: str, token: str | None) -> dict[s
 def cancel_booking(deps: BookingDeps, booking_id: str, token: str | None) -> dict[str, Any]:
     """Cancel: booking update + its locks deleted in ONE transaction in the primary partition, then the
     other hosts' locks; idempotent for an already cancelled booking."""
-    b = load_booking(deps, booking_id, token)
+    return booking_view(cancel_loaded(deps, load_booking(deps, booking_id, token)))
+
+
+def cancel_loaded(deps: BookingDeps, b: Booking) -> Booking:
+    """Cancel ``b`` (as loaded by the caller): the invitee's cancel, or the host's delete in Outlook (rule 19)."""
     if b.status == BookingStatus.CANCELLED.value:
-        return booking_view(b)
+        return b
     now = deps.clock.now()
     if b.start_utc <= now:
         raise Conflict("the booking has already started and can no longer be cancelled")
@@ -65,14 +69,14 @@ def cancel_booking(deps: BookingDeps, booking_id: str, token: str | None) -> dic
     b, updated = optimistic_update(starting_with(b, lambda: _reload(deps, b)), cancel, what="the booking",
                                    races=(ConcurrencyConflict, NotFound))
     if updated is None:
-        return booking_view(b)
+        return b
     rollback(store, b.workspace, [u for u in b.host_ids if u != b.host], lock_cells(b.start_utc, b.end_utc), b.id)
     if b.link_state == LinkState.AWAITING_CONNECTION.value:
         entity = repo.backfill_entity(b)
         store.delete(repo.BACKFILL, entity["PartitionKey"], entity["RowKey"])
     booking_events.booking_cancelled(deps.queue, b.workspace, b.host, b.id, updated.revision)
     log.info("booking %s cancelled (revision %d)", b.id, updated.revision)
-    return booking_view(updated)
+    return updated
 
 
 def _reload(deps: BookingDeps, b: Booking) -> Booking:

@@ -174,6 +174,8 @@ def _connect(deps: Deps, ws: str, user: str, kind: ConnectionKind, account: rule
     evict_token(deps, ws, user, kind)  # a new sign-in: the slot's tokens are new (the status check covers others)
     if outcome.transitioned:  # any kind (rule 16): the host's bookings are repaired at once
         _notify_backfill(deps, ws, user, kind)
+    if kind is ConnectionKind.MICROSOFT_CALENDAR:  # rule 19: a subscription on the host's events (again)
+        _notify_inbound(deps, ws, user)
         webhook_events.connection_event(deps.queue, "connection.connected", outcome.entity)
     return outcome
 
@@ -187,3 +189,14 @@ def _notify_backfill(deps: Deps, ws: str, user: str, kind: ConnectionKind) -> No
                                           "kind": kind.value})
     except Exception as exc:  # noqa: BLE001 - the timer sweep is the guarantee
         log.warning("backfill message not sent ws=%s user=%s: %s", ws, user, type(exc).__name__)
+
+
+def _notify_inbound(deps: Deps, ws: str, user: str) -> None:
+    from shared.usecases.inbound.deps import INBOUND_QUEUE
+
+    try:
+        if deps.queue is None:
+            raise RuntimeError("no queue configured")
+        deps.queue.send(INBOUND_QUEUE, {"op": "subscribe", "workspace": ws, "user": user})
+    except Exception as exc:  # noqa: BLE001 - the next sign-in or a renewal tries again
+        log.warning("inbound subscribe message not sent ws=%s user=%s: %s", ws, user, type(exc).__name__)

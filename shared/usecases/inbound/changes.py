@@ -1,0 +1,106 @@
+"""The inbound worker's change: re-read the host's event and apply rule 19 to its booking.
+
+The booking is found in the host's partition of ``schedule`` by its ``graph_event_id`` (one partition
+query); nothing is read from Graph for a booking that is not watched now (cancelled, started, or with our own
+write to the event still pending: :func:`shared.domain.inbound.watched`). Then the event is re-read (404:
+deleted) and :func:`shared.domain.inbound.decide` says what to do: cancel (the invitee's cancellation goes
+out), tell the host (``external_delete`` = ``notify_host``: the booking keeps its time and records
+``external_change``), move (the invitee's reschedule notice goes out; the link stays), or nothing. The
+booking's history records what the host did. Idempotent: a second delivery finds the booking converged.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from shared.domain import inbound as rules
+from shared.domain import reconcile as reconcile_rules
+from shared.errors import ConcurrencyConflict
+from shared.ports import iso_utc
+from shared.repositories import bookings as repo
+from shared.repositories import calendars as calendar_repo
+from shared.repositories.bookings import Booking
+from shared.repositories.optimistic import optimistic_update
+from shared.usecases.booking import host_changes
+from shared.usecases.inbound.deps import CALENDAR, InboundDeps
+
+log = logging.getLogger("bookbridge.inbound")
+
+#: Booking rows of one host read to find an event's booking at most.
+MAX_HOST_BOOKINGS = 5000
+
+
+def find_by_event(deps: InboundDeps, workspace: str, host: str, event_id: str) -> Booking | None:
+    """The host's booking whose Outlook event is ``event_id`` (primary host's partition)."""
+    prefix = repo.BOOKING_PREFIX
+    for row in deps.store.query(repo.SCHEDULE, repo.schedule_pk(workspace, host), row_key_from=prefix,
+                                row_key_to=prefix[:-1] + "}", limit=MAX_HOST_BOOKINGS):
+        if row.get("graph_event_id") == event_id:
+            return repo.booking_from_entity(row)
+    return None
+
+
+def external_delete(deps: InboundDeps, booking: Booking) -> str:
+    """The calendar's ``external_delete`` (``cancel_booking`` when unset or the calendar is gone)."""
+    record = calendar_repo.get_calendar(deps.store, booking.workspace, booking.calendar)
+    value = getattr(record.config, "external_delete", None) if record is not None else None
+    return value if value in rules.EXTERNAL_DELETE_CHOICES else rules.DEFAULT_EXTERNAL_DELETE
+
+
+def apply_change(deps: InboundDeps, workspace: str, host: str, event_id: str) -> str:
+    """Rule 19 for the booking whose event changed; returns what was done (for logs and tests)."""
+    booking = find_by_event(deps, workspace, host, event_id)
+    if booking is None:
+        return "no booking"
+    now = deps.clock.now()
+    skip = rules.watched(booking.as_row(), now)
+    if skip is not None:
+        return f"ignored: {skip}"
+    event = deps.graph.get_event(deps.access_token(workspace, host, CALENDAR), event_id)
+    decision = rules.decide(booking.as_row(), event, now, external_delete(deps, booking))
+    log.info("inbound: %s -> %s ws=%s booking=%s", decision.reason, decision.action, workspace, booking.id)
+    if decision.action == rules.IGNORE:
+        return f"ignored: {decision.reason}"
+    assert deps.bookings is not None
+    if decision.action == rules.CANCEL:
+        _note(deps, booking, decision.reason)
+        host_changes.cancel_by_host(deps.bookings, repo.get_booking(deps.store, workspace, host, booking.id)
+                                    or booking)
+        return "cancelled"
+    if decision.action == rules.NOTIFY_HOST:
+        return _notify_host(deps, booking, decision.reason)
+    assert decision.start is not None and decision.end is not None
+    moved = host_changes.move_by_host(deps.bookings, booking, decision.start, decision.end)
+    if moved is None:
+        _note(deps, booking, "the host moved the event onto another booking's time: not moved")
+        return "move refused"
+    _note(deps, moved, decision.reason)
+    return "moved"
+
+
+def _note(deps: InboundDeps, booking: Booking, cause: str, **changes: object) -> Booking:
+    """Append ``cause`` to the booking's history (what admins see), with ``changes`` to the booking."""
+    at = iso_utc(deps.clock.now())
+    table = repo.TableBookings(deps.store)
+
+    def write(current: Booking) -> Booking:
+        updated = replace(current, history_json=reconcile_rules.history_with(
+            current.history_json, at, current.status, f"outlook: {cause}"), extra={**current.extra, **changes})
+        table.save(updated)
+        return updated
+
+    return optimistic_update(lambda: table.load(booking.workspace, booking.host, booking.id) or booking, write,
+                             what="the booking", races=(ConcurrencyConflict,))
+
+
+def _notify_host(deps: InboundDeps, booking: Booking, reason: str) -> str:
+    """``external_delete`` = ``notify_host``: the booking stays as it is; it records ``external_change``
+    (shown to admins with its history) once."""
+    if booking.extra.get("external_change") == "deleted_in_outlook":
+        return "already recorded"
+    _note(deps, booking, f"{reason}; the booking was kept (external_delete: notify_host)",
+          external_change="deleted_in_outlook")
+    return "recorded for the host"
+
+
+__all__ = ["MAX_HOST_BOOKINGS", "apply_change", "external_delete", "find_by_event"]
