@@ -20,7 +20,9 @@ The checklist (:data:`CHECKLIST`):
    goes out without a link);
 10. reconnecting + the backfill sweep give it a link, and the update e-mail carries it;
 11. a personal Microsoft account is refused (and the connected account stays);
-12. an event added in Outlook outside bookbridge hides its slot.
+12. an event added in Outlook outside bookbridge hides its slot;
+13. the host deletes a booking's event in Outlook: the booking is cancelled and the invitee gets the cancellation;
+14. the host moves a booking's event in Outlook: the booking moves, keeps its link, the invitee gets the notice.
 
 Library: :func:`run_checklist` (``stack_info`` = :meth:`devhost.stack.Stack.describe`) returns the
 :class:`StepResult` list; ``tests/e2e/test_smoke.py`` runs it against an in-process stack.
@@ -518,6 +520,53 @@ def step_outside_event(ctx: Context) -> str:
     return f"{slot} hidden, {len(after)} slots still offered"
 
 
+def _outlook_event(ctx: Context, label: str) -> tuple[dict[str, Any], str]:
+    """A new booking with its link, and the id of its event in the host's Outlook calendar (stand-in)."""
+    ctx.book(label)
+    view = ctx.client.wait_link_status(ctx.bookings[label], timeout=ctx.timeout)
+    ctx.bookings[label].update(view)
+    ctx.client.wait_mail(ctx.invitee(label), "confirmation", timeout=ctx.timeout)
+
+    def event_id() -> str | None:
+        for e in ctx.client.sandbox("GET", f"/_sandbox/events?upn={ctx.account}")["value"]:
+            if (e["event"].get("onlineMeeting") or {}).get("joinUrl") == view["meeting_url"]:
+                return str(e["event"]["id"])
+        return None
+
+    return ctx.bookings[label], wait_for(event_id, ctx.timeout, what="the booking's event in Outlook")
+
+
+def step_outlook_delete(ctx: Context) -> str:
+    booking, event_id = _outlook_event(ctx, "outlook-delete")
+    ctx.client.sandbox("POST", f"/_sandbox/accounts/{ctx.account}/events/{event_id}/delete")
+    wait_for(lambda: ctx.client.booking(booking["id"], booking["manage_token"])["status"] == "cancelled",
+             ctx.timeout, what="the booking cancelled after the host deleted its event")
+    ctx.client.wait_mail(ctx.invitee("outlook-delete"), "cancellation", timeout=ctx.timeout)
+    count = len(ctx.client.mails(ctx.invitee("outlook-delete"), "cancellation"))
+    return f"booking {booking['id'][:8]} cancelled, {count} cancellation e-mail"
+
+
+def step_outlook_move(ctx: Context) -> str:
+    booking, event_id = _outlook_event(ctx, "outlook-move")
+    start = datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) + timedelta(hours=1)
+    end = start + (datetime.fromisoformat(booking["end"].replace("Z", "+00:00"))
+                   - datetime.fromisoformat(booking["start"].replace("Z", "+00:00")))
+    ctx.client.sandbox("POST", f"/_sandbox/accounts/{ctx.account}/events/{event_id}/move",
+                       {"start": start.isoformat(), "end": end.isoformat()})
+
+    def moved() -> dict[str, Any] | None:
+        view = ctx.client.booking(booking["id"], booking["manage_token"])
+        return view if datetime.fromisoformat(view["start"].replace("Z", "+00:00")) == start else None
+
+    view = wait_for(moved, ctx.timeout, what="the booking at the time the host moved its event to")
+    if view["meeting_url"] != booking["meeting_url"]:
+        raise StepFailed("the booking's link changed when the host moved its event")
+    mail = ctx.client.wait_mail(ctx.invitee("outlook-move"), "reschedule", timeout=ctx.timeout)
+    if booking["meeting_url"] not in mail.text:
+        raise StepFailed("the reschedule e-mail does not carry the booking's link")
+    return f"booking {booking['id'][:8]} moved to {view['start']}, same link, reschedule e-mail sent"
+
+
 CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("seed a fresh demo workspace", step_seed),
     ("connect Teams for the demo host (connect link -> sign-in -> callback)", step_connect_teams),
@@ -531,6 +580,8 @@ CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("reconnect + sweep: the link appears and the update e-mail carries it", step_reconnect_backfill),
     ("a personal Microsoft account is refused", step_personal_refused),
     ("an outside Outlook event hides its slot", step_outside_event),
+    ("the host deletes a booking's event in Outlook: cancelled, the invitee told", step_outlook_delete),
+    ("the host moves a booking's event in Outlook: moved, same link, the invitee told", step_outlook_move),
 ]
 
 
