@@ -35,6 +35,8 @@ MAX_DAYS_AHEAD = 365
 MAX_BOOKINGS_PER_HOUR = 10_000
 MAX_REMINDER_OFFSET_MINUTES = 365 * 1440
 MAX_WEIGHT = 100
+#: What a host's delete (or decline) of a booking's event in Outlook does (rule 19); the first is the default.
+EXTERNAL_DELETE_CHOICES = ("cancel_booking", "notify_host")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 Problem = tuple[str, str]
@@ -89,6 +91,9 @@ class CalendarConfig:
     #: Bookings this calendar takes per hour (rule 29); ``None``: the deployment's
     #: ``RATE_LIMIT_BOOKINGS_PER_CALENDAR`` (60 per hour unless set).
     bookings_per_hour: int | None = None
+    #: Rule 19: the host deletes or declines the booking's event in Outlook -> ``cancel_booking`` (the invitee
+    #: is told) or ``notify_host`` (the booking is kept and records it).
+    external_delete: str = "cancel_booking"
     members: tuple[MemberConfig, ...] = ()
     meeting_options: MeetingOptions = field(default_factory=MeetingOptions)
 
@@ -125,6 +130,7 @@ class CalendarConfig:
             "minimum_notice_minutes": self.minimum_notice_minutes,
             "max_days_ahead": self.max_days_ahead,
             "bookings_per_hour": self.bookings_per_hour,
+            "external_delete": self.external_delete,
             "reminder_offsets_minutes": list(self.reminder_offsets_minutes),
             "meeting_options": self.meeting_options.to_dict(),
             "members": [
@@ -160,6 +166,7 @@ class CalendarConfig:
             bookings_per_hour=(int(data["bookings_per_hour"]) if data.get("bookings_per_hour") is not None
                                else None),
             reminder_offsets_minutes=tuple(int(x) for x in data.get("reminder_offsets_minutes") or ()),
+            external_delete=str(data.get("external_delete") or EXTERNAL_DELETE_CHOICES[0]),
             meeting_options=MeetingOptions.from_dict(data.get("meeting_options")),
             members=tuple(
                 MemberConfig(
@@ -297,6 +304,8 @@ def _validate_numbers(config: CalendarConfig) -> list[Problem]:
     if per_hour is not None and (not isinstance(per_hour, int) or not 1 <= per_hour <= MAX_BOOKINGS_PER_HOUR):
         problems.append(("bookings_per_hour", f"must be a whole number from 1 to {MAX_BOOKINGS_PER_HOUR}, or null "
                                               "for the deployment's default (RATE_LIMIT_BOOKINGS_PER_CALENDAR)"))
+    if config.external_delete not in EXTERNAL_DELETE_CHOICES:
+        problems.append(("external_delete", f"must be one of {', '.join(EXTERNAL_DELETE_CHOICES)}"))
     seen: set[int] = set()
     for i, offset in enumerate(config.reminder_offsets_minutes):
         path = f"reminder_offsets_minutes[{i}]"

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.calendar_config import EXTERNAL_DELETE_CHOICES
 from shared.domain.model import BookingStatus
 from shared.domain.reconcile import times_behind
 
-EXTERNAL_DELETE_CHOICES = ("cancel_booking", "notify_host")
-DEFAULT_EXTERNAL_DELETE = "cancel_booking"
+DEFAULT_EXTERNAL_DELETE = EXTERNAL_DELETE_CHOICES[0]
 
 IGNORE, CANCEL, NOTIFY_HOST, MOVE = "ignore", "cancel", "notify_host", "move"
 

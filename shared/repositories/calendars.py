@@ -125,6 +125,7 @@ def calendar_entity(record: CalendarRecord) -> Entity:
     }
     if c.bookings_per_hour is not None:
         entity["bookings_per_hour"] = c.bookings_per_hour
+    entity["external_delete"] = c.external_delete
     data = c.to_dict()
     put_json(entity, "weekly_hours", data["weekly_hours"])
     put_json(entity, "members", data["members"])
@@ -148,6 +149,7 @@ def record_from_calendar_entity(entity: Mapping[str, Any]) -> CalendarRecord:
         "minimum_notice_minutes": entity.get("minimum_notice_minutes", 0),
         "max_days_ahead": entity.get("max_days_ahead", 60),
         "bookings_per_hour": entity.get("bookings_per_hour"),
+        "external_delete": entity.get("external_delete"),
         "weekly_hours": get_json(entity, "weekly_hours", {}),
         "members": get_json(entity, "members", []),
         "reminder_offsets_minutes": get_json(entity, "reminder_offsets", []),

@@ -100,6 +100,9 @@ class CalendarIn(_Strict):
         "Bookings this calendar takes per hour; null: the deployment's RATE_LIMIT_BOOKINGS_PER_CALENDAR "
         "(60 per hour unless set). A host expecting more raises it here."))
     reminder_offsets_minutes: list[StrictInt] = Field(default_factory=list, max_length=10)
+    external_delete: Literal["cancel_booking", "notify_host"] = Field(default="cancel_booking", description=(
+        "When the host deletes or declines a booking's event in Outlook: cancel the booking and tell the invitee "
+        "(cancel_booking), or keep it and record it on the booking for the host (notify_host)"))
     members: list[MemberIn] = Field(min_length=1, max_length=50)
     meeting_options: MeetingOptionsIn | None = None
 

@@ -115,6 +115,7 @@ class CalendarOut(BaseModel):
     minimum_notice_minutes: int
     max_days_ahead: int
     bookings_per_hour: int | None = None
+    external_delete: str = "cancel_booking"
     reminder_offsets_minutes: list[int]
     members: list[MemberOut]
 

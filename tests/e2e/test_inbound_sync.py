@@ -151,3 +151,26 @@ def test_renewal_timer_asks_graph_nothing_for_subscriptions_far_from_expiry(
     assert client.run_function("inbound_renewal_timer") in (200, 202)
     time.sleep(3.0)  # the run is asynchronous: give it time to (wrongly) call Graph
     assert client.recorded(path_regex="/subscriptions") == []
+
+
+def test_external_delete_notify_host_keeps_the_booking_and_records_it(
+        client: Client, new_workspace: Callable[[str], Workspace]) -> None:
+    """The calendar setting ``external_delete``: ``notify_host`` keeps the booking (no cancellation)."""
+    ws, slug, _ = connect_host(client, new_workspace, "innote")
+    body = {**around_the_clock_calendar("host"), "slug": slug, "external_delete": "notify_host"}
+    assert client.mgmt("PUT", f"/workspaces/{ws.id}/calendars/intro", json=body).status_code == 200
+    bad = client.mgmt("PUT", f"/workspaces/{ws.id}/calendars/intro", json={**body, "external_delete": "shrug"})
+    assert bad.status_code == 422 and "external_delete" in bad.text
+    invitee = f"noa-{ws.id}@invitee.example"
+    booking, event_id = book_with_event(client, slug, client.slots(slug, days=3)[56], invitee)
+    client.sandbox("POST", f"/_sandbox/accounts/{ALICE}/events/{event_id}/delete")
+
+    def recorded() -> dict[str, Any] | None:
+        view = client.mgmt("GET", f"/workspaces/{ws.id}/bookings/{booking['id']}").json()
+        return view if any("outlook: event deleted by the host" in (h.get("cause") or "")
+                           for h in view.get("history") or []) else None
+
+    view = wait_for(recorded, what="the host's delete recorded on the booking")
+    assert view["status"] == "confirmed"
+    settle(client)
+    assert client.mails(invitee, "cancellation") == []

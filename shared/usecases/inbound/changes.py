@@ -43,7 +43,7 @@ def find_by_event(deps: InboundDeps, workspace: str, host: str, event_id: str) -
 def external_delete(deps: InboundDeps, booking: Booking) -> str:
     """The calendar's ``external_delete`` (``cancel_booking`` when unset or the calendar is gone)."""
     record = calendar_repo.get_calendar(deps.store, booking.workspace, booking.calendar)
-    value = getattr(record.config, "external_delete", None) if record is not None else None
+    value = record.config.external_delete if record is not None else None
     return value if value in rules.EXTERNAL_DELETE_CHOICES else rules.DEFAULT_EXTERNAL_DELETE
 
 

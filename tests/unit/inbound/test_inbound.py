@@ -176,3 +176,16 @@ def test_worker_drops_malformed_messages() -> None:
         "dropped")
     assert inbound.handle_inbound_message(deps, {"op": "change", "workspace": "ws1", "user": "h",
                                                  "event_id": "AAMk"}) == "no booking"
+
+
+def test_external_delete_is_a_calendar_setting_with_two_choices() -> None:
+    from shared.domain.calendar_config import CalendarConfig, validate_calendar
+
+    base = {"slug": "s", "name": "n", "type": "personal", "timezone": "UTC", "duration_minutes": 30,
+            "slot_interval_minutes": 30, "weekly_hours": {"monday": [{"start": "09:00", "end": "17:00"}]},
+            "members": [{"user": "u", "meeting_location": "teams"}]}
+    assert CalendarConfig.from_dict(base).external_delete == "cancel_booking"
+    kept = CalendarConfig.from_dict({**base, "external_delete": "notify_host"})
+    assert kept.to_dict()["external_delete"] == "notify_host"
+    assert ("external_delete", "must be one of cancel_booking, notify_host") in validate_calendar(
+        CalendarConfig.from_dict({**base, "external_delete": "shrug"}))
