@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devhost.smoke import Client
+from devhost.smoke import Client, wait_for
 
 from .conftest import Workspace, around_the_clock_calendar
 
@@ -61,7 +61,8 @@ def test_events_land_in_the_linked_calendar_and_one_without_teams_takes_the_team
     assert any("does not allow Teams meetings" in p for p in diagnostics["problems"])
     client.sandbox("DELETE", "/_sandbox/requests")
     second = client.wait_link_status(client.book_ok(slug, starts[80], "Ola", "ola@invitee.example"))
-    [event] = linked_events(client, desk)
+    # on this path the link is stored first and the event written right after it: wait for the event
+    [event] = wait_for(lambda: linked_events(client, desk), what="the event in the linked calendar")
     assert event["event"]["location"]["locationUri"] == second["meeting_url"]
     assert event["event"]["onlineMeeting"] is None and not event["event"]["attendees"]
     calls = [(r["method"], r["path"]) for r in client.recorded(upn=CAROL) if r.get("area") == "graph"]
