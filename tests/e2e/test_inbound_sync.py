@@ -155,7 +155,8 @@ def test_renewal_timer_asks_graph_nothing_for_subscriptions_far_from_expiry(
 
 def test_external_delete_notify_host_keeps_the_booking_and_records_it(
         client: Client, new_workspace: Callable[[str], Workspace]) -> None:
-    """The calendar setting ``external_delete``: ``notify_host`` keeps the booking (no cancellation)."""
+    """The calendar setting ``external_delete``: ``notify_host`` keeps the booking (no cancellation) and tells the
+    host once."""
     ws, slug, _ = connect_host(client, new_workspace, "innote")
     body = {**around_the_clock_calendar("host"), "slug": slug, "external_delete": "notify_host"}
     assert client.mgmt("PUT", f"/workspaces/{ws.id}/calendars/intro", json=body).status_code == 200
@@ -172,5 +173,8 @@ def test_external_delete_notify_host_keeps_the_booking_and_records_it(
 
     view = wait_for(recorded, what="the host's delete recorded on the booking")
     assert view["status"] == "confirmed"
+    notice = client.wait_mail(f"host@{ws.id}.example", "host_notice")
+    assert "removed from your Outlook calendar" in notice.subject
     settle(client)
     assert client.mails(invitee, "cancellation") == []
+    assert len(client.mails(f"host@{ws.id}.example", "host_notice")) == 1

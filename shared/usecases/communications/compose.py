@@ -113,6 +113,7 @@ def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
         previous_end_utc=instant(b.extra.get("previous_end_utc")) if moved else None,
         host_timezone=str(host_row.get("timezone") or "") or b.calendar_timezone,
         time_format=None if send.to_host else b.extra.get("invitee_time_format"),
+        external_change=b.extra.get("external_change") if send.row_key.endswith("|external_delete") else None,
     )
 
 

@@ -147,6 +147,8 @@ def _int(value: object) -> int:
 
 def _host_notice(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime,
                  stale_claim: timedelta) -> Send | Skip | Later:
+    if b.extra.get("external_change") == "deleted_in_outlook":  # rule 19, external_delete: notify_host
+        return Send("host_notice", sent_rk("host_notice", msg.revision, "external_delete"), to_host=True)
     if b.link_state not in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value):
         return Skip("the link problem is resolved")
     return Send("host_notice", sent_rk("host_notice", msg.revision, b.link_state), to_host=True)

@@ -21,6 +21,7 @@ from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.bookings import Booking
 from shared.repositories.optimistic import optimistic_update
+from shared.usecases import booking_events
 from shared.usecases.booking import host_changes
 from shared.usecases.inbound.deps import CALENDAR, InboundDeps
 
@@ -94,13 +95,15 @@ def _note(deps: InboundDeps, booking: Booking, cause: str, **changes: object) ->
 
 
 def _notify_host(deps: InboundDeps, booking: Booking, reason: str) -> str:
-    """``external_delete`` = ``notify_host``: the booking stays as it is; it records ``external_change``
-    (shown to admins with its history) once."""
+    """``external_delete`` = ``notify_host``: the booking stays as it is; it records ``external_change`` (in its
+    history too) once, and the host gets one ``host_notice`` saying the event went (``communications``)."""
     if booking.extra.get("external_change") == "deleted_in_outlook":
         return "already recorded"
-    _note(deps, booking, f"{reason}; the booking was kept (external_delete: notify_host)",
-          external_change="deleted_in_outlook")
-    return "recorded for the host"
+    noted = _note(deps, booking, f"{reason}; the booking was kept (external_delete: notify_host)",
+                  external_change="deleted_in_outlook")
+    booking_events.send_communication(deps.queue, "host_notice", noted.workspace, noted.host, noted.id,
+                                       noted.revision)
+    return "host told"
 
 
 __all__ = ["MAX_HOST_BOOKINGS", "apply_change", "external_delete", "find_by_event"]
