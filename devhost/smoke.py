@@ -281,6 +281,19 @@ class Client:
             raise StepFailed(f"sandbox {method} {path} -> {resp.status_code} {resp.text[:200]}")
         return resp.json() if resp.content else None
 
+    def event_with_link(self, upn: str, join_url: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """The id of the event in ``upn``'s mailbox (stand-in) that carries ``join_url``, waiting for it."""
+
+        def find() -> str | None:
+            for e in self.sandbox("GET", f"/_sandbox/events?upn={upn}")["value"]:
+                event = e["event"]
+                if (event.get("onlineMeeting") or {}).get("joinUrl") == join_url \
+                        or (event.get("location") or {}).get("locationUri") == join_url:
+                    return str(event["id"])
+            return None
+
+        return str(wait_for(find, timeout, what="the booking's event in Outlook"))
+
     def recorded(self, **filters: str) -> list[dict[str, Any]]:
         """The stand-in's recorded requests (filters: ``upn``, ``method``, ``path_regex``)."""
         query = "&".join(f"{k}={requests.utils.quote(v)}" for k, v in filters.items())
@@ -526,14 +539,7 @@ def _outlook_event(ctx: Context, label: str) -> tuple[dict[str, Any], str]:
     view = ctx.client.wait_link_status(ctx.bookings[label], timeout=ctx.timeout)
     ctx.bookings[label].update(view)
     ctx.client.wait_mail(ctx.invitee(label), "confirmation", timeout=ctx.timeout)
-
-    def event_id() -> str | None:
-        for e in ctx.client.sandbox("GET", f"/_sandbox/events?upn={ctx.account}")["value"]:
-            if (e["event"].get("onlineMeeting") or {}).get("joinUrl") == view["meeting_url"]:
-                return str(e["event"]["id"])
-        return None
-
-    return ctx.bookings[label], wait_for(event_id, ctx.timeout, what="the booking's event in Outlook")
+    return ctx.bookings[label], ctx.client.event_with_link(ctx.account, view["meeting_url"], ctx.timeout)
 
 
 def step_outlook_delete(ctx: Context) -> str:

@@ -47,15 +47,8 @@ def book_with_event(client: Client, slug: str, start: str, invitee: str) -> tupl
     """A booking with its Teams link and the id of its event in ALICE's calendar."""
     booking = client.book_ok(slug, start, "Ina Vitee", invitee)
     view = client.wait_link_status(booking)
-
-    def event_id() -> str | None:
-        for e in client.sandbox("GET", f"/_sandbox/events?upn={ALICE}")["value"]:
-            if ((e["event"].get("onlineMeeting") or {}).get("joinUrl")) == view["meeting_url"]:
-                return str(e["event"]["id"])
-        return None
-
     client.wait_mail(invitee, "confirmation")
-    return {**booking, **view}, wait_for(event_id, what="the booking's Outlook event")
+    return {**booking, **view}, client.event_with_link(ALICE, view["meeting_url"])
 
 
 def status_of(client: Client, booking: dict[str, Any]) -> dict[str, Any]:
