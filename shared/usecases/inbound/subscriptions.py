@@ -34,6 +34,7 @@ from shared.ports import Entity, iso_utc, parse_iso_utc
 from shared.usecases.inbound.deps import (
     CALENDAR,
     INBOUND_QUEUE,
+    MAX_LIFETIME_MINUTES,
     MAX_RENEWALS_PER_RUN,
     RENEW_PK,
     TABLE,
@@ -50,6 +51,11 @@ ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def request_subscription(queue: Any, workspace: str, user: str) -> None:
     """Ask the inbound worker to (re)create the host's subscription (the sign-in of a calendar connection)."""
     queue.send(INBOUND_QUEUE, {"op": "subscribe", "workspace": workspace, "user": user})
+
+
+def _lifetime(deps: InboundDeps) -> int:
+    """The lifetime asked for, never past Graph's maximum for Outlook events (a larger one is refused)."""
+    return max(1, min(deps.lifetime_minutes, MAX_LIFETIME_MINUTES))
 
 
 def current(deps: InboundDeps, workspace: str, user: str) -> Entity | None:
@@ -84,7 +90,7 @@ def subscribe(deps: InboundDeps, workspace: str, user: str) -> Entity:
     assert deps.cipher is not None, "subscribing needs the token cipher"
     token = deps.access_token(workspace, user, CALENDAR)
     client_state = secrets.token_urlsafe(48)
-    expires = deps.clock.now() + timedelta(minutes=deps.lifetime_minutes)
+    expires = deps.clock.now() + timedelta(minutes=_lifetime(deps))
     sub = deps.graph.create_subscription(token, {
         "changeType": CHANGE_TYPES, "notificationUrl": deps.notification_url,
         "lifecycleNotificationUrl": deps.lifecycle_url, "resource": "me/events",
@@ -141,7 +147,7 @@ def renew(deps: InboundDeps, workspace: str, user: str) -> str:
     except (NotConnected, ReauthRequired):
         unsubscribe(deps, workspace, user)  # a reconnect subscribes anew
         return "gone"
-    expires = iso_utc(deps.clock.now() + timedelta(minutes=deps.lifetime_minutes))
+    expires = iso_utc(deps.clock.now() + timedelta(minutes=_lifetime(deps)))
     try:
         sub = deps.graph.renew_subscription(token, str(row["subscription_id"]), expires)
     except NotFound:

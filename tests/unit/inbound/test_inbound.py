@@ -189,3 +189,10 @@ def test_external_delete_is_a_calendar_setting_with_two_choices() -> None:
     assert kept.to_dict()["external_delete"] == "notify_host"
     assert ("external_delete", "must be one of cancel_booking, notify_host") in validate_calendar(
         CalendarConfig.from_dict({**base, "external_delete": "shrug"}))
+
+
+def test_a_lifetime_setting_past_graphs_maximum_is_capped() -> None:
+    deps, _, clock = make_deps()
+    deps.lifetime_minutes = 10_000
+    row = subscribe(deps, "ws1", "host")
+    assert row["expires_at"] == (clock.now() + timedelta(minutes=4230)).strftime("%Y-%m-%dT%H:%M:%SZ")
