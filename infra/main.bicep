@@ -135,6 +135,8 @@ var queueNames = [
   'webhookdeliveries'
   'webhookdeliveries-poison'
   'hostnotices'
+  'inbound'
+  'inbound-poison'
 ]
 var tableNames = [
   'workspaces'
@@ -158,6 +160,7 @@ var tableNames = [
   'ratelimits'
   'webhooks'
   'webhookdeliveries'
+  'graphsubscriptions'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
