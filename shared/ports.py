@@ -384,25 +384,16 @@ class HumanCheck(Protocol):
 
 
 class InboundGraph(Protocol):
-    """Graph change notifications on a host's events and the reads that follow them (issue 19,
-    ``shared.adapters.graph_subscriptions.GraphSubscriptions``). Errors as ``GraphClient.request``'s."""
+    """Graph subscriptions on a host's events and the reads after a notification (issue 19; errors as
+    ``GraphClient.request``'s): create; renew (``NotFound``: lapsed); delete (gone is fine); the event in UTC
+    (``None``: 404, deleted); a full ``calendarView/delta`` round over ``[start, end)`` (every page's items)."""
 
-    def create_subscription(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /subscriptions``: the subscription (Graph validated the notification URLs first)."""
-        ...
+    def create_subscription(self, token: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
 
-    def renew_subscription(self, token: str, subscription_id: str, expiration: str) -> dict[str, Any]:
-        """``PATCH /subscriptions/{id}`` with ``expirationDateTime``; ``NotFound`` when it lapsed."""
-        ...
+    def renew_subscription(self, token: str, subscription_id: str, expiration: str) -> dict[str, Any]: ...
 
-    def delete_subscription(self, token: str, subscription_id: str) -> None:
-        """``DELETE /subscriptions/{id}`` (already gone is fine)."""
-        ...
+    def delete_subscription(self, token: str, subscription_id: str) -> None: ...
 
-    def get_event(self, token: str, event_id: str) -> dict[str, Any] | None:
-        """The event with times in UTC, or ``None`` when Graph answers 404 (deleted)."""
-        ...
+    def get_event(self, token: str, event_id: str) -> dict[str, Any] | None: ...
 
-    def calendar_view_delta(self, token: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """A full ``calendarView/delta`` round over ``[start, end)``: every page's items."""
-        ...
+    def calendar_view_delta(self, token: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
