@@ -19,9 +19,10 @@ log = logging.getLogger("bookbridge.meetings")
 
 #: Intake puts a booking's ``create`` BEFORE its transaction (the message is the reconciler's intent): a
 #: worker may see it first. It is put back after each of these delays, then dropped (the commit failed or
-#: was refused). Storage ends a request's operation within 30 s (and request paths give up sooner), so a
-#: commit can no longer land once they have passed.
-COMMIT_WAIT_SECONDS = (1, 4, 10, 30, 60)
+#: was refused). Table storage ends an insert/update/delete within 30 s at most (Microsoft's "Setting
+#: timeouts for Table service operations"; request paths give up sooner), so a commit can no longer land
+#: once they have passed. The first is immediate: the commit is usually milliseconds behind.
+COMMIT_WAIT_SECONDS = (0, 1, 4, 10, 30, 60)
 
 
 def waits_for_commit(msg: MeetingMessage) -> bool:

@@ -111,6 +111,8 @@ def test_a_booking_whose_answer_was_lost_has_its_message_and_a_retry_without_a_k
 
 
 def test_the_worker_waits_for_a_commit_it_sees_first_then_drops_a_message_never_stored(world) -> None:
+    """The wait outlasts the longest a transaction can take on the service: 30 s (Microsoft's "Setting
+    timeouts for Table service operations": the maximum for insert, update and delete operations)."""
     from shared.usecases.meetings.worker import COMMIT_WAIT_SECONDS
 
     _, store, queue, clock, _ = world
@@ -142,3 +144,17 @@ def test_a_503_always_carries_retry_after() -> None:
 
     response = error_response(StorageUnavailable("down"))
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_create_seen_before_its_commit_is_handled_once_the_booking_is_there(world) -> None:
+    api, store, queue, clock, _ = world
+    made = api.book("c", SLOT).body
+    [create] = queue.on("meetings")
+    row = store.get("schedule", "acme|alice", f"booking|{made['id']}")
+    store.delete("schedule", "acme|alice", row["RowKey"])  # as the worker saw it: the commit not there yet
+    assert handle_meeting_message(meeting_deps(store, queue, clock), create).action == "requeued"
+    store.insert("schedule", {k: v for k, v in row.items() if not k.startswith("_")})
+    copy = queue.on("meetings")[-1]
+    assert copy["attempt"] == 2 and copy["booking_id"] == made["id"]
+    handle_meeting_message(meeting_deps(store, queue, clock), copy)
+    assert [m["kind"] for m in queue.on("communications")] == ["confirmation"]
