@@ -82,11 +82,11 @@ class PendingCount:
     """One rate-limit hit written INSIDE the caller's entity-group transaction (``op``, an ETag-guarded
     ``update`` of the counter row), so counting costs no request of its own. After the transaction the
     caller reports ``committed(new_etag)``; when the transaction's ETag condition failed (another instance
-    counted meanwhile), ``changed()``, and asks for a fresh ``PendingCount``."""
+    counted meanwhile), it counts ``alone()`` (conditional writes of their own; ``RateLimited`` when over)."""
 
     op: TransactionOp
     committed: Callable[[str | None], None]
-    changed: Callable[[], None]
+    alone: Callable[[], None]
 
 
 class IntakeLimits(Protocol):

@@ -12,7 +12,10 @@ write goes into the caller's entity-group transaction (intake puts a calendar's 
 ``schedule`` partition, beside the booking and its locks: counting costs no request of its own, and a
 booking that is not stored is not counted). The row is read (and created at 0) only when this process
 has not seen it yet; the transaction's ``update`` carries the ETag last seen, so another instance's
-count in between fails the transaction, and the caller asks again after ``changed()``.
+count in between fails the transaction (nothing stored). The caller then counts ``alone()``: the same
+row, by its own conditional writes (read again and retried, as :meth:`TableRateLimiter.hit`), and commits
+the booking without it: under contention (a burst on one calendar) a booking costs one failed transaction
+and a counter request, never a loop of whole transactions.
 """
 from __future__ import annotations
 
@@ -68,8 +71,8 @@ class TableRateLimiter:
             while len(self._seen) > CACHE_SIZE:
                 self._seen.popitem(last=False)
 
-    def _read(self, pk: str) -> _Seen | None:
-        row = self._store.get(TABLE, pk, ROW)
+    def _read(self, table: str, pk: str, rk: str) -> _Seen | None:
+        row = self._store.get(table, pk, rk)
         if row is None:
             return None
         return _Seen(int(row.get("window") or 0), int(row.get("count") or 0), row.get("_etag"))
@@ -79,24 +82,27 @@ class TableRateLimiter:
         if limit is None or not key:
             return
         pk = f"{limit.name}|{limit.period_seconds}|{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
+        self._hit(limit, TABLE, pk, ROW, pk)
+
+    def _hit(self, limit: Limit, table: str, pk: str, rk: str, cache_key: str) -> None:
         window, retry_after = limit.window(self._clock.now())
-        seen = self._cached(pk)
+        seen = self._cached(cache_key)
         for _ in range(ATTEMPTS):
             count = seen.hits if seen is not None and seen.window == window else 0
             if count >= limit.count:
                 raise _refused(limit, retry_after)
-            entity = {"PartitionKey": pk, "RowKey": ROW, "window": window, "count": count + 1}
+            entity = {"PartitionKey": pk, "RowKey": rk, "window": window, "count": count + 1}
             try:
                 if seen is None:
-                    etag = self._store.insert(TABLE, entity)
+                    etag = self._store.insert(table, entity)
                 else:
-                    etag = self._store.update(TABLE, entity, seen.etag)
+                    etag = self._store.update(table, entity, seen.etag)
             except (EntityExists, ConcurrencyConflict, NotFound):
-                seen = self._read(pk)
+                seen = self._read(table, pk, rk)
                 continue
-            self._remember(pk, _Seen(window, count + 1, etag))
+            self._remember(cache_key, _Seen(window, count + 1, etag))
             return
-        self._remember(pk, None)
+        self._remember(cache_key, None)
         raise ConcurrencyConflict(f"the {limit.name} counter kept changing; retry")
 
     def _seen_row(self, table: str, pk: str, rk: str, window: int) -> _Seen:
@@ -129,4 +135,8 @@ class TableRateLimiter:
         def committed(etag: str | None) -> None:
             self._remember(cache_key, _Seen(window, count + 1, etag) if etag else None)
 
-        return PendingCount(("update", entity), committed, lambda: self._remember(cache_key, None))
+        def alone() -> None:  # under contention: the same row, counted by its own conditional writes
+            self._remember(cache_key, None)
+            self._hit(limit, table, pk, rk, cache_key)
+
+        return PendingCount(("update", entity), committed, alone)

@@ -29,9 +29,6 @@ from shared.usecases.booking.locks import commit_new
 from shared.usecases.booking.slots import check_start, member_free
 from shared.usecases.booking.views import created_body
 
-#: Commits of one booking while its calendar's counter keeps changing (other instances counting).
-COUNT_ATTEMPTS = 20
-
 log = logging.getLogger("bookbridge.booking")
 
 
@@ -101,22 +98,20 @@ def commit_with_intent(deps: BookingDeps, record: calendar_repo.CalendarRecord, 
     booking always has one (a queue that does not answer is a 503 with nothing stored); the worker waits a
     while for a booking it does not find yet and then drops the message (a commit that failed). Then the
     booking, its locks and its calendar's rate-limit counter (when it counts there) in ONE transaction
-    (``SlotTaken`` when the time is taken; the counter changed meanwhile: counted again, committed again)."""
+    (``SlotTaken`` when the time is taken; the counter changed meanwhile: counted on its own, then the
+    booking committed without it)."""
     count = calendar_count(deps, record, booking)  # RateLimited before anything is put
     booking_events.booking_confirmed(deps.queue, booking.workspace, booking.host, booking.id, booking.revision)
-    for _ in range(COUNT_ATTEMPTS):
-        try:
-            etags = commit_new(deps.store, booking, now, [count.op] if count else None)
-        except ConcurrencyConflict:
-            if count is None:
-                raise
-            count.changed()
-            count = calendar_count(deps, record, booking)
-            continue
-        if count is not None:
-            count.committed(etags[-1] if etags else None)
+    try:
+        etags = commit_new(deps.store, booking, now, [count.op] if count else None)
+    except ConcurrencyConflict:
+        if count is None:
+            raise
+        count.alone()  # another instance counted meanwhile: nothing was stored
+        commit_new(deps.store, booking, now)
         return
-    raise ConcurrencyConflict("the calendar's booking counter kept changing; retry")
+    if count is not None:
+        count.committed(etags[-1] if etags else None)
 
 
 def place(deps: BookingDeps, record: calendar_repo.CalendarRecord, slot: Interval, req: BookingRequest,
