@@ -1,4 +1,4 @@
-"""Microsoft connections: connect links, OAuth callback, status, disconnect, admin consent.
+"""Microsoft and Google connections: connect links, OAuth callback, status, disconnect, admin consent.
 
 Management routes use the app's default FUNCTION auth level (function key); the browser-facing ones
 (``connect/{token}``, the callbacks, ``admin-consent/{token}``) are anonymous and carry no key: a
@@ -225,6 +225,15 @@ def connections_callback(req: func.HttpRequest) -> func.HttpResponse:
                                                            "Cache-Control": "no-store",
                                                            "Referrer-Policy": "no-referrer"})
     return _browser(lambda: complete_sign_in(_deps(), params, browser))
+
+
+@bp.route(route="auth/google/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connections_google_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Google's redirect (a top-level GET, so the browser-binding cookie comes along): 302 to the return URL
+    with ``status=connected|error``, or a result page."""
+    from shared.usecases.connections import complete_google_sign_in
+
+    return _browser(lambda: complete_google_sign_in(_deps(), _callback_params(req), _binding(req)))
 
 
 @bp.route(route="admin-consent/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -7,11 +7,12 @@ imports it. Tests build their own ``Container`` (fakes, Azurite, a stand-in) and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
+from shared.parts import Part
 from shared.ports import (
     Cipher,
     Clock,
@@ -49,37 +50,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.usecases.public_limits import PublicLimits
     from shared.usecases.webhooks import WebhookDeps
 
-T = TypeVar("T")
-
-
-class Part(Generic[T]):
-    """A part of the container: given (constructor argument or assignment), else built on first use."""
-
-    def __init__(self, build: Callable[[Container], T]) -> None:
-        self._build = build
-        self._slot = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = f"_{name}"
-
-    def __get__(self, container: Container, owner: type | None = None) -> T:
-        value: T | None = container.__dict__.get(self._slot)
-        if value is None:
-            value = self._build(container)
-            container.__dict__[self._slot] = value
-            container.__dict__[f"{self._slot}_built"] = True
-        return value
-
-    @staticmethod
-    def built(container: Container, name: str) -> bool:
-        """True when the part ``name`` was built by the container (not given by a test or benchmark)."""
-        return bool(container.__dict__.get(f"_{name}_built"))
-
-    def __set__(self, container: Container, value: T) -> None:
-        container.__dict__[self._slot] = value
-        container.__dict__.pop(f"{self._slot}_built", None)
-
-
 def _table_store(c: Container) -> EntityStore:
     from shared.adapters.table_store import TableEntityStore
     return TableEntityStore(c.storage_account.table_service())
@@ -103,6 +73,12 @@ def _signer(c: Container) -> Signer:
 def _identity(c: Container) -> Identity:
     from shared.adapters.microsoft_identity import MicrosoftIdentity
     return MicrosoftIdentity.from_settings(c.settings, c.http_session)
+
+
+def _google_identity(c: Container) -> Identity:
+    from shared.adapters.google_identity import GoogleIdentity
+
+    return GoogleIdentity.from_settings(c.settings)
 
 
 def _graph(c: Container) -> GraphClient:
@@ -133,6 +109,8 @@ class Container:
     """Signs manage tokens and one-time links (``shared.adapters.signing.Signer``)."""
     identity = Part(_identity)
     """MSAL-backed sign-in and token refresh (``shared.adapters.microsoft_identity.MicrosoftIdentity``)."""
+    google_identity = Part(_google_identity)
+    """Google's OAuth 2.0 through Authlib (``shared.adapters.google_identity.GoogleIdentity``)."""
     graph = Part(_graph)
     """Microsoft Graph client (``shared.adapters.graph_client.GraphClient``)."""
     mail = Part(_mail)

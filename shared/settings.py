@@ -52,6 +52,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Microsoft Graph base URL. Local runs point it at the Microsoft stand-in."),
     Setting("MICROSOFT_CA_BUNDLE", False, None, False,
             "Path of an extra CA bundle to trust for the authority and Graph (local stand-in only)."),
+    # Google (issue 20, rule 28): google_calendar connections, free/busy, events and Meet links
+    Setting("GOOGLE_CLIENT_ID", False, None, False,
+            "OAuth client id of the Google Cloud web application. Required to connect Google calendars."),
+    Setting("GOOGLE_CLIENT_SECRET", False, None, True,
+            "OAuth client secret of that Google client (Key Vault reference in Azure)."),
+    Setting("GOOGLE_AUTHORIZATION_ENDPOINT", False, "https://accounts.google.com/o/oauth2/v2/auth", False,
+            "Google's OAuth 2.0 authorization endpoint. Local runs point it at the Google stand-in."),
+    Setting("GOOGLE_TOKEN_ENDPOINT", False, "https://oauth2.googleapis.com/token", False,
+            "Google's OAuth 2.0 token endpoint. Local runs point it at the Google stand-in."),
+    Setting("GOOGLE_CALENDAR_BASE_URL", False, "https://www.googleapis.com/calendar/v3", False,
+            "Google Calendar API v3 base URL. Local runs point it at the Google stand-in."),
     # secrets of our own
     Setting("TOKEN_ENCRYPTION_KEYS", False, None, True,
             "Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Required for tokens."),

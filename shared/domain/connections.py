@@ -174,7 +174,7 @@ def consent_missing_message(missing: list[str]) -> str:
 def admin_consent_scopes(graph_resource: str = "https://graph.microsoft.com") -> list[str]:
     """Every scope bookbridge may ask for, as full Graph scope URIs, for the admin-consent request."""
     names: list[str] = []
-    for kind in ConnectionKind:
+    for kind in (k for k in ConnectionKind if k.is_microsoft):
         for scope in SCOPES[kind]:
             if scope not in names:
                 names.append(scope)

@@ -28,6 +28,7 @@ class CalendarProvider(str, Enum):
 
     NONE = "none"
     MICROSOFT = "microsoft"
+    GOOGLE = "google"
 
 
 class ConnectionKind(str, Enum):
@@ -35,6 +36,12 @@ class ConnectionKind(str, Enum):
 
     TEAMS = "teams"
     MICROSOFT_CALENDAR = "microsoft_calendar"
+    GOOGLE_CALENDAR = "google_calendar"
+
+    @property
+    def is_microsoft(self) -> bool:
+        """True for the kinds signed in with Microsoft (MSAL); ``google_calendar`` is Google's."""
+        return self is not ConnectionKind.GOOGLE_CALENDAR
 
 
 class ConnectionStatus(str, Enum):
@@ -69,10 +76,14 @@ class LinkState(str, Enum):
         return self is not LinkState.PENDING
 
 
-#: Scopes asked for each connection kind (MSAL adds openid/profile/offline_access itself).
+#: Scopes asked for each connection kind (MSAL adds openid/profile/offline_access itself; Google's kind asks
+#: ``openid email`` besides: ``shared.domain.google.SIGN_IN_SCOPES``): free/busy and events of calendars the
+#: account owns, nothing more (calendar.freebusy, calendar.events.owned: "Choose Google Calendar API scopes").
 SCOPES: dict[ConnectionKind, tuple[str, ...]] = {
     ConnectionKind.TEAMS: ("OnlineMeetings.ReadWrite", "User.Read"),
     ConnectionKind.MICROSOFT_CALENDAR: ("Calendars.ReadWrite", "User.Read"),
+    ConnectionKind.GOOGLE_CALENDAR: ("https://www.googleapis.com/auth/calendar.freebusy",
+                                     "https://www.googleapis.com/auth/calendar.events.owned"),
 }
 
 #: Tenant id of personal Microsoft accounts (MSA): never allowed to connect.

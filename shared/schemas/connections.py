@@ -106,7 +106,7 @@ class CalendarsOut(BaseModel):
 class ConnectionOut(BaseModel):
     """One connection slot."""
 
-    kind: Literal["teams", "microsoft_calendar"]
+    kind: Literal["teams", "microsoft_calendar", "google_calendar"]
     status: Literal["connected", "needs_reauth", "disconnected"]
     account: AccountOut | None
     scopes: list[str]

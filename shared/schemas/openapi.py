@@ -27,7 +27,8 @@ _PATH_PARAMS: dict[str, dict[str, Any]] = {
     "user": {"type": "string", "pattern": ID_PATTERN, "description": "user id (a calendar member)"},
     "calendar": {"type": "string", "pattern": ID_PATTERN, "description": "calendar id"},
     "webhook": {"type": "string", "pattern": ID_PATTERN, "description": "webhook id, chosen by the integrator"},
-    "kind": {"type": "string", "enum": ["teams", "microsoft_calendar"], "description": "connection slot"},
+    "kind": {"type": "string", "enum": ["teams", "microsoft_calendar", "google_calendar"],
+             "description": "connection slot"},
     "slug": {"type": "string", "description": "the calendar's public slug"},
     "id": {"type": "string", "description": "booking id"},
     "token": {"type": "string", "description": "one-time link token"},
@@ -174,6 +175,8 @@ OPERATIONS: tuple[Operation, ...] = (
               ok={200: "html", **_BROWSER}),
     _browser("connections_callback", "GET", "auth/microsoft/callback", "Microsoft's sign-in redirect"),
     _browser("connections_callback", "POST", "auth/microsoft/callback", "Microsoft's sign-in form post"),
+    _browser("connections_google_callback", "GET", "auth/google/callback", "Google's sign-in redirect "
+             "(google_calendar)"),
     _browser("connections_open_admin_consent_link", "GET", "admin-consent/{token}",
              "A page with Continue to Microsoft (the link is not used up)"),
     _browser("connections_open_admin_consent_link", "POST", "admin-consent/{token}",

@@ -22,9 +22,10 @@ callback, which redeems the code, checks the account (rule 5), stores the encryp
 marks the slot ``connected`` (rule 6), recording ``teams`` transitions for the backfill sweep.
 
 Layout: ``deps`` (ports, limits, shared checks), ``links`` (connect links, result pages), ``sign_in`` (the
-callback), ``tokens`` (``get_access_token``), ``status`` (read, list, disconnect), ``calendars`` (the linked
-Outlook calendar: list, choose, check), ``admin_consent``, ``notice_links`` (the long-lived link in a host
-notice that mints a fresh connect link, rule 21).
+callback), ``google_sign_in`` (Google's callback of a ``google_calendar`` connection), ``tokens``
+(``get_access_token``), ``status`` (read, list, disconnect), ``calendars`` (the linked Outlook calendar:
+list, choose, check), ``admin_consent``, ``notice_links`` (the long-lived link in a host notice that mints a
+fresh connect link, rule 21).
 """
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ from shared.usecases.connections.deps import (
     CALLBACK_PATH,
     CONNECT_LINK_PURPOSE,
     CONNECT_PATH,
+    GOOGLE_CALLBACK_PATH,
     MAX_STATE_LENGTH,
     ConnectionDeps,
     ContainerDeps,
 )
+from shared.usecases.connections.google_sign_in import complete_google_sign_in
 from shared.usecases.connections.links import BrowserResult, create_connect_link, open_connect_link, preview_link
 from shared.usecases.connections.notice_links import notice_link_url, open_notice_link
 from shared.usecases.connections.sign_in import complete_sign_in
@@ -59,9 +62,9 @@ from shared.usecases.connections.tokens import get_access_token
 
 __all__ = [
     "ADMIN_CONSENT_CALLBACK_PATH", "ADMIN_CONSENT_LINK_PURPOSE", "ADMIN_CONSENT_PATH", "CALLBACK_PATH",
-    "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
+    "CONNECT_LINK_PURPOSE", "CONNECT_PATH", "GOOGLE_CALLBACK_PATH", "MAX_STATE_LENGTH", "BrowserResult", "Cipher",
     "ConnectionDeps", "ContainerDeps", "Identity", "Signer", "check_linked_calendar", "check_members",
-    "complete_admin_consent", "complete_sign_in", "link_calendar", "list_calendars",
+    "complete_admin_consent", "complete_google_sign_in", "complete_sign_in", "link_calendar", "list_calendars",
     "create_admin_consent_link", "create_connect_link", "disconnect", "get_access_token", "get_connection",
     "list_connections", "mark_teams_unavailable", "notice_link_url", "open_admin_consent_link", "open_connect_link",
     "open_notice_link", "preview_link",

@@ -36,6 +36,7 @@ log = logging.getLogger("bookbridge.connections")
 CONNECT_LINK_PURPOSE = "connect-link"
 ADMIN_CONSENT_LINK_PURPOSE = "admin-consent-link"
 CALLBACK_PATH = "/api/auth/microsoft/callback"
+GOOGLE_CALLBACK_PATH = "/api/auth/google/callback"
 ADMIN_CONSENT_CALLBACK_PATH = "/api/auth/microsoft/admin-consent/callback"
 CONNECT_PATH = "/api/connect/"
 ADMIN_CONSENT_PATH = "/api/admin-consent/"
@@ -60,6 +61,8 @@ class ConnectionDeps:
     clock: Clock
     cipher: Cipher = field(default_factory=lambda: cast(Cipher, _NotGiven("cipher")))
     identity: Identity = field(default_factory=lambda: cast(Identity, _NotGiven("identity")))
+    google_identity: Identity = field(default_factory=lambda: cast(Identity, _NotGiven("google_identity")))
+    """Google's OAuth 2.0 (``shared.adapters.google_identity.GoogleIdentity``) for ``google_calendar``."""
     signer: Signer = field(default_factory=lambda: cast(Signer, _NotGiven("signer")))
     queue: MessageQueue | None = None
     public_base_url: str = "http://127.0.0.1:7071"
@@ -101,6 +104,10 @@ class ContainerDeps:
         return self._c.identity
 
     @property
+    def google_identity(self) -> Identity:
+        return self._c.google_identity
+
+    @property
     def signer(self) -> Signer:
         return self._c.signer
 
@@ -131,6 +138,16 @@ class ContainerDeps:
 
 Deps = ConnectionDeps | ContainerDeps
 """What every connection use case takes."""
+
+
+def identity_for(deps: Deps, kind: ConnectionKind) -> Identity:
+    """Who signs the kind in: Microsoft (MSAL) for ``teams`` / ``microsoft_calendar``, Google otherwise."""
+    return deps.identity if kind.is_microsoft else deps.google_identity
+
+
+def provider_of(kind: ConnectionKind) -> str:
+    """The provider's name people read on the pages of a sign-in of ``kind``."""
+    return "Microsoft" if kind.is_microsoft else "Google"
 
 
 def sha256_hex(value: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain import connections as rules
+from shared.domain import google
 from shared.domain.model import ConnectionKind
 from shared.errors import (
     ValidationError,
@@ -20,12 +21,15 @@ from shared.usecases.connections.deps import (
     CALLBACK_PATH,
     CONNECT_LINK_PURPOSE,
     CONNECT_PATH,
+    GOOGLE_CALLBACK_PATH,
     Deps,
     base_url,
     check_ids,
     claim_once,
     expired,
+    identity_for,
     kind_of,
+    provider_of,
     require_user,
     sha256_hex,
 )
@@ -123,6 +127,9 @@ def preview_link(deps: Deps, token: str, *, admin: bool = False) -> BrowserResul
         return BrowserResult(True, "Approve bookbridge for your organisation", "Continue to Microsoft to review "
                              "and grant the permissions bookbridge needs. You must be a tenant administrator.", 200)
     kind = kind_of(row["kind"])
+    if kind is ConnectionKind.GOOGLE_CALENDAR:
+        return BrowserResult(True, "Connect your Google Calendar", "Continue to Google to sign in with the account "
+                             "whose calendar bookbridge should use. Finish in this browser.", 200, kind=kind.value)
     label = "Microsoft Teams" if kind is ConnectionKind.TEAMS else "Microsoft calendar"
     return BrowserResult(True, f"Connect your {label}", f"Continue to Microsoft to sign in with the work or school "
                          f"account whose {label} bookbridge should use. Finish in this browser.", 200,
@@ -138,7 +145,11 @@ def open_connect_link(deps: Deps, token: str, browser: str | None = None) -> Bro
     kind = kind_of(row["kind"])
     now = deps.clock.now()
     state = secrets.token_urlsafe(32)
-    flow = deps.identity.start_sign_in(rules.scopes_for(kind), f"{base_url(deps)}{CALLBACK_PATH}", state)
+    if kind.is_microsoft:
+        flow = deps.identity.start_sign_in(rules.scopes_for(kind), f"{base_url(deps)}{CALLBACK_PATH}", state)
+    else:
+        flow = identity_for(deps, kind).start_sign_in(google.scopes(), f"{base_url(deps)}{GOOGLE_CALLBACK_PATH}",
+                                                      state)
     deps.store.insert(rules.AUTH_FLOWS_TABLE, {
         "PartitionKey": sha256_hex(state), "RowKey": rules.FLOW_ROW,
         "flow": deps.cipher.encrypt(json.dumps(flow, separators=(",", ":"), default=str)),
@@ -150,5 +161,6 @@ def open_connect_link(deps: Deps, token: str, browser: str | None = None) -> Bro
         log.info("connect link refused: link_used (concurrent)")
         return page(False, *BAD_LINK, 400, reason="link_used")
     log.info("sign-in started ws=%s user=%s kind=%s", row["ws"], row["user"], kind.value)
-    return BrowserResult(True, "Redirecting to Microsoft", "Continue to Microsoft to sign in.", 302,
+    provider = provider_of(kind)
+    return BrowserResult(True, f"Redirecting to {provider}", f"Continue to {provider} to sign in.", 302,
                          redirect_to=flow["auth_uri"], kind=kind.value)

@@ -22,7 +22,16 @@ from shared.repositories.optimistic import optimistic_update
 from shared.usecases import mailbox_address
 from shared.usecases.connections.browser import OTHER_BROWSER, other_browser
 from shared.usecases.connections.calendars import check_linked_calendar
-from shared.usecases.connections.deps import MAX_STATE_LENGTH, Deps, claim_once, expired, kind_of, sha256_hex
+from shared.usecases.connections.deps import (
+    MAX_STATE_LENGTH,
+    Deps,
+    claim_once,
+    expired,
+    identity_for,
+    kind_of,
+    provider_of,
+    sha256_hex,
+)
 from shared.usecases.connections.links import BAD_STATE, BrowserResult, page
 from shared.usecases.connections.tokens import evict_token
 from shared.usecases.webhooks import emit as webhook_events
@@ -43,6 +52,14 @@ def read_flow(deps: Deps, row_key: str, state: str) -> tuple[dict[str, Any] | No
     return row, ""
 
 
+def read_provider_flow(deps: Deps, state: str, *, microsoft: bool) -> tuple[dict[str, Any] | None, str]:
+    """:func:`read_flow` of a sign-in at Microsoft (``microsoft``) or Google: another provider's is refused."""
+    row, problem = read_flow(deps, rules.FLOW_ROW, state)
+    if row is not None and kind_of(row["kind"]).is_microsoft != microsoft:
+        return None, "state_of_another_provider"
+    return row, problem
+
+
 def complete_sign_in(deps: Deps, params: Mapping[str, str], browser: str | None = None) -> BrowserResult:
     """``/api/auth/microsoft/callback``: redeem the code, check the account, store tokens, mark connected.
 
@@ -50,7 +67,7 @@ def complete_sign_in(deps: Deps, params: Mapping[str, str], browser: str | None 
     personal Microsoft account. Microsoft's own ``error`` ends in a result naming the reason (consent
     required offers the admin-consent path).
     """
-    row, problem = read_flow(deps, rules.FLOW_ROW, str(params.get("state") or ""))
+    row, problem = read_provider_flow(deps, str(params.get("state") or ""), microsoft=True)
     if row is None:
         log.warning("sign-in callback refused: %s", problem)
         return page(False, *BAD_STATE, 400, reason="invalid_state")
@@ -119,26 +136,32 @@ def _granted_scopes(flow: _Flow, result: rules.SignInResult) -> list[str] | Brow
 
 def _redeem(deps: Deps, flow: _Flow, row: Mapping[str, Any],
             params: Mapping[str, str]) -> rules.SignInResult | BrowserResult:
-    """Microsoft's answer redeemed with the stored flow, or how the sign-in ends without it."""
+    """Microsoft's (or Google's) answer redeemed with the stored flow, or how the sign-in ends without it."""
+    provider = provider_of(flow.kind)
+    if params.get("error") and not flow.kind.is_microsoft:
+        log.info("sign-in ended by Google %s reason=%s", flow.ids, str(params.get("error"))[:64])
+        return flow.refused("Not connected", "Google did not give access (the sign-in was cancelled or refused). "
+                            "Start the connection again.", 400, "access_denied")
     if params.get("error"):
         err = rules.classify_callback_error(str(params.get("error")), str(params.get("error_description") or ""))
         log.info("sign-in ended by Microsoft %s reason=%s", flow.ids, err.reason)
         extra = {"admin_consent": "required"} if err.admin_consent else None
         return flow.refused("Not connected", err.message, 400, err.reason, extra)
     if not params.get("code"):
-        return flow.refused("Not connected", "Microsoft returned no authorization code. Start the connection again.",
-                            400, "sign_in_failed")
+        return flow.refused("Not connected", f"{provider} returned no authorization code. Start the connection "
+                            "again.", 400, "sign_in_failed")
     try:
         stored = json.loads(deps.cipher.decrypt(row["flow"]))
-        result: rules.SignInResult = deps.identity.finish_sign_in(stored, {k: str(v) for k, v in params.items()})
+        result: rules.SignInResult = identity_for(deps, flow.kind).finish_sign_in(
+            stored, {k: str(v) for k, v in params.items()})
     except TransientError:
         log.warning("sign-in could not be completed (transient) %s", flow.ids)
-        return flow.refused("Microsoft is not answering", "Microsoft could not be reached to finish the sign-in. "
-                            "Start the connection again in a moment.", 503, "temporarily_unavailable")
+        return flow.refused(f"{provider} is not answering", f"{provider} could not be reached to finish the "
+                            "sign-in. Start the connection again in a moment.", 503, "temporarily_unavailable")
     except (AuthorizationFailed, PermanentError) as exc:
         log.warning("sign-in refused %s code=%s", flow.ids, exc.code)
-        return flow.refused("Not connected", "Microsoft could not complete the sign-in. Start the connection again.",
-                            400, "sign_in_failed")
+        return flow.refused("Not connected", f"{provider} could not complete the sign-in. Start the connection "
+                            "again.", 400, "sign_in_failed")
     return result
 
 

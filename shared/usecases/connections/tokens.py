@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain import connections as rules
+from shared.domain import google
 from shared.domain.model import ConnectionKind, ConnectionStatus
 from shared.errors import (
     ConcurrencyConflict,
@@ -21,7 +22,7 @@ from shared.errors import (
 from shared.ports import AccessTokenCachePort, EntityStore, iso_utc
 from shared.repositories.optimistic import ReadAgain, optimistic_update, starting_with
 from shared.usecases.connection_notices import announce_needs_reauth
-from shared.usecases.connections.deps import Deps, kind_of
+from shared.usecases.connections.deps import Deps, identity_for, kind_of, provider_of
 from shared.usecases.mailbox_address import mailbox_key
 from shared.usecases.webhooks import emit as webhook_events
 
@@ -46,8 +47,9 @@ def generation_of(conn: Mapping[str, Any]) -> int:
 
 
 def _bound(deps: Deps, token: str, conn: Mapping[str, Any]) -> str:
-    """``token``, bound to its account's mailbox in ``deps.mailbox_limiter`` (rule 27) when there is one."""
-    if deps.mailbox_limiter is not None:
+    """``token``, bound to its account's mailbox in ``deps.mailbox_limiter`` (rule 27) when there is one (a
+    Google token has no Outlook mailbox)."""
+    if deps.mailbox_limiter is not None and conn.get("kind") != ConnectionKind.GOOGLE_CALENDAR.value:
         deps.mailbox_limiter.bind(token, mailbox_key(conn))
     return token
 
@@ -157,9 +159,13 @@ class _Slot:
             return rules.RefreshFailure(
                 "needs_reauth", "tokens_unreadable: the stored sign-in cannot be decrypted with the current keys")
         asked_at = deps.clock.now()
-        result = deps.identity.acquire_token_silent(
+        result = identity_for(deps, self.kind).acquire_token_silent(
             cache_text, rules.scopes_for(self.kind), str(conn.get("account_oid") or ""),
             str(conn.get("account_tid") or ""), force_refresh=self.force_refresh)
+        if not result.access_token and not self.kind.is_microsoft:
+            if result.no_account:
+                return rules.RefreshFailure("needs_reauth", "no_refresh_token: the stored sign-in holds none")
+            return google.classify_refresh_failure(result.error)
         if not result.access_token:
             return rules.classify_refresh_failure(
                 result.error, result.error_description, result.error_codes, no_account=result.no_account)
@@ -188,9 +194,10 @@ class _Slot:
         if failure.outcome == "transient":
             log.warning("token refresh unavailable ws=%s user=%s kind=%s", self.workspace, self.user,
                         self.kind.value)
-            raise TransientError(f"Microsoft could not renew the token: {failure.reason}", retry_after=30)
+            raise TransientError(f"{provider_of(self.kind)} could not renew the token: {failure.reason}",
+                                 retry_after=30)
         if failure.outcome == "configuration":
-            raise ConfigurationError(f"Microsoft refused the app's credentials: {failure.reason}")
+            raise ConfigurationError(f"{provider_of(self.kind)} refused the app's credentials: {failure.reason}")
         self.evict()
         entity = rules.needs_reauth(conn, reason=failure.reason, consent_required=failure.consent_required,
                                     now=iso_utc(self.deps.clock.now()))

@@ -332,7 +332,7 @@ def test_list_shows_every_kind(deps, ms):
     connect(deps, ms, "ws1", "u1", "microsoft_calendar", CAROL)
     view = uc.list_connections(deps, "ws1", "u1")
     by_kind = {c["kind"]: c for c in view["connections"]}
-    assert set(by_kind) == {"teams", "microsoft_calendar"}
+    assert set(by_kind) == {"teams", "microsoft_calendar", "google_calendar"}
     cal = by_kind["microsoft_calendar"]
     assert cal["status"] == "connected" and cal["scopes"] == ["Calendars.ReadWrite", "User.Read"]
     assert cal["account"] == {"id": CAROL["oid"], "tenant_id": CAROL["tid"], "upn": CAROL["upn"],

@@ -66,8 +66,8 @@ def test_auth_levels_keep_function_keys_out_of_browsers():
     levels = {name: str(f["auth"]).upper() for name, f in indexed_functions().items()
               if name.startswith("connections_")}
     anonymous = {"connections_open_connect_link", "connections_callback", "connections_open_admin_consent_link",
-                 "connections_admin_consent_callback", "connections_open_notice_link"}
-    assert len(levels) == 11  # two of them the linked calendar (function key)
+                 "connections_admin_consent_callback", "connections_open_notice_link", "connections_google_callback"}
+    assert len(levels) == 12  # two of them the linked calendar (function key), one Google's callback
     for name, level in levels.items():
         assert level.endswith("ANONYMOUS") == (name in anonymous), (name, level)
 
