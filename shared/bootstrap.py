@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     import requests
 
     from shared.adapters.access_token_cache import AccessTokenCache
+    from shared.adapters.google_calendar import GoogleCalendarClient
     from shared.adapters.graph_client import GraphClient
     from shared.adapters.graph_user import CalendarDirectory, MailboxReader
     from shared.adapters.mailbox_limiter import FreeBusyCache, MailboxLimiter
@@ -245,6 +246,17 @@ class Container:
         return CalendarDirectory(self.graph)
 
     @cached_property
+    def google_calendar(self) -> GoogleCalendarClient:
+        """Google Calendar v3 (``shared.adapters.google_calendar.GoogleCalendarClient``, its own session)."""
+        import requests
+
+        from shared.adapters.google_calendar import GoogleCalendarClient
+
+        session = requests.Session()
+        session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        return GoogleCalendarClient(self.settings.get("GOOGLE_CALENDAR_BASE_URL") or "", session)
+
+    @cached_property
     def access_token_cache(self) -> AccessTokenCache:
         """This process's in-process access tokens (``AccessTokenCache``), shared by every connection use."""
         from shared.adapters.access_token_cache import AccessTokenCache
@@ -282,7 +294,7 @@ class Container:
 
         return AvailabilityDeps(store=self.store, clock=self.clock, tokens=self.access_tokens(),
                                 fetch_schedule=fetch_schedule, mailbox_reader=self.mailbox_reader,
-                                free_busy_cache=self.free_busy_cache)
+                                free_busy_cache=self.free_busy_cache, google_calendar=self.google_calendar)
 
     def booking_deps(self) -> BookingDeps:
         """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""

@@ -115,6 +115,17 @@ class GraphRejected(PermanentError):
         self.graph_code = graph_code
 
 
+class GoogleRejected(PermanentError):
+    """Google Calendar refused the request for a reason retrying will not fix (``reason``: Google's)."""
+
+    code = "google_rejected"
+
+    def __init__(self, message: str = "", *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
 class DeliveryRejected(PermanentError):
     """A message could not be delivered for a permanent reason (e.g. a bad address)."""
 
@@ -178,3 +189,9 @@ class EntityExists(Exception):
         self.table = table
         self.partition_key = partition_key
         self.row_key = row_key
+
+
+class GoogleUnauthorized(TransientError):
+    """Google Calendar answered 401 (the access token was refused): refresh the token once."""
+
+    code = "google_unauthorized"

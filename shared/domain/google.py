@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain.availability import BusyBlock
 from shared.domain.connections import AccountCheck, MicrosoftAccount, RefreshFailure
 from shared.domain.model import SCOPES, ConnectionKind
 
@@ -68,9 +69,32 @@ def classify_refresh_failure(error: str | None, status: int | None = None) -> Re
     return RefreshFailure("needs_reauth", f"{err}: Google refused to renew the sign-in")
 
 
-@dataclass(frozen=True)
-class BusyBlock:
-    """One busy period of a Google calendar (ISO UTC instants as Google wrote them)."""
+def _instant(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
-    start: str
-    end: str
+
+def rfc3339(value: datetime) -> str:
+    """An instant as Calendar v3 takes it (``2026-11-24T09:00:00Z``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def free_busy_request(start: datetime, end: datetime) -> dict[str, Any]:
+    """The body of ``freeBusy.query`` for the account's primary calendar."""
+    return {"timeMin": rfc3339(start), "timeMax": rfc3339(end), "items": [{"id": PRIMARY}]}
+
+
+def busy_blocks(answer: Mapping[str, Any]) -> list[BusyBlock] | str:
+    """The primary calendar's busy periods of a ``freeBusy.query`` answer, or why there are none (Google
+    answers 200 with ``errors`` on a calendar it could not read: the member is then unreadable)."""
+    calendars = answer.get("calendars") if isinstance(answer, Mapping) else None
+    entry = calendars.get(PRIMARY) if isinstance(calendars, Mapping) else None
+    if not isinstance(entry, Mapping):
+        return "Google's free/busy answer named no calendar"
+    errors = entry.get("errors") or []
+    if errors:
+        reasons = ", ".join(str(e.get("reason") or "unknown") for e in errors if isinstance(e, Mapping))
+        return f"Google could not read the calendar's free/busy ({reasons or 'unknown'})"
+    try:
+        return [BusyBlock(_instant(b["start"]), _instant(b["end"]), "busy") for b in entry.get("busy") or []]
+    except (KeyError, TypeError, ValueError):
+        return "Google's free/busy answer could not be read"

@@ -70,7 +70,7 @@ class MemberIn(_Strict):
     user: StrictStr = Field(pattern=ID_RE)
     meeting_location: Literal["teams", "custom", "none"] = "none"
     custom_url: StrictStr | None = Field(default=None, max_length=1000)
-    calendar_provider: Literal["none", "microsoft"] = "none"
+    calendar_provider: Literal["none", "microsoft", "google"] = "none"
     weight: StrictInt | None = None
 
 

@@ -50,6 +50,7 @@ from shared.ports import (
     Clock,
     EntityStore,
     FreeBusyCachePort,
+    GoogleCalendarPort,
     MailboxPort,
     ScheduleAnswer,
     ScheduleFetcher,
@@ -59,9 +60,12 @@ from shared.ports import (
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
 from shared.repositories.connection_reads import get_connection_row, status_of
+from shared.usecases.google_availability import google_free_busy
 from shared.usecases.mailbox_address import mailbox_address, mailbox_key
 
 log = logging.getLogger("bookbridge.availability")
+PROVIDERS = (CalendarProvider.MICROSOFT, CalendarProvider.GOOGLE)
+"""Calendar providers whose free/busy is read (Outlook's getSchedule, Google's freeBusy.query)."""
 
 
 def _accepts_connection(tokens: TokenProvider) -> bool:
@@ -106,6 +110,8 @@ class AvailabilityDeps:
     #: How a short ``Retry-After`` (at most :data:`SHORT_RETRY_AFTER` seconds) is waited out before the one
     #: retry of a throttled free/busy read (a visitor is waiting; longer ones fail closed at once).
     wait: Callable[[float], Any] = threading.Event().wait
+    #: Calendar v3 for members whose provider is ``google`` (rule 28); ``None``: they are unreadable.
+    google_calendar: GoogleCalendarPort | None = None
 
 
 # ------------------------------------------------------------------ one member
@@ -153,21 +159,15 @@ def _reason_for(exc: Exception) -> str:
     return f"free/busy could not be read (internal error {type(exc).__name__})"
 
 
-def member_free_busy(
-    deps: AvailabilityDeps,
-    ws: str,
-    member: MemberConfig,
-    window: Interval,
-    *,
-    mailbox_hint: str | None = None,
-    ignore: Interval | None = None,
-) -> MemberAvailability:
-    """One member's provider free/busy over ``window``; never raises (failures are unreadable).
-
-    ``ignore``: a busy item with exactly this start and end is left out (the booking being
-    rescheduled, which its own Outlook event shows as busy).
-    """
+def member_free_busy(deps: AvailabilityDeps, ws: str, member: MemberConfig, window: Interval, *,
+                     mailbox_hint: str | None = None, ignore: Interval | None = None) -> MemberAvailability:
+    """One member's provider free/busy over ``window`` (Outlook, or Google's: ``google_availability``); never
+    raises (failures are unreadable). ``ignore``: a busy item with exactly this start and end is left out (the
+    booking being rescheduled, which its own event shows as busy)."""
     user = member.user
+    if member.calendar_provider is CalendarProvider.GOOGLE:
+        return google_free_busy(deps.store, deps.google_calendar, partial(_google_token, deps, ws, user), ws, user,
+                                window, ignore)
     if member.calendar_provider is not CalendarProvider.MICROSOFT:
         return MemberAvailability(user)
     try:
@@ -192,6 +192,10 @@ def member_free_busy(
         level = logging.INFO if isinstance(exc, BookbridgeError) else logging.WARNING
         log.log(level, "free/busy of %s/%s unreadable: %s", ws, user, type(exc).__name__)
         return MemberAvailability.unreadable(user, _reason_for(exc))
+
+
+def _google_token(deps: AvailabilityDeps, ws: str, user: str, force: bool, row: Mapping[str, Any] | None) -> str:
+    return _token(deps.tokens, ws, user, ConnectionKind.GOOGLE_CALENDAR.value, force, row)
 
 
 def _schedule(deps: AvailabilityDeps, ws: str, user: str, window: Interval, row: Mapping[str, Any] | None,
@@ -273,15 +277,14 @@ def gather(
     jobs: list[tuple[str, str, Callable[[], Any]]] = []
     # Outlook reads first (they wait on Graph), then the quick booking queries.
     for m in members:
-        if m.calendar_provider is CalendarProvider.MICROSOFT:
+        if m.calendar_provider in PROVIDERS:
             jobs.append((m.user, "fb", partial(member_free_busy, deps, ws, m, fb_window,
                                                mailbox_hint=record.profile(m.user).get("email"), ignore=ignore)))
     for m in members:
         if bookings:
             jobs.append((m.user, "bk", partial(member_bookings, deps.store, ws, m.user, window, _pad(config),
                                                exclude_booking=exclude_booking)))
-    availability = {m.user: MemberAvailability(m.user) for m in members
-                    if m.calendar_provider is not CalendarProvider.MICROSOFT}
+    availability = {m.user: MemberAvailability(m.user) for m in members if m.calendar_provider not in PROVIDERS}
     booked: dict[str, list[Interval]] = {m.user: [] for m in members}
     for (user, kind, _), result in zip(jobs, _run_all(deps, [fn for _, _, fn in jobs]), strict=True):
         if kind == "fb":
@@ -370,7 +373,7 @@ def _diagnose_member(deps: AvailabilityDeps, record: calendar_repo.CalendarRecor
         "calendar_provider": member.calendar_provider.value,
         "teams_connection": teams.value if teams else "missing",
     }
-    if member.calendar_provider is CalendarProvider.MICROSOFT:
+    if member.calendar_provider in PROVIDERS:
         result = member_free_busy(deps, ws, member, window, mailbox_hint=record.profile(member.user).get("email"))
         entry["free_busy"] = {"readable": result.readable, "reason": result.reason, "checked_at": iso_utc(now)}
     else:
