@@ -320,6 +320,7 @@ class Container:
             connection=ports.get("connection") or partial(connections.get_connection, self.store),
             mark_teams_unavailable=ports.get("mark_teams_unavailable") or partial(connections.mark_teams_unavailable,
                                                                                   cdeps),
+            google_calendar=ports.get("google_calendar") or self.google_calendar,
         )
 
     def comms_deps(self) -> CommsDeps:

@@ -12,6 +12,8 @@ from shared.domain.model import (
 
 def location_refusal(calendar_type: CalendarType, location: MeetingLocation) -> str | None:
     """Why ``location`` may not be chosen on ``calendar_type`` (rule 2), or ``None`` if it may."""
+    if location is MeetingLocation.GOOGLE_MEET and calendar_type not in DYNAMIC_LINK_CALENDAR_TYPES:
+        return f"{calendar_type.value} calendars do not support dynamic Google Meet links"
     if location is MeetingLocation.TEAMS and calendar_type not in DYNAMIC_LINK_CALENDAR_TYPES:
         if calendar_type is CalendarType.EVENT:
             return ("event calendars do not support dynamic Teams links; use a custom static link "
@@ -25,10 +27,12 @@ def initial_link_state(
     location: MeetingLocation,
     teams_status: ConnectionStatus | None,
 ) -> LinkState:
-    """The link state a confirmed booking is stored with (rules 1, 3, 7)."""
+    """The link state a confirmed booking is stored with (rules 1, 3, 7; 28: a Google Meet link waits for the
+    host's ``google_calendar`` connection, passed as ``teams_status``: the link's provider's connection)."""
     if location is MeetingLocation.CUSTOM:
         return LinkState.STATIC
-    if location is not MeetingLocation.TEAMS or calendar_type not in DYNAMIC_LINK_CALENDAR_TYPES:
+    dynamic = location in (MeetingLocation.TEAMS, MeetingLocation.GOOGLE_MEET)
+    if not dynamic or calendar_type not in DYNAMIC_LINK_CALENDAR_TYPES:
         return LinkState.NOT_APPLICABLE
     if teams_status is ConnectionStatus.CONNECTED:
         return LinkState.PENDING

@@ -152,6 +152,22 @@ def wants_dynamic_link(booking: Mapping[str, Any]) -> bool:
     return state in LINK_WANTED_STATES
 
 
+def wants_meet_link(booking: Mapping[str, Any]) -> bool:
+    """True when the booking should get a Google Meet link and has none yet (rule 28: the same rules as Teams)."""
+    if booking.get("meeting_url") or str(booking.get("location") or "") != MeetingLocation.GOOGLE_MEET.value:
+        return False
+    try:
+        dynamic = CalendarType(str(booking.get("calendar_type") or "")) in DYNAMIC_LINK_CALENDAR_TYPES
+        return dynamic and LinkState(str(booking.get("link_state") or "")) in LINK_WANTED_STATES
+    except ValueError:
+        return False
+
+
+def wants_link(booking: Mapping[str, Any]) -> bool:
+    """True when the booking still wants its dynamic link (Teams or Google Meet)."""
+    return wants_dynamic_link(booking) or wants_meet_link(booking)
+
+
 def plan_create(
     booking: Mapping[str, Any],
     teams: ConnectionView | None,

@@ -20,6 +20,7 @@ class MeetingLocation(str, Enum):
 
     TEAMS = "teams"
     CUSTOM = "custom"
+    GOOGLE_MEET = "google_meet"
     NONE = "none"
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from shared.domain import participants
+from shared.domain import google_events, participants
 from shared.domain.meeting_plan import ConnectionView, plan_create, static_url, wants_dynamic_link
 from shared.domain.model import BookingStatus, LinkState
 
@@ -44,6 +44,7 @@ class Action(str, Enum):
     SYNC_TIMES = "sync_times"    # move the event / meeting to the booking's current times
     EXPIRE = "expire"            # the start passed before the link could be made: record why
     REPLACE = "replace"          # the meeting's organizer is no longer the host's Teams account (rule 18)
+    GOOGLE = "google"            # the event in a Google member's calendar (and its Meet link) lags (rule 28)
     PARTICIPANTS = "participants"  # a collective co-host's own event is behind (rule 20): always last
 
 
@@ -126,10 +127,11 @@ def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: C
 
 def _decide_host(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: ConnectionView | None,
                  now: datetime, *, retry_failed: bool) -> Decision:
+    google = (Action.GOOGLE,) if google_events.needs_work(booking, now) else ()
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         if has_graph_objects(booking) and not booking.get("graph_cancelled"):
-            return Decision((Action.CANCEL,), "cancelled: the meeting is still live")
-        return Decision((), "cancelled")
+            return Decision((Action.CANCEL, *google), "cancelled: the meeting is still live")
+        return Decision(google, "cancelled: the Google event is still live" if google else "cancelled")
     start = _instant(booking.get("start_utc"))
     if start is None or start <= now:
         state = str(booking.get("link_state") or "")
@@ -147,6 +149,7 @@ def _decide_host(booking: Mapping[str, Any], teams: ConnectionView | None, calen
         actions.append(Action.CREATE)
     if times_behind(booking):
         actions.append(Action.SYNC_TIMES)
+    actions.extend(google)
     if not actions:
         return Decision((), "converged")
     return Decision(tuple(actions), "+".join(a.value for a in actions))

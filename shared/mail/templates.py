@@ -68,6 +68,7 @@ class BookingView:
     notice_cause: str | None = None  # host_notice: shared.domain.host_notices.NoticeCause's value
     time_format: str | None = None  # "12h" or "24h" (the invitee's clock, as on the booking page); default 24h
     external_change: str | None = None  # "deleted_in_outlook": the host notice about an event deleted (rule 19)
+    meeting_label: str = "Microsoft Teams meeting"  # "Google Meet" for a Meet link (rule 28)
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,10 @@ def _details(view: BookingView, *, tz_name: str | None, with_invitee: bool = Fal
 def _location(view: BookingView) -> tuple[list[tuple[str, str]], list[_Block]]:
     """The "Where" row(s) and the blocks that follow the details (join link or wording)."""
     if view.meeting_url:
-        where = "Microsoft Teams meeting" if view.link_state == "created" else "Online meeting"
+        where = view.meeting_label if view.link_state == "created" else "Online meeting"
         return [("Where", where)], [_Link("Join the meeting", view.meeting_url, True)]
     if view.link_state in _WAITING_STATES:
-        return [("Where", "Microsoft Teams meeting")], [_Para("The meeting link will follow by email.")]
+        return [("Where", view.meeting_label)], [_Para("The meeting link will follow by email.")]
     if view.link_state == "failed":
         return [("Where", "Online meeting")], [
             _Para("The meeting link is not available yet. Your host has been informed, "

@@ -68,7 +68,7 @@ class MemberIn(_Strict):
     """A member of a calendar."""
 
     user: StrictStr = Field(pattern=ID_RE)
-    meeting_location: Literal["teams", "custom", "none"] = "none"
+    meeting_location: Literal["teams", "custom", "google_meet", "none"] = "none"
     custom_url: StrictStr | None = Field(default=None, max_length=1000)
     calendar_provider: Literal["none", "microsoft", "google"] = "none"
     weight: StrictInt | None = None

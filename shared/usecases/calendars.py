@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.domain.calendar_config import CalendarConfig, validate_calendar
-from shared.domain.model import MeetingLocation
+from shared.domain.model import ConnectionKind, ConnectionStatus, MeetingLocation
 from shared.errors import ConcurrencyConflict, NotFound, ValidationError
 from shared.ports import Clock, EntityExists, EntityStore, iso_utc
 from shared.repositories import calendars as repo
 from shared.repositories import workspaces as ws_repo
+from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases.workspaces import check_id, require_workspace
 
@@ -40,6 +41,18 @@ def _claim_slug(store: EntityStore, record: repo.CalendarRecord) -> None:
                       what="the slug row", races=(EntityExists, ConcurrencyConflict, NotFound))
 
 
+MEET_NEEDS_GOOGLE = ("google_meet needs the member's connected Google Calendar: connect google_calendar first "
+                     "(POST .../users/{user}/connections/google_calendar/connect-links)")
+
+
+def _meet_problems(store: EntityStore, ws: str, config: CalendarConfig) -> list[tuple[str, str]]:
+    """Rule 28: a member meets on Google Meet only with a connected ``google_calendar`` (one point read each)."""
+    return [(f"members[{i}].meeting_location", MEET_NEEDS_GOOGLE) for i, m in enumerate(config.members)
+            if m.meeting_location is MeetingLocation.GOOGLE_MEET
+            and status_of(get_connection_row(store, ws, m.user, ConnectionKind.GOOGLE_CALENDAR.value))
+            is not ConnectionStatus.CONNECTED]
+
+
 def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str, config: CalendarConfig,
                  check_members: Callable[[str, list[str]], None] | None = None) -> tuple[dict[str, Any], bool]:
     """Create or replace a calendar after checking every rule. Returns ``(view, created)``.
@@ -59,7 +72,7 @@ def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str, confi
         row = ws_repo.get_user(store, ws, user) if user else None
         if row:
             profiles[user] = {"name": row.get("name", ""), "email": row.get("email", "")}
-    raise_problems(validate_calendar(config, known_users=set(profiles)))
+    raise_problems(validate_calendar(config, known_users=set(profiles)) or _meet_problems(store, ws, config))
 
     existing = repo.get_calendar(store, ws, calendar)
     record = repo.CalendarRecord(ws, calendar, config, profiles, iso_utc(clock.now()))

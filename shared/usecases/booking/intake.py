@@ -14,7 +14,7 @@ from datetime import datetime
 from shared.domain.assignment import choose_round_robin_member
 from shared.domain.availability import Interval
 from shared.domain.link_rules import stored_link_state
-from shared.domain.model import BookingStatus, CalendarType, LinkState, MeetingLocation
+from shared.domain.model import BookingStatus, CalendarProvider, CalendarType, LinkState, MeetingLocation
 from shared.errors import BookbridgeError, ConcurrencyConflict, Conflict, SlotTaken
 from shared.ports import PendingCount, iso_utc
 from shared.repositories import bookings as repo
@@ -48,6 +48,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
     state = stored_link(record, host)
     custom_url = member.custom_url if member and location is MeetingLocation.CUSTOM else None
     stamp = iso_utc(now)
+    provider = {"calendar_provider": "google"} if member and member.calendar_provider is CalendarProvider.GOOGLE else {}
     return Booking(
         id=booking_id,
         workspace=record.workspace,
@@ -75,7 +76,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
         extra={**({"invitee_time_format": req.time_format} if req.time_format else {}),
-               "request_fingerprint": req.fingerprint()},
+               "request_fingerprint": req.fingerprint(), **provider},
     )
 
 

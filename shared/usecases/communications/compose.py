@@ -105,6 +105,7 @@ def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
         start_utc=b.start_utc,
         end_utc=b.end_utc,
         meeting_url=link_of(b),
+        meeting_label="Google Meet" if b.location == "google_meet" else "Microsoft Teams meeting",
         link_state=b.link_state,
         link_reason=_reason(send, b),
         manage_url=None if send.to_host or send.kind == "cancellation" else manage_url(job.deps, b),

@@ -15,6 +15,7 @@ from shared.ports import (
     Clock,
     ConnectionPort,
     EntityStore,
+    GoogleCalendarPort,
     MeetingsGraph,
     MessageQueue,
     TeamsUnavailablePort,
@@ -47,6 +48,7 @@ class MeetingPorts(TypedDict, total=False):
     access_token: AccessTokenPort
     connection: ConnectionPort
     mark_teams_unavailable: TeamsUnavailablePort
+    google_calendar: GoogleCalendarPort
 
 
 @dataclass
@@ -61,6 +63,8 @@ class MeetingDeps:
     connection: ConnectionPort
     mark_teams_unavailable: TeamsUnavailablePort
     bookings: BookingRepository | None = None
+    #: Calendar v3 for the events of Google members and Meet links (rule 28); ``None``: not configured.
+    google_calendar: GoogleCalendarPort | None = None
     max_attempts: int = MAX_ATTEMPTS
     backoff: Callable[[int], float] = default_backoff
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from shared.domain.meeting_plan import wants_dynamic_link
+from shared.domain.meeting_plan import wants_link
 from shared.errors import Throttled
 from shared.repositories.bookings import Booking
 from shared.usecases import queue_messages
@@ -30,7 +30,7 @@ def give_up(job: Job, reason_for: Callable[[Booking], str]) -> Outcome:
     if booking is None:
         return Outcome("skipped", "booking not found")
     booking = flush_outbox(job, booking)
-    link = job.msg.op in ("create", "reconcile") and not is_cancelled(booking) and wants_dynamic_link(booking.as_row())
+    link = job.msg.op in ("create", "reconcile") and not is_cancelled(booking) and wants_link(booking.as_row())
     booking = record_failure(job, booking, reason_for(booking), link=link)
     if link:
         return Outcome(booking.link_state or "", "given up for now", booking.link_state)

@@ -26,7 +26,7 @@ REASON_REPAIR_TRANSIENT = "Microsoft 365 or storage did not answer during a repa
 
 def repair_booking(deps: MeetingDeps, store: EntityStore, workspace: str, booking_id: str) -> dict[str, Any]:
     """Reconcile the booking now; answers its admin view afterwards."""
-    from shared.domain.meeting_plan import wants_dynamic_link
+    from shared.domain.meeting_plan import wants_link
 
     found = booking_from_entity(find_booking(store, workspace, booking_id))
     msg = MeetingMessage(op="reconcile", workspace=workspace, host=found.host, booking_id=booking_id,
@@ -37,7 +37,7 @@ def repair_booking(deps: MeetingDeps, store: EntityStore, workspace: str, bookin
         reconcile(job, booking, retry_failed=True)
     except TransientError as exc:
         current = job.load() or booking
-        link = not is_cancelled(current) and wants_dynamic_link(current.as_row())
+        link = not is_cancelled(current) and wants_link(current.as_row())
         record_failure(job, current, REASON_REPAIR_TRANSIENT, link=link)
         log.warning("repair: transient failure (%s) ws=%s booking=%s", exc.code, workspace, booking_id)
     log.info("repair: done ws=%s booking=%s", workspace, booking_id)

@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 
 from shared.domain import reconcile as rules
-from shared.domain.meeting_plan import ConnectionView, meeting_generation, wants_dynamic_link
+from shared.domain.meeting_plan import ConnectionView, meeting_generation, wants_link
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired
 from shared.ports import iso_utc
@@ -27,6 +27,7 @@ from shared.usecases.meetings.reasons import REASON_PAST
 from shared.usecases.meetings.sync import cancel_graph, sync_times
 from shared.usecases.meetings.writes import apply, flush_outbox, is_cancelled, notices_for, with_notices
 from shared.usecases.reconcile import due, participants
+from shared.usecases.reconcile.google import sync_google
 
 log = logging.getLogger("bookbridge.reconcile")
 
@@ -74,6 +75,8 @@ def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outc
                 outcome = sync_times(job, booking)
         elif action is rules.Action.REPLACE:
             outcome = replace_organizer(job, booking, teams, calendar)
+        elif action is rules.Action.GOOGLE:
+            booking = sync_google(job, booking)  # after the Microsoft actions: carries their link
         elif action is rules.Action.PARTICIPANTS:
             pass  # below, from the booking as the steps above left it (a link made just now reaches them too)
         else:
@@ -195,7 +198,7 @@ def record_failure(job: Job, booking: Booking, reason: str, *, link: bool) -> Bo
         due.schedule(job.deps.store, booking, changes["next_attempt_at"])
 
     def change(current: Booking) -> Booking | None:
-        if link and (current.meeting_url or not wants_dynamic_link(current.as_row()) or is_cancelled(current)):
+        if link and (current.meeting_url or not wants_link(current.as_row()) or is_cancelled(current)):
             return None
         updated = replace(current, **changes)
         updated.history_json = rules.history_with(current.history_json, iso_utc(now), updated.link_state or "",

@@ -102,3 +102,28 @@ def test_a_refused_token_is_renewed_once(gapi, store, graph, tokens):
     assert day_slots(gapi.slots("gina", MONDAY, MONDAY)) == ALL_MONDAY[2:]
     assert len(google.calls) == 2
     assert check_calls(graph.calls, GOOGLE) == []
+
+
+def test_google_meet_needs_a_connected_google_calendar_422_otherwise(gapi, store):
+    gapi.setup("acme", ["gina"], {})
+    body = calendar_body("meet", [member("gina", "google_meet", provider="google")])
+    refused = gapi.put_calendar("acme", "meet", body)
+    assert refused.status == 422
+    assert refused.body["error"]["field"] == "members[0].meeting_location"
+    assert "connected Google Calendar" in refused.body["error"]["message"]
+    assert store.get("calendars", "acme", "meet") is None  # nothing stored
+    connect(store, "acme", "gina", kind="google_calendar")
+    assert gapi.put_calendar("acme", "meet", body).status in (200, 201)
+    event_type = calendar_body("ev", [member("gina", "google_meet")], type="event")
+    assert gapi.put_calendar("acme", "ev", event_type).status == 422
+
+
+def test_a_google_members_booking_records_the_provider_and_a_meet_booking_waits_for_its_link(gapi, store, graph):
+    connect(store, "acme", "gina", kind="google_calendar")
+    gapi.setup("acme", ["gina"], {"meet": calendar_body("meet", [member("gina", "google_meet", provider="google")])})
+    GoogleFreeBusy().install(graph)
+    made = gapi.book("meet", "2026-11-23T10:00:00Z")
+    assert made.status == 201, made.body
+    row = store.get("schedule", "acme|gina", f"booking|{made.body['id']}")
+    assert row["calendar_provider"] == "google" and row["location"] == "google_meet"
+    assert row["link_state"] == "pending"

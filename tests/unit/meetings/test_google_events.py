@@ -1,0 +1,125 @@
+"""A Google member's booking through the reconciler (issue 20, point 5; rule 28): one event in the member's
+Google calendar with the invitee as attendee and the meeting link, moved on reschedule and deleted on cancel,
+exactly once; Google Meet links from ``conferenceData.createRequest`` with the booking id as ``requestId``.
+Google's behaviour: "Events: insert" (client ids, 409 duplicate, sendUpdates), "Create events" (conferenceData,
+conferenceDataVersion=1), "Handle API errors" (410 deleted)."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import requests
+
+from shared.adapters.google_calendar import GoogleCalendarClient
+from shared.domain import google_events
+from shared.ports import iso_utc
+from tests.google_contract_check import check_calls
+from tests.unit.meetings.google_fakes import GOOGLE_BASE, FakeGoogleCalendar
+
+GOOGLE = "google_calendar"
+
+
+@pytest.fixture
+def google(h, graph_mock):
+    fake = FakeGoogleCalendar(graph_mock)
+    h.ports["google_calendar"] = GoogleCalendarClient(GOOGLE_BASE, requests.Session())
+    yield fake
+    assert check_calls(graph_mock.calls, GOOGLE_BASE) == [], "Google bodies outside the contract"
+
+
+def _sent(h, kind: str) -> list[dict]:
+    return [m for m in h.queue.on("communications") if m.get("kind") == kind]
+
+
+def test_a_google_members_teams_booking_makes_one_google_event_with_the_invitee_and_the_teams_link(h, google):
+    h.connect("teams")
+    h.connect(GOOGLE, oid="1234567890", tid="google")
+    b = h.add_booking(calendar_provider="google")
+    h.deliver(h.message(b))
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "created" and stored["meeting_url"]
+    [event] = google.events.values()
+    assert event["id"] == google_events.event_id(h.ws, b["id"]) == stored["google_event_id"]
+    assert event["attendees"] == [{"email": "ada@example.com", "displayName": "Ada Lovelace"}]
+    assert event["location"] == stored["meeting_url"] and stored["meeting_url"] in event["description"]
+    assert google.calls("POST")[0][2] == {"sendUpdates": "all"}  # Google sends the invitation
+    h.deliver(h.message(b))  # redelivered: nothing more
+    assert len(google.calls("POST")) == 1 and len(google.events) == 1
+
+
+def test_an_insert_retried_after_a_lost_answer_reads_the_event_it_made(h, google):
+    h.connect(GOOGLE)
+    b = h.add_booking(calendar_provider="google", location="none", link_state="not_applicable")
+    google.events[google_events.event_id(h.ws, b["id"])] = {"id": google_events.event_id(h.ws, b["id"]),
+                                                           "status": "confirmed", "kind": "calendar#event"}
+    h.deliver(h.message(b))
+    assert [r[0] for r in google.requests] == ["POST", "GET"]  # 409 duplicate -> the existing event
+    assert h.booking(b["id"])["google_event_id"] == google_events.event_id(h.ws, b["id"])
+
+
+def test_reschedule_moves_the_event_and_cancel_deletes_it_exactly_once(h, google):
+    h.connect(GOOGLE)
+    b = h.add_booking(calendar_provider="google", location="custom", link_state="static",
+                      custom_url="https://meet.example/room", meeting_url="https://meet.example/room")
+    h.deliver(h.message(b))
+    start = h.clock.now().replace(hour=13, minute=0, second=0, microsecond=0) + timedelta(days=3)
+    moved = h.change_booking(b["id"], start_utc=iso_utc(start), end_utc=iso_utc(start + timedelta(minutes=30)))
+    h.deliver(h.message(moved, "reschedule"))
+    h.deliver(h.message(moved, "reschedule"))
+    [patch] = google.calls("PATCH")
+    assert patch[3]["start"]["dateTime"] == iso_utc(start) and "conferenceData" not in patch[3]
+    cancelled = h.change_booking(b["id"], status="cancelled")
+    h.deliver(h.message(cancelled, "cancel"))
+    h.deliver(h.message(cancelled, "cancel"))
+    assert len(google.calls("DELETE")) == 1 and google.calls("DELETE")[0][2] == {"sendUpdates": "all"}
+    assert h.booking(b["id"])["google_cancelled"] is True
+
+
+def test_a_google_meet_booking_gets_a_unique_meet_link_keyed_by_the_booking(h, google):
+    h.connect(GOOGLE)
+    first = h.add_booking(location="google_meet", link_state="pending")
+    second = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(first))
+    h.deliver(h.message(second))
+    links = [h.booking(b["id"])["meeting_url"] for b in (first, second)]
+    assert all(re.fullmatch(r"https://meet\.google\.com/[a-z0-9-]+", link) for link in links)
+    assert links[0] != links[1]
+    inserts = google.calls("POST")
+    assert [r[3]["conferenceData"]["createRequest"]["requestId"] for r in inserts] == [first["id"], second["id"]]
+    assert all(r[2]["conferenceDataVersion"] == "1" for r in inserts)
+    assert h.booking(first["id"])["link_state"] == "created"
+    assert {m["booking_id"] for m in _sent(h, "confirmation")} == {first["id"], second["id"]}
+
+
+def test_a_meet_link_is_kept_when_the_booking_moves(h, google):
+    h.connect(GOOGLE)
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    link = h.booking(b["id"])["meeting_url"]
+    start = h.clock.now().replace(hour=15, minute=0, second=0, microsecond=0) + timedelta(days=4)
+    moved = h.change_booking(b["id"], start_utc=iso_utc(start), end_utc=iso_utc(start + timedelta(minutes=30)))
+    h.deliver(h.message(moved, "reschedule"))
+    assert h.booking(b["id"])["meeting_url"] == link and len(google.calls("POST")) == 1
+
+
+def test_a_meet_booking_waits_for_the_google_connection_then_is_backfilled(h, google):
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    waiting = h.booking(b["id"])
+    assert waiting["link_state"] == "awaiting_connection" and "Google Calendar" in waiting["link_reason"]
+    assert _sent(h, "confirmation") and _sent(h, "host_notice")
+    h.connect(GOOGLE)
+    h.deliver(h.message(waiting, "reconcile"))
+    done = h.booking(b["id"])
+    assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
+    assert [m["kind"] for m in h.queue.on("communications")].count("link_update") == 1
+
+
+def test_a_google_member_whose_grant_was_revoked_gets_a_sync_error_not_a_lost_booking(h, google):
+    h.connect(GOOGLE, status="needs_reauth")
+    b = h.add_booking(calendar_provider="google", location="none", link_state="not_applicable")
+    h.deliver(h.message(b))
+    stored = h.booking(b["id"])
+    assert stored["status"] == "confirmed" and "event is written when the host connects" in stored["google_sync_error"]
+    assert google.requests == []
