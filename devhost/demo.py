@@ -7,7 +7,10 @@ The demo workspace ``demo`` has two users and two calendars, both with Microsoft
   microsoft``) hides alex's busy slots once alex's Outlook calendar is connected (until then alex's
   free/busy cannot be read and alex counts as busy: rule 12, fail closed);
 * ``sam`` (the round robin's second member; stand-in account ``bob@contoso.example``) with Teams as
-  location and no free/busy provider: only bookbridge's own bookings block sam.
+  location and no free/busy provider: only bookbridge's own bookings block sam;
+* ``gina`` (the round robin's third member, issue 20; Google stand-in account ``gina@example.com``) with
+  Google Calendar as provider: her Google free/busy is read once her ``google_calendar`` is connected (busy
+  until then: fail closed), and her bookings are written to her Google calendar with the invitee invited.
 
 :func:`seed_workspace` is also what ``make smoke`` (``devhost.smoke``) uses to seed its own,
 fresh workspace with the same calendars under other slugs.
@@ -31,6 +34,8 @@ HOST_USER = "alex"
 HOST_ACCOUNT = "alice@contoso.example"  # a stand-in work account with Teams and an Outlook calendar
 SECOND_USER = "sam"
 SECOND_ACCOUNT = "bob@contoso.example"
+GOOGLE_USER = "gina"
+GOOGLE_ACCOUNT = "gina@example.com"  # an account of the Google stand-in
 TIMEZONE = "Europe/Berlin"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
 
@@ -44,6 +49,7 @@ def demo_users() -> list[tuple[str, dict[str, Any]]]:
     return [
         (HOST_USER, {"name": "Alex Host", "email": "alex@demo.example", "timezone": TIMEZONE}),
         (SECOND_USER, {"name": "Sam Colleague", "email": "sam@demo.example", "timezone": TIMEZONE}),
+        (GOOGLE_USER, {"name": "Gina Google", "email": "gina@demo.example", "timezone": TIMEZONE}),
     ]
 
 
@@ -55,11 +61,12 @@ def demo_calendars(slug_prefix: str = SLUG_PREFIX) -> list[tuple[str, dict[str, 
               "minimum_notice_minutes": 60, "max_days_ahead": 60, "reminder_offsets_minutes": [1440, 60]}
     host = {"user": HOST_USER, "meeting_location": "teams", "calendar_provider": "microsoft"}
     second = {"user": SECOND_USER, "meeting_location": "teams", "calendar_provider": "none"}
+    google = {"user": GOOGLE_USER, "meeting_location": "none", "calendar_provider": "google"}
     return [
         ("intro", {"slug": f"{slug_prefix}-intro", "name": "Intro call", "type": "personal", **common,
                    "members": [host]}),
         ("team", {"slug": f"{slug_prefix}-team", "name": "Talk to the team", "type": "round_robin", **common,
-                  "members": [host, second]}),
+                  "members": [host, second, google]}),
     ]
 
 
@@ -88,7 +95,7 @@ def seed_workspace(base_url: str, function_key: str, workspace: str = WORKSPACE,
             problems.append(f"PUT {path} -> {resp.status_code} {resp.text[:300]}")
     if problems:
         raise SeedError("; ".join(problems))
-    return {"workspace": workspace, "host": HOST_USER, "second": SECOND_USER,
+    return {"workspace": workspace, "host": HOST_USER, "second": SECOND_USER, "google": GOOGLE_USER,
             "calendars": {cid: body["slug"] for cid, body in calendars}}
 
 
@@ -134,13 +141,13 @@ def seed_demo(stack: Any) -> dict[str, Any]:
         problems.append(str(exc))
     links: dict[str, str | None] = {}
     for label, user, kind in (("alex_teams", HOST_USER, "teams"), ("alex_calendar", HOST_USER, "microsoft_calendar"),
-                              ("sam_teams", SECOND_USER, "teams")):
+                              ("sam_teams", SECOND_USER, "teams"), ("gina_google", GOOGLE_USER, "google_calendar")):
         try:
             links[label] = connect_link(base, key, WORKSPACE, user, kind)
         except (SeedError, requests.RequestException) as exc:
             links[label] = None
             problems.append(str(exc))
-    status = {user: connection_status(base, key, WORKSPACE, user) for user in (HOST_USER, SECOND_USER)}
+    status = {user: connection_status(base, key, WORKSPACE, user) for user in (HOST_USER, SECOND_USER, GOOGLE_USER)}
     for p in problems:
         log.warning("demo seeding: %s", p)
 
@@ -164,6 +171,9 @@ def seed_demo(stack: Any) -> dict[str, Any]:
         f"     {links['alex_calendar']}",
         f"   optional, the round robin's second member: connect Teams for {SECOND_USER} "
         f"({account(SECOND_ACCOUNT)}): {links['sam_teams']}",
+        f"   the round robin's Google member: connect Google Calendar for {GOOGLE_USER} (now: "
+        f"{state(GOOGLE_USER, 'google_calendar')}; "
+        f"{'sign in as ' + GOOGLE_ACCOUNT if standin else 'sign in with a Google account'}): {links['gina_google']}",
         f"3. book on the booking page: {base}/api/book/{intro}   (round robin: {base}/api/book/{team})",
         f"   or with curl: curl '{base}/api/calendars/{intro}/slots?start={day}&end={day}&timezone={TIMEZONE}'",
         f"                 curl -X POST '{base}/api/calendars/{intro}/bookings' -H 'Content-Type: application/json'"
@@ -172,6 +182,10 @@ def seed_demo(stack: Any) -> dict[str, Any]:
         f"page: {base}/api/manage/<id>?token=<manage_token> (the emails' \"Manage your booking\" link)",
         f"4. received emails (.eml): {stack.outbox_dir}",
     ]
+    google_standin = getattr(stack, "google_standin", None)
+    if google_standin is not None:
+        instructions.append(f"   the Google stand-in's sandbox: {google_standin.base_url}/_sandbox/accounts  "
+                            f"(events: /_sandbox/events?email={GOOGLE_ACCOUNT})")
     if standin:
         instructions.append(f"   the Microsoft stand-in's sandbox: {stack.standin.base_url}/_sandbox/  "
                             f"(events: /_sandbox/events?upn={HOST_ACCOUNT})")
@@ -184,6 +198,7 @@ def seed_demo(stack: Any) -> dict[str, Any]:
         instructions.append("seeding problems (see the log): " + "; ".join(problems)[:500])
     return {"workspace": WORKSPACE, "host": HOST_USER, "host_account": HOST_ACCOUNT if standin else None,
             "connect_url": links["alex_teams"], "calendar_connect_url": links["alex_calendar"],
-            "second_connect_url": links["sam_teams"],
+            "second_connect_url": links["sam_teams"], "google_user": GOOGLE_USER,
+            "google_connect_url": links["gina_google"],
             "booking_page": f"{base}/api/book/{intro}", "calendars": calendars,
             "connections": status, "problems": problems, "instructions": instructions}
