@@ -75,7 +75,8 @@ def notice_text(cause: str | None) -> NoticeText:
     return NOTICE_TEXTS.get(cause or "", NOTICE_TEXTS["other"])
 
 
-_KIND_NAMES = {"teams": "Microsoft Teams", "microsoft_calendar": "your Microsoft calendar"}
+_KIND_NAMES = {"teams": "Microsoft Teams", "microsoft_calendar": "your Microsoft calendar",
+               "google_calendar": "your Google Calendar"}
 
 
 def connection_notice_text(kind: str, *, consent_required: bool) -> NoticeText:
@@ -95,7 +96,7 @@ def connection_notice_text(kind: str, *, consent_required: bool) -> NoticeText:
             f"Reconnect {name}")
     return NoticeText(
         f"Action needed: reconnect {name}",
-        f"Microsoft no longer accepts bookbridge's sign-in for {name} (for example after a password change or "
-        f"a revoked session). {effect}",
+        f"{'Google' if kind == 'google_calendar' else 'Microsoft'} no longer accepts bookbridge's sign-in for "
+        f"{name} (for example after a password change or a revoked session). {effect}",
         "Sign in again with the link below.",
         f"Reconnect {name}")
