@@ -1,9 +1,9 @@
 """The cookie that binds a sign-in or consent flow to the browser that started it (issue 17).
 
 Starting the flow (the POST of a connect or admin-consent link) sets ``bb_consent``: a random value,
-HttpOnly, SameSite=Lax, Secure on https, scoped to ``/api/auth/microsoft/`` and as short-lived as the
-flow. The flow row keeps only its SHA-256. The callback refuses a flow whose browser does not present
-the same value, so an authorize URL seen by someone else cannot be finished in their browser.
+HttpOnly, SameSite=Lax, Secure on https, scoped to ``/api/auth/`` (Microsoft's and Google's callbacks) and
+as short-lived as the flow. The flow row keeps only its SHA-256. The callback refuses a flow whose browser
+does not present the same value, so an authorize URL seen by someone else cannot be finished in their browser.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import secrets
 from http.cookies import CookieError, SimpleCookie
 
 NAME = "bb_consent"
-PATH = "/api/auth/microsoft/"
+PATH = "/api/auth/"
 MAX_AGE_SECONDS = 600  # the flow's own lifetime (AUTH_FLOW_TTL)
 
 
