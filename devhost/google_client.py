@@ -59,3 +59,41 @@ def connect_google_ok(client: Client, workspace: str, user: str, email: str) -> 
     if status not in (200, 302) or slot["status"] != "connected" or (slot.get("account") or {}).get("upn") != email:
         raise StepFailed(f"google_calendar is {slot['status']} after the callback answered {status} ({title})")
     return slot
+
+
+# ------------------------------------------------------------------------------------- make smoke
+def step_connect(ctx: Any) -> str:
+    """Connect the round robin's Google member through Google's consent page."""
+    slot = connect_google_ok(ctx.client, ctx.workspace, demo.GOOGLE_USER, demo.GOOGLE_ACCOUNT)
+    return f"google_calendar of {demo.GOOGLE_USER} connected as {slot['account']['upn']}"
+
+
+def step_round_robin(ctx: Any) -> str:
+    """Book the demo round robin until the Google member's turn (least recently booked first, the members'
+    order breaking ties: at most one booking per member); her Google calendar then invites the invitee."""
+    slug = f"{ctx.workspace}-team"
+    taken: set[str] = set()
+    for n in range(3):
+        start = next((s for s in ctx.client.slots(slug, days=21) if s not in taken), None)
+        if start is None:
+            raise StepFailed(f"no free slot on {slug}")
+        taken.add(start)
+        invitee = ctx.invitee(f"google{n}")
+        booked = ctx.client.book_ok(slug, start, f"Smoke Google {n}", invitee, "Europe/Berlin")
+        if booked["hosts"][0]["user"] != demo.GOOGLE_USER:
+            continue
+        events = wait_google_event(ctx.client, demo.GOOGLE_ACCOUNT, invitee)
+        return f"booking {booked['id'][:8]} at {start} went to {demo.GOOGLE_USER}; Google event {events['id'][:10]}"
+    raise StepFailed(f"three bookings on {slug}: none went to {demo.GOOGLE_USER} (is her free/busy readable?)")
+
+
+def wait_google_event(client: Client, email: str, invitee: str, timeout: float = 60) -> dict[str, Any]:
+    """The Google stand-in's event of ``email`` that invites ``invitee`` (waiting for the meeting worker)."""
+    from devhost.smoke import wait_for
+
+    def find() -> dict[str, Any] | None:
+        events = google_sandbox(client, "GET", f"/_sandbox/events?email={email}")["value"]
+        return next((e for e in events if any(a.get("email") == invitee for a in e.get("attendees") or [])), None)
+
+    found: dict[str, Any] = wait_for(find, timeout, 0.5, f"the Google event inviting {invitee}")
+    return found

@@ -573,6 +573,16 @@ def step_outlook_move(ctx: Context) -> str:
     return f"booking {booking['id'][:8]} moved to {view['start']}, same link, reschedule e-mail sent"
 
 
+def _google(name: str) -> Callable[[Context], str]:
+    """A Google step of ``devhost.google_client`` (imported when it runs: that module imports this one)."""
+    def step(ctx: Context) -> str:
+        import importlib
+
+        return str(getattr(importlib.import_module("devhost.google_client"), name)(ctx))
+
+    return step
+
+
 CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("seed a fresh demo workspace", step_seed),
     ("connect Teams for the demo host (connect link -> sign-in -> callback)", step_connect_teams),
@@ -588,6 +598,9 @@ CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("an outside Outlook event hides its slot", step_outside_event),
     ("the host deletes a booking's event in Outlook: cancelled, the invitee told", step_outlook_delete),
     ("the host moves a booking's event in Outlook: moved, same link, the invitee told", step_outlook_move),
+    ("Google: connect the round robin's Google member (Google's consent page -> callback)", _google("step_connect")),
+    ("Google: the round robin assigns her a booking and her Google calendar invites the invitee",
+     _google("step_round_robin")),
 ]
 
 

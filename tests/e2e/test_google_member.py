@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devhost.google_client import connect_google_ok, google_sandbox
+from devhost.google_client import connect_google_ok, google_sandbox, wait_google_event
 from devhost.smoke import wait_for
 
 ALICE = "alice@contoso.example"
@@ -46,11 +46,7 @@ def _google_busy(client, email: str, start: datetime, end: datetime) -> None:
 
 
 def _google_event_of(client, email: str, invitee: str) -> dict[str, Any]:
-    def find() -> dict[str, Any] | None:
-        events = google_sandbox(client, "GET", f"/_sandbox/events?email={email}")["value"]
-        return next((e for e in events if any(a.get("email") == invitee for a in e.get("attendees") or [])), None)
-
-    return wait_for(find, 60, 0.5, f"the Google event inviting {invitee}")
+    return wait_google_event(client, email, invitee)
 
 
 def test_a_mixed_round_robin_offers_the_google_members_free_slot_and_assigns_it_to_her(client, new_workspace):
