@@ -55,6 +55,7 @@ class Stack:
     site: Any
     smtp: Any
     store: Any
+    google: Any = None  # the Google stand-in (devhost.googlestandin), for Google members (issue 20)
 
     @property
     def base_url(self) -> str:
@@ -130,6 +131,7 @@ def _fernet_key() -> str:
 def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The local host on Azurite with the SMTP sink and the widget's "other site", torn down after the package."""
     from devhost.functions_host import FunctionsHost, private_app
+    from devhost.googlestandin import GoogleStandIn
     from devhost.settings_loader import load_host_json
     from devhost.smoke import RAISED_RATE_LIMITS
     from devhost.smtp_sink import SmtpSink
@@ -138,6 +140,7 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 
     smtp = SmtpSink(tmp_path_factory.mktemp("outbox"), port=0).start()
     site = StaticServer("http://127.0.0.1:1/api/widget.js").start()
+    google = GoogleStandIn().start()
     env = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": azurite.connection_string,
@@ -150,6 +153,9 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         "SMTP_STARTTLS": "false",
         **RAISED_RATE_LIMITS,
         "BOOKING_FORM_MIN_FILL_MS": "0",  # the tests fill the form faster than a person
+        "GOOGLE_CLIENT_ID": google.client_id, "GOOGLE_CLIENT_SECRET": google.client_secret,
+        "GOOGLE_AUTHORIZATION_ENDPOINT": google.authorization_endpoint,
+        "GOOGLE_TOKEN_ENDPOINT": google.token_endpoint, "GOOGLE_CALENDAR_BASE_URL": google.calendar_base_url,
     }
     saved = {name: os.environ.get(name) for name in [*env, "PUBLIC_BASE_URL"]}
     os.environ.update(env)
@@ -161,9 +167,10 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         host.start()
         os.environ["PUBLIC_BASE_URL"] = host.base_url
         site.widget_src = f"{host.base_url}/api/widget.js"
-        yield Stack(host, site, smtp, bootstrap.container().store)
+        yield Stack(host, site, smtp, bootstrap.container().store, google)
     finally:
         host.stop()
+        google.stop()
         site.stop()
         smtp.stop()
         for name, value in saved.items():
