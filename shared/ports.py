@@ -222,25 +222,15 @@ class FreeBusyCachePort(Protocol):
 
 
 class GoogleCalendarPort(Protocol):
-    """Google Calendar v3 of one account (``shared.adapters.google_calendar.GoogleCalendarClient``): raises
-    ``GoogleUnauthorized`` (a 401), ``Throttled``, ``NotFound`` (gone) or ``GoogleRejected``."""
+    """Calendar v3 of one account's primary calendar (``shared.adapters.google_calendar.GoogleCalendarClient``):
+    ``freeBusy``; events insert (``sendUpdates=all``, ``conferenceDataVersion=1`` with ``conference``; a taken
+    id answers the existing event), patch, delete (already deleted: done). Raises ``GoogleUnauthorized`` (a
+    401), ``Throttled``, ``NotFound`` or ``GoogleRejected``."""
 
-    def free_busy(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /freeBusy`` with ``body``; Google's answer."""
-        ...
-
-    def insert_event(self, token: str, body: dict[str, Any], *, conference: bool) -> dict[str, Any]:
-        """``POST /calendars/primary/events`` (``sendUpdates=all``; ``conferenceDataVersion=1`` with
-        ``conference``); the event (the existing one when its id was taken by an earlier attempt)."""
-        ...
-
-    def patch_event(self, token: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``PATCH /calendars/primary/events/{id}?sendUpdates=all``; the event."""
-        ...
-
-    def delete_event(self, token: str, event_id: str) -> None:
-        """``DELETE /calendars/primary/events/{id}?sendUpdates=all`` (already deleted: done)."""
-        ...
+    def free_busy(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def insert_event(self, token: str, body: dict[str, Any], *, conference: bool) -> dict[str, Any]: ...
+    def patch_event(self, token: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def delete_event(self, token: str, event_id: str) -> None: ...
 
 
 class MailboxPort(Protocol):
