@@ -31,6 +31,7 @@ class NoticeCause(str, Enum):
     NO_TEAMS = "no_teams"  # the connected account cannot create Teams meetings
     CALENDAR = "calendar"  # the linked Microsoft calendar connection needs a new sign-in
     OTHER = "other"  # the link failed for a reason shown on the notice
+    GOOGLE = "google"  # a Google Meet link waits for the host's Google Calendar (rule 28)
 
 
 @dataclass(frozen=True)

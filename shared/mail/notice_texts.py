@@ -20,6 +20,13 @@ class NoticeText:
 _AUTO = "Once it is done, the link is created and sent to the invitee automatically."
 
 NOTICE_TEXTS: dict[str, NoticeText] = {
+    "google": NoticeText(
+        "Action needed: connect Google Calendar",
+        "A booking needs a Google Meet link, but your Google Calendar is not connected to bookbridge (or Google "
+        "no longer accepts its sign-in). The booking is confirmed, and the invitee was told that the link will "
+        "follow by email.",
+        f"Connect your Google account with the link below. {_AUTO}",
+        "Connect Google Calendar"),
     "not_connected": NoticeText(
         "Action needed: connect Microsoft Teams",
         "A booking needs a Microsoft Teams link, but you have not connected a Microsoft Teams account to "

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared.domain.host_notices import booking_notice
+from shared.domain.host_notices import Notice, NoticeCause, booking_notice
 from shared.domain.model import ConnectionKind
 from shared.errors import DeliveryRejected
 from shared.ports import parse_iso_utc
@@ -85,6 +85,8 @@ def host_notice_view(deps: CommsDeps, b: Booking, view: Any) -> Any:
     teams = get_connection_row(deps.store, b.workspace, b.host, ConnectionKind.TEAMS.value)
     calendar = get_connection_row(deps.store, b.workspace, b.host, ConnectionKind.MICROSOFT_CALENDAR.value)
     notice = booking_notice(b.link_state, teams, calendar, calendar_sync_error=bool(b.graph_sync_error))
+    if b.location == "google_meet":  # rule 28: the Meet link waits for the host's Google Calendar
+        notice = Notice(NoticeCause.GOOGLE, ConnectionKind.GOOGLE_CALENDAR)
     url = notice_link_url(deps.signer, deps.public_base_url, b.workspace, b.host, notice.kind, deps.clock.now())
     return replace(view, reconnect_url=url, notice_cause=notice.cause.value)
 

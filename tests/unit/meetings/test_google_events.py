@@ -123,3 +123,24 @@ def test_a_google_member_whose_grant_was_revoked_gets_a_sync_error_not_a_lost_bo
     stored = h.booking(b["id"])
     assert stored["status"] == "confirmed" and "event is written when the host connects" in stored["google_sync_error"]
     assert google.requests == []
+
+
+def test_the_host_notice_of_a_meet_booking_points_at_google_calendar(h, google):
+    from types import SimpleNamespace
+
+    from shared.adapters.signing import Signer
+    from shared.mail.notice_texts import notice_text
+    from shared.mail.templates import BookingView
+    from shared.repositories.bookings import booking_from_entity
+    from shared.usecases.communications.compose import host_notice_view
+
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    booking = booking_from_entity(h.booking(b["id"]))
+    deps = SimpleNamespace(store=h.store, signer=Signer("notice-signing-key-0123456789abcdef"),
+                           public_base_url="https://bookbridge.example", clock=h.clock)
+    blank = BookingView(calendar_name="Intro", host_names=[], invitee_name="Ada", invitee_email="ada@example.com",
+                        invitee_timezone="UTC", start_utc=booking.start_utc, end_utc=booking.end_utc)
+    view = host_notice_view(deps, booking, blank)
+    assert view.notice_cause == "google" and view.reconnect_url.startswith("https://bookbridge.example/api/reconnect/")
+    assert notice_text("google").link_label == "Connect Google Calendar"
