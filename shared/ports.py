@@ -19,20 +19,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "AccessTokenCachePort", "AccessTokenPort", "BookingRepository", "CalendarDirectoryPort", "Cipher", "Clock",
-    "ConnectionContainer",
-    "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort", "Identity", "IntakeLimits",
-    "MailTransport", "MailboxLimiterPort", "MailboxPort", "MeetingsGraph", "MessageQueue", "PendingCount",
-    "ScheduleAnswer", "ScheduleFetcher", "InboundGraph",
-    "Signer", "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "WebhookAnswer",
-    "WebhookTransport", "iso_utc", "parse_iso_utc"
-]
+    "ConnectionContainer", "ConnectionPort", "Entity", "EntityExists", "EntityStore", "FreeBusyCachePort",
+    "GoogleCalendarPort", "Identity", "InboundGraph", "IntakeLimits", "MailTransport", "MailboxLimiterPort",
+    "MailboxPort", "MeetingsGraph", "MessageQueue", "PendingCount", "ScheduleAnswer", "ScheduleFetcher", "Signer",
+    "SystemClock", "TeamsUnavailablePort", "TokenProvider", "TransactionOp", "WebhookAnswer", "WebhookTransport",
+    "iso_utc", "parse_iso_utc"]
 
 Entity = dict[str, Any]
 """A table entity: ``PartitionKey``, ``RowKey`` and scalar values; ``_etag`` when read from a store."""
 
 TransactionOp = tuple[Literal["create", "upsert", "update", "delete"], Entity]
 """One operation of an entity-group transaction; ``update``/``delete`` honour the entity's ``_etag``."""
-
 
 
 class EntityStore(Protocol):
@@ -56,16 +53,9 @@ class EntityStore(Protocol):
     def delete(self, table: str, partition_key: str, row_key: str, etag: str | None = None) -> None:
         """Delete; absent is fine. With ``etag``: raises ``ConcurrencyConflict`` on a mismatch."""
 
-    def query(
-        self,
-        table: str,
-        partition_key: str,
-        *,
-        row_key_from: str | None = None,
-        row_key_to: str | None = None,
-        select: Iterable[str] | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Entity]:
+    def query(self, table: str, partition_key: str, *, row_key_from: str | None = None,
+              row_key_to: str | None = None, select: Iterable[str] | None = None,
+              limit: int | None = None) -> Iterator[Entity]:
         """Entities of ONE partition with ``row_key_from <= RowKey < row_key_to``, in RowKey order."""
 
     def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None] | None:
@@ -222,10 +212,7 @@ class FreeBusyCachePort(Protocol):
 
 
 class GoogleCalendarPort(Protocol):
-    """Calendar v3 of one account's primary calendar (``shared.adapters.google_calendar.GoogleCalendarClient``):
-    ``freeBusy``; events insert (``sendUpdates=all``, ``conferenceDataVersion=1`` with ``conference``; a taken
-    id answers the existing event), patch, delete (already deleted: done). Raises ``GoogleUnauthorized`` (a
-    401), ``Throttled``, ``NotFound`` or ``GoogleRejected``."""
+    """Calendar v3 of one account's primary calendar: see ``shared.adapters.google_calendar``."""
 
     def free_busy(self, token: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def insert_event(self, token: str, body: dict[str, Any], *, conference: bool) -> dict[str, Any]: ...
