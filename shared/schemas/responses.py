@@ -289,6 +289,15 @@ class ParticipantOut(BaseModel):
     error: str | None = Field(default=None, description="why a co-host's event is retrying or failed")
 
 
+class GoogleEventOut(BaseModel):
+    """The booking's event in the host's Google calendar (rule 28)."""
+
+    event: Literal["written", "cancelled", "none"]
+    event_id: str | None = None
+    sync_error: str | None = Field(default=None, description="why the Google event is behind (retried on the "
+                                   "next change or reconnect)")
+
+
 class AdminInviteeOut(BaseModel):
     """The invitee as an admin sees it."""
 
@@ -315,6 +324,8 @@ class AdminBookingOut(BaseModel):
     organizer: OrganizerOut | None = None
     graph_sync_error: str | None = None
     delivery_error: str | None = None
+    google: GoogleEventOut | None = Field(default=None, description="the event in the host's Google calendar "
+                                          "(hosts whose calendar provider is google, or Google Meet)")
     participants: list[ParticipantOut]
     history: list[dict[str, Any]] = Field(description="each transition: at, state, cause")
     orphans: list[dict[str, Any]] = Field(default_factory=list, description="meetings left under a previous "

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.domain import google_events
 from shared.domain import participants as participant_rules
 from shared.domain.model import LinkState
 from shared.errors import NotFound, ValidationError
@@ -65,6 +66,14 @@ def _participants(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _google(entity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The booking's event in the host's Google calendar (rule 28); ``None`` when the host keeps none."""
+    if not google_events.wanted(entity):
+        return None
+    event = "cancelled" if entity.get("google_cancelled") else "written" if entity.get("google_event_id") else "none"
+    return {"event": event, "event_id": entity.get("google_event_id"), "sync_error": entity.get("google_sync_error")}
+
+
 def admin_view(entity: Mapping[str, Any]) -> dict[str, Any]:
     """What a workspace admin sees of one booking (never a token; the invitee is the admin's own data)."""
     oid = entity.get("organizer_oid")
@@ -85,6 +94,7 @@ def admin_view(entity: Mapping[str, Any]) -> dict[str, Any]:
         "organizer": {"upn": entity.get("organizer_upn"), "oid": oid} if oid else None,
         "graph_sync_error": entity.get("graph_sync_error"),
         "delivery_error": entity.get("delivery_error"),
+        "google": _google(entity),
         "participants": _participants(entity),
         "history": _history(entity),
         "orphans": _json_list(entity.get("orphans_json")),

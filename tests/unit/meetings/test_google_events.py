@@ -123,6 +123,14 @@ def test_a_google_member_whose_grant_was_revoked_gets_a_sync_error_not_a_lost_bo
     stored = h.booking(b["id"])
     assert stored["status"] == "confirmed" and "event is written when the host connects" in stored["google_sync_error"]
     assert google.requests == []
+    from shared.usecases.booking_admin import admin_view
+
+    seen = admin_view(stored)["google"]  # a person sees it (GET /api/workspaces/{ws}/bookings/{id})
+    assert seen["event"] == "none" and "event is written when the host connects" in seen["sync_error"]
+    h.connect(GOOGLE)
+    h.deliver(h.message(stored, "reconcile"))
+    healed = admin_view(h.booking(b["id"]))["google"]
+    assert healed == {"event": "written", "event_id": google_events.event_id(h.ws, b["id"]), "sync_error": None}
 
 
 def test_the_host_notice_of_a_meet_booking_points_at_google_calendar(h, google):
