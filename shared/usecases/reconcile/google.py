@@ -21,7 +21,7 @@ from typing import Any
 from shared.domain import google_events
 from shared.domain.meeting_plan import ConnectionView
 from shared.domain.model import ConnectionKind, LinkState
-from shared.errors import GoogleRejected, GoogleUnauthorized, NotConnected, NotFound, ReauthRequired
+from shared.errors import GoogleRejected, GoogleUnauthorized, NotConnected, NotFound, ReauthRequired, Throttled
 from shared.repositories.bookings import Booking
 from shared.usecases.meetings.deps import Job
 from shared.usecases.meetings.writes import (
@@ -39,6 +39,7 @@ REASON_NOT_CONNECTED = ("The host's Google Calendar is not connected: the Google
                         "host connects Google Calendar again.")
 REASON_EVENT_NOT_CONNECTED = ("The host's Google Calendar is not connected: the booking's Google event is written "
                               "when the host connects Google Calendar again.")
+MEET_RETRY_SECONDS = 10.0
 REASON_NO_MEET = "Google made no Meet conference for this event (is Google Meet turned on for the account?)."
 
 
@@ -105,7 +106,11 @@ def _insert(job: Job, booking: Booking) -> Booking:
         if link:
             booking = flush_outbox(job, store_link_result(
                 job, booking, LinkResult(link_state=LinkState.CREATED.value, meeting_url=link), rev))
-        elif not google_events.meet_pending(event):
+        elif google_events.meet_pending(event):
+            # Google makes the conference asynchronously ("Create events": check createRequest.status): ask again
+            # through the queue; the repeated insert answers 409 and reads the event, conference and all
+            raise Throttled("Google is still making the Meet conference", retry_after=MEET_RETRY_SECONDS)
+        else:
             booking = _failed(job, booking, REASON_NO_MEET)
     event_id = str(event.get("id") or body["id"])
     log.info("reconcile: google event made (meet=%s) ws=%s booking=%s", meet, job.ws, job.booking_id)

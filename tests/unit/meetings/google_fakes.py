@@ -53,7 +53,18 @@ class FakeGoogleCalendar:
             return 204, {}, ""
         if request.method == "PATCH":
             event.update(body or {})
+        create = (event.get("conferenceData") or {}).get("createRequest") or {}
+        if create.get("status", {}).get("statusCode") == "pending" and not self.meet_pending:
+            self._make_meet(event, create)  # the conference Google was making is there now
         return 200, {}, json.dumps(event)
+
+    @staticmethod
+    def _make_meet(event: dict[str, Any], request: dict[str, Any]) -> None:
+        code = hashlib.sha256(request["requestId"].encode()).hexdigest()
+        uri = f"https://meet.google.com/{code[:3]}-{code[3:7]}-{code[7:10]}"
+        event["conferenceData"] = {"createRequest": {**request, "status": {"statusCode": "success"}},
+                                   "entryPoints": [{"entryPointType": "video", "uri": uri}]}
+        event["hangoutLink"] = uri
 
     def _insert(self, body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, str], str]:
         if body["id"] in self.events:
@@ -62,12 +73,9 @@ class FakeGoogleCalendar:
         event.update(kind="calendar#event", status="confirmed")
         request = (body.get("conferenceData") or {}).get("createRequest")
         if request and query.get("conferenceDataVersion") == "1":
-            code = hashlib.sha256(request["requestId"].encode()).hexdigest()
-            uri = f"https://meet.google.com/{code[:3]}-{code[3:7]}-{code[7:10]}"
-            status = "pending" if self.meet_pending else "success"
-            event["conferenceData"] = {"createRequest": {**request, "status": {"statusCode": status}}}
-            if not self.meet_pending:
-                event["conferenceData"]["entryPoints"] = [{"entryPointType": "video", "uri": uri}]
-                event["hangoutLink"] = uri
+            if self.meet_pending:
+                event["conferenceData"] = {"createRequest": {**request, "status": {"statusCode": "pending"}}}
+            else:
+                self._make_meet(event, request)
         self.events[body["id"]] = event
         return 200, {}, json.dumps(event)

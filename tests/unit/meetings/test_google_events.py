@@ -152,3 +152,18 @@ def test_the_host_notice_of_a_meet_booking_points_at_google_calendar(h, google):
     view = host_notice_view(deps, booking, blank)
     assert view.notice_cause == "google" and view.reconnect_url.startswith("https://bookbridge.example/api/reconnect/")
     assert notice_text("google").link_label == "Connect Google Calendar"
+
+
+def test_a_meet_conference_google_is_still_making_is_asked_for_again_through_the_queue(h, google):
+    h.connect(GOOGLE)
+    google.meet_pending = True
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    assert h.booking(b["id"])["link_state"] == "pending" and not h.booking(b["id"]).get("google_event_id")
+    [again] = [m for m in h.queue.on("meetings") if m.get("attempt") == 2]  # re-queued, never slept
+    google.meet_pending = False
+    h.deliver(again)
+    done = h.booking(b["id"])
+    assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
+    assert [r[0] for r in google.requests] == ["POST", "POST", "GET"]  # the second insert read the event (409)
+    assert len(google.events) == 1
