@@ -113,6 +113,7 @@ class _Options:
     invitation_attached: bool = False
     recipient_name: str | None = None
     invitation_by_outlook: bool = False
+    invitation_by_google: bool = False
 
 
 @dataclass
@@ -180,11 +181,11 @@ def _manage(view: BookingView) -> list[_Block]:
 
 
 def _outlook_invitation(view: BookingView, opts: _Options) -> list[_Block]:
-    """Same-account path (rule 8): Outlook, not this email, carries the calendar invitation."""
-    if not opts.invitation_by_outlook or opts.invitation_attached:
+    """Same-account path (rule 8): Outlook (or a Google member's Google Calendar, rule 28) carries the invitation."""
+    if not (opts.invitation_by_outlook or opts.invitation_by_google) or opts.invitation_attached:
         return []
-    sender = _hosts(view) or "your host"
-    return [_Para(f"The calendar invitation comes from Microsoft Outlook in a separate email from {sender}: "
+    sender, app = _hosts(view) or "your host", "Google Calendar" if opts.invitation_by_google else "Microsoft Outlook"
+    return [_Para(f"The calendar invitation comes from {app} in a separate email from {sender}: "
                   "accept it there to add the meeting to your calendar. No invitation is attached to this email.")]
 
 
@@ -378,6 +379,7 @@ def render(
     invitation_attached: bool = False,
     recipient_name: str | None = None,
     invitation_by_outlook: bool = False,
+    invitation_by_google: bool = False,
 ) -> RenderedMessage:
     """Subject, text and HTML of a ``kind`` message (one of :data:`KINDS`) about ``view``.
 
@@ -389,7 +391,8 @@ def render(
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise ValueError(f"unknown message kind {kind!r}")
-    doc = builder(view, _Options(offset_minutes, invitation_attached, recipient_name, invitation_by_outlook))
+    doc = builder(view, _Options(offset_minutes, invitation_attached, recipient_name, invitation_by_outlook,
+                                 invitation_by_google))
     subject = clean_header_value(doc.subject)
     doc.subject = subject
     return RenderedMessage(subject=subject, text=_text(doc), html=_html(doc))

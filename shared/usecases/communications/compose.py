@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from shared.domain import google_events
 from shared.domain.host_notices import Notice, NoticeCause, booking_notice
 from shared.domain.model import ConnectionKind
 from shared.errors import DeliveryRejected
@@ -69,7 +70,8 @@ def compose(job: Job, send: Send, b: Booking) -> Mail:
     link = link_of(b)
     method = ics_method(job, send, b)
     rendered = render(send.kind, view, offset_minutes=job.msg.offset_minutes if send.kind == "reminder" else None,
-                      invitation_attached=bool(method), invitation_by_outlook=graph_invited(b))
+                      invitation_attached=bool(method), invitation_by_outlook=graph_invited(b),
+                      invitation_by_google=google_invites(job, b))
     attachments = [invitation(job, method, b, link, host_row)] if method else []
     message = OutgoingMessage(to=b.invitee_email, to_name=b.invitee_name, subject=rendered.subject,
                               text=rendered.text, html=rendered.html, attachments=attachments,
@@ -124,6 +126,15 @@ def _reason(send: Send, b: Booking) -> str | None:
     return (b.link_reason or "").strip() or None if send.to_host else b.link_reason
 
 
+def google_invites(job: Job, b: Booking) -> bool:
+    """Rule 28: a Google member's Google Calendar invites the invitee (``sendUpdates=all``) while the host's
+    ``google_calendar`` is connected: then no .ics of ours (one point read)."""
+    if not google_events.wanted(b.as_row()):
+        return False
+    row = get_connection_row(job.deps.store, b.workspace, b.host, ConnectionKind.GOOGLE_CALENDAR.value)
+    return str((row or {}).get("status") or "") == "connected"
+
+
 def ics_method(job: Job, send: Send, b: Booking) -> str:
     """``REQUEST``/``CANCEL`` when this message carries our .ics, else ``""``.
 
@@ -133,7 +144,7 @@ def ics_method(job: Job, send: Send, b: Booking) -> str:
     if send.kind not in (*INVITEE_UPDATES, "cancellation"):
         return ""
     ours_before = any(r.get("ics") for r in job.rows if r.get("state") == SENT)
-    if graph_invited(b) and not ours_before:
+    if (graph_invited(b) or google_invites(job, b)) and not ours_before:
         return ""
     return "CANCEL" if send.kind == "cancellation" else "REQUEST"
 

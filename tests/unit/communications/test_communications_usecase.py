@@ -498,3 +498,25 @@ def test_reminder_is_sent_once(deps, store, queue, mail, clock) -> None:
     clock.current = START - timedelta(minutes=60)
     assert [handle_communication(deps, msg).action for _ in range(3)] == ["sent", "duplicate", "duplicate"]
     assert mail.kinds() == ["reminder"]
+
+
+# ------------------------------------------------------------------ rule 28: Google Calendar invites
+def _connect_google(store, b, status: str = "connected") -> None:
+    store.upsert("connections", {"PartitionKey": f"{b.workspace}|{b.host}", "RowKey": "google_calendar",
+                                 "status": status})
+
+
+def test_a_google_members_confirmation_leaves_the_invitation_to_google_calendar(deps, store, mail) -> None:
+    b = seed_world(store, START, extra={"calendar_provider": "google"})
+    _connect_google(store, b)
+    handle_communication(deps, message("confirmation", b))
+    [sent] = mail.sent
+    assert ics_of(sent) is None and TEAMS_URL in sent.text
+    assert "The calendar invitation comes from Google Calendar in a separate email" in sent.text
+
+
+def test_without_a_connected_google_calendar_our_ics_goes_out(deps, store, mail) -> None:
+    b = seed_world(store, START, extra={"calendar_provider": "google"})
+    _connect_google(store, b, status="needs_reauth")
+    handle_communication(deps, message("confirmation", b))
+    assert ics_of(mail.sent[0]) is not None and "Google Calendar" not in mail.sent[0].text
