@@ -3,7 +3,8 @@
 * ``schedule`` (PK ``{ws}|{host}``): ``booking|{id}`` (the booking, in its primary host's partition)
   and ``lock|{cell}`` (one per 5-minute cell of a booking, in EVERY host's partition; fields
   ``booking_id``, ``booking_host`` (partition of the booking row), ``calendar``, ``revision``,
-  ``created_at``, ``lock_op`` (id of the request that took it)).
+  ``created_at``, ``lock_op`` (id of the request that took it), ``lock_kind`` (``buffer`` for a buffer cell,
+  ``shared.domain.slot_locks``)).
 * ``backfillindex`` (PK ``{ws}|{host}``, RK ``{start_utc}|{booking_id}``): bookings stored
   ``awaiting_connection`` (``revision`` as indexed: the backfill sweep enqueues from the row alone).
 * ``backfillhosts`` (PK ``hosts``, RK ``{ws}|{host}``): hosts that may have ``backfillindex`` rows (the
@@ -33,6 +34,7 @@ BACKFILL_HOSTS_PK = "hosts"
 IDEMPOTENCY = "idempotency"
 STATS = "calendarstats"
 BOOKING_PREFIX = "booking|"
+LOCK_KIND_BUFFER = "buffer"
 
 
 def schedule_pk(ws: str, user: str) -> str:
@@ -107,6 +109,7 @@ class Booking:
     orphans_json: str | None = None
     history_json: str | None = None
     participants_json: str | None = None  # a collective booking's co-hosts' events (rule 20)
+    lock_tail_minutes: int | None = None  # how far past its end the booking's locks reach (its buffer cells)
     etag: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -192,9 +195,11 @@ def get_booking(store: EntityStore, ws: str, host: str, booking_id: str) -> Book
     return booking_from_entity(entity) if entity else None
 
 
-def lock_entity(ws: str, user: str, row_key: str, booking: Booking, now: datetime, op: str | None = None) -> Entity:
+def lock_entity(ws: str, user: str, row_key: str, booking: Booking, now: datetime, op: str | None = None,
+                *, buffer: bool = False) -> Entity:
     """One ``lock|{cell}`` row of ``booking`` in ``user``'s partition; ``op`` names the request that took it
-    (so a rollback removes only its own rows, never those of a concurrent request for the same booking)."""
+    (so a rollback removes only its own rows, never those of a concurrent request for the same booking);
+    ``buffer``: one of its buffer cells (``lock_kind: buffer``: availability does not read it as booked time)."""
     entity: Entity = {
         "PartitionKey": schedule_pk(ws, user),
         "RowKey": row_key,
@@ -206,6 +211,8 @@ def lock_entity(ws: str, user: str, row_key: str, booking: Booking, now: datetim
     }
     if op:
         entity["lock_op"] = op
+    if buffer:
+        entity["lock_kind"] = LOCK_KIND_BUFFER
     return entity
 
 

@@ -238,13 +238,15 @@ def cell_start(row_key: str) -> datetime:
 
 def member_bookings(store: EntityStore, ws: str, user: str, window: Interval, pad: timedelta = timedelta(0),
                     *, exclude_booking: str | None = None) -> list[Interval]:
-    """The member's booked time near ``window`` (every calendar), from the lock rows: ONE query."""
+    """The member's booked time near ``window`` (every calendar), from the lock rows: ONE query. A booking's
+    buffer cells (``lock_kind: buffer``) are not booked time: the calendar's buffers are applied to the meetings."""
     lo, hi = lock_range(window, pad)
     cells = [
         Interval(start, start + GRID)
         for row in store.query(booking_repo.SCHEDULE, booking_repo.schedule_pk(ws, user),
-                               row_key_from=lo, row_key_to=hi, select=["booking_id"])
-        if exclude_booking is None or row.get("booking_id") != exclude_booking
+                               row_key_from=lo, row_key_to=hi, select=["booking_id", "lock_kind"])
+        if (exclude_booking is None or row.get("booking_id") != exclude_booking)
+        and row.get("lock_kind") != booking_repo.LOCK_KIND_BUFFER
         for start in (cell_start(row["RowKey"]),)
     ]
     return merge(cells)

@@ -9,10 +9,10 @@ The host chose the time, so the calendar's hours, notice and horizon are not app
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain.availability import Interval
-from shared.domain.slot_locks import lock_cells
+from shared.domain.slot_locks import booking_cells
 from shared.errors import Conflict
 from shared.repositories.bookings import Booking
 from shared.usecases.booking.deps import BookingDeps
@@ -29,10 +29,9 @@ def cancel_by_host(deps: BookingDeps, booking: Booking) -> Booking:
 def move_by_host(deps: BookingDeps, booking: Booking, start: datetime, end: datetime) -> Booking | None:
     """The host moved the event: the booking moves there (same id and link, revision + 1); ``None`` when the
     new time is another booking's (the booking stays where it is)."""
-    old_cells, new_cells = lock_cells(booking.start_utc, booking.end_utc), lock_cells(start, end)
+    tail = booking.lock_tail_minutes or 0  # its buffer cells move with it (shared.domain.slot_locks)
     move = _Move(booking, Interval(start, end), deps.clock.now(),
-                 add=[c for c in new_cells if c not in set(old_cells)],
-                 drop=[c for c in old_cells if c not in set(new_cells)])
+                 booking_cells(start, end, timedelta(minutes=tail)), tail)
     try:
         updated = _lock_and_move(deps, move)
     except Conflict as exc:

@@ -15,6 +15,7 @@ from shared.domain.assignment import choose_round_robin_member
 from shared.domain.availability import Interval
 from shared.domain.link_rules import stored_link_state
 from shared.domain.model import BookingStatus, CalendarProvider, CalendarType, LinkState, MeetingLocation
+from shared.domain.slot_locks import tail_minutes
 from shared.errors import BookbridgeError, ConcurrencyConflict, Conflict, SlotTaken
 from shared.ports import PendingCount, iso_utc
 from shared.repositories import bookings as repo
@@ -75,6 +76,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
         created_at=stamp,
         updated_at=stamp,
         reminder_offsets=list(config.reminder_offsets_minutes),
+        lock_tail_minutes=tail_minutes(config.buffer_before_minutes, config.buffer_after_minutes) or None,
         extra={**({"invitee_time_format": req.time_format} if req.time_format else {}),
                "request_fingerprint": req.fingerprint(), **provider},
     )

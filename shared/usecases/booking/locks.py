@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.model import (
     BookingStatus,
 )
-from shared.domain.slot_locks import GRID, lock_cells
+from shared.domain.slot_locks import GRID, BookingCells, booking_cells
 from shared.errors import (
     ConcurrencyConflict,
     NotFound,
@@ -24,6 +24,22 @@ from shared.usecases.availability import cell_start
 from shared.usecases.booking.deps import LOCK_ATTEMPTS, STALE_LOCK_AGE
 
 log = logging.getLogger("bookbridge.booking")
+
+
+def tail_of(booking: Booking) -> timedelta:
+    """How far past its end ``booking`` locks (its buffer cells: ``shared.domain.slot_locks``)."""
+    return timedelta(minutes=booking.lock_tail_minutes or 0)
+
+
+def cells_of(booking: Booking) -> BookingCells:
+    """The cells ``booking`` holds: its meeting's and its buffer tail's."""
+    return booking_cells(booking.start_utc, booking.end_utc, tail_of(booking))
+
+
+def lock_ops(ws: str, user: str, booking: Booking, cells: BookingCells, wanted: list[str], now: datetime,
+             op: str | None) -> list[Any]:
+    """``create`` ops of ``booking``'s lock rows for ``wanted`` (cells of ``cells``) in ``user``'s partition."""
+    return [("create", repo.lock_entity(ws, user, c, booking, now, op, buffer=cells.is_buffer(c))) for c in wanted]
 
 
 def lock_rows(store: EntityStore, ws: str, user: str, cells: list[str]) -> list[dict[str, Any]]:
@@ -47,7 +63,7 @@ def lock_is_stale(store: EntityStore, ws: str, row: dict[str, Any], now: datetim
     if b is None or b.status != BookingStatus.CONFIRMED.value:
         return True
     start = cell_start(row["RowKey"])
-    return not (b.start_utc < start + GRID and start < b.end_utc)
+    return not (b.start_utc < start + GRID and start < b.end_utc + tail_of(b))
 
 
 def clear_stale(store: EntityStore, ws: str, user: str, cells: list[str], now: datetime) -> bool:
@@ -119,20 +135,20 @@ def commit_new(store: EntityStore, booking: Booking, now: datetime,
     ``extra`` joins the booking's own transaction (a rate-limit counter, ETag-guarded: its condition
     failing is ``ConcurrencyConflict``, nothing stored). Returns that transaction's new ETags, in order."""
     ws = booking.workspace
-    cells = lock_cells(booking.start_utc, booking.end_utc)
+    held = cells_of(booking)
+    cells = held.all
     secondaries = sorted(u for u in booking.host_ids if u != booking.host)
     op = uuid.uuid4().hex
     taken: list[str] = []
     try:
         for user in secondaries:
-            ops = [("create", repo.lock_entity(ws, user, c, booking, now, op)) for c in cells]
-            transact_locks(store, ws, user, ops, cells, now)
+            transact_locks(store, ws, user, lock_ops(ws, user, booking, held, cells, now, op), cells, now)
             taken.append(user)
     except BaseException:
         rollback(store, ws, taken, cells, booking.id, op)
         raise
     own: list[TransactionOp] = [("create", repo.booking_to_entity(booking))]
-    own += [("create", repo.lock_entity(ws, booking.host, c, booking, now, op)) for c in cells]
+    own += lock_ops(ws, booking.host, booking, held, cells, now, op)
     try:
         return transact_locks(store, ws, booking.host, own + list(extra or []), cells, now)
     except (SlotTaken, ConcurrencyConflict):  # refused as a whole: nothing was written

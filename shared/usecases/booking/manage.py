@@ -12,7 +12,7 @@ from shared.domain.model import (
     BookingStatus,
     LinkState,
 )
-from shared.domain.slot_locks import lock_cells
+from shared.domain.slot_locks import BookingCells, booking_cells, buffer_tail
 from shared.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -26,7 +26,7 @@ from shared.repositories.bookings import Booking
 from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases import booking_events
 from shared.usecases.booking.deps import AWAITING, BookingDeps
-from shared.usecases.booking.locks import lock_rows, rollback, transact_locks
+from shared.usecases.booking.locks import cells_of, lock_ops, lock_rows, rollback, transact_locks
 from shared.usecases.booking.slots import check_start, member_free
 from shared.usecases.booking.views import booking_view, load_booking, manage_token
 
@@ -58,8 +58,7 @@ def cancel_loaded(deps: BookingDeps, b: Booking) -> Booking:
             return current, None  # cancelled meanwhile by another request
         updated = replace(current, status=BookingStatus.CANCELLED.value, revision=current.revision + 1,
                           updated_at=iso_utc(now))
-        cells = lock_cells(current.start_utc, current.end_utc)
-        own = [r for r in lock_rows(store, b.workspace, b.host, cells) if r.get("booking_id") == b.id]
+        own = [r for r in lock_rows(store, b.workspace, b.host, cells_of(current).all) if r.get("booking_id") == b.id]
         ops: list[Any] = [("update", {**repo.booking_to_entity(updated), "_etag": current.etag})]
         ops += [("delete", {"PartitionKey": current.partition, "RowKey": r["RowKey"], "_etag": r.get("_etag")})
                 for r in own]
@@ -70,7 +69,7 @@ def cancel_loaded(deps: BookingDeps, b: Booking) -> Booking:
                                    races=(ConcurrencyConflict, NotFound))
     if updated is None:
         return b
-    rollback(store, b.workspace, [u for u in b.host_ids if u != b.host], lock_cells(b.start_utc, b.end_utc), b.id)
+    rollback(store, b.workspace, [u for u in b.host_ids if u != b.host], cells_of(b).all, b.id)
     if b.link_state == LinkState.AWAITING_CONNECTION.value:
         entity = repo.backfill_entity(b)
         store.delete(repo.BACKFILL, entity["PartitionKey"], entity["RowKey"])
@@ -89,20 +88,37 @@ def _reload(deps: BookingDeps, b: Booking) -> Booking:
 
 @dataclass(frozen=True)
 class _Move:
-    """A reschedule of ``booking`` to ``slot``: the cells to lock and to release, and the request's lock id."""
+    """A reschedule of ``booking`` to ``slot``: the cells to lock and to release, the kept cells whose kind
+    changes (meeting <-> buffer), and the request's lock id."""
 
     booking: Booking
     slot: Interval
     now: datetime
-    add: list[str]
-    drop: list[str]
+    cells: BookingCells
+    tail_minutes: int
     op: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def add(self) -> list[str]:
+        old = set(cells_of(self.booking).all)
+        return [c for c in self.cells.all if c not in old]
+
+    @property
+    def drop(self) -> list[str]:
+        new = set(self.cells.all)
+        return [c for c in cells_of(self.booking).all if c not in new]
+
+    @property
+    def relabel(self) -> list[str]:
+        old = cells_of(self.booking)
+        return [c for c in self.cells.all if c in set(old.all) and old.is_buffer(c) != self.cells.is_buffer(c)]
 
     def moved(self, current: Booking) -> Booking:
         """``current`` at the new time, one revision later (keeping the times it had, for the notice)."""
         previous = {"previous_start_utc": iso_utc(current.start_utc), "previous_end_utc": iso_utc(current.end_utc)}
         return replace(current, start_utc=self.slot.start, end_utc=self.slot.end, revision=current.revision + 1,
-                       updated_at=iso_utc(self.now), extra={**current.extra, **previous})
+                       updated_at=iso_utc(self.now), lock_tail_minutes=self.tail_minutes or None,
+                       extra={**current.extra, **previous})
 
 
 def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, start: datetime) -> dict[str, Any]:
@@ -129,9 +145,8 @@ def reschedule_booking(deps: BookingDeps, booking_id: str, token: str | None, st
     free = member_free(deps, record, b.host_ids, slot, exclude=b.id, ignore=old)
     if len(free) != len(b.host_ids):
         raise Conflict("the new time is not free for the host")
-    old_cells, new_cells = lock_cells(old.start, old.end), lock_cells(slot.start, slot.end)
-    move = _Move(b, slot, now, add=[c for c in new_cells if c not in set(old_cells)],
-                 drop=[c for c in old_cells if c not in set(new_cells)])
+    tail = buffer_tail(record.config.buffer_before_minutes, record.config.buffer_after_minutes)
+    move = _Move(b, slot, now, booking_cells(slot.start, slot.end, tail), int(tail.total_seconds()) // 60)
     updated = _lock_and_move(deps, move)
     _after_move(deps, move, updated)
     return {**booking_view(updated), "manage_token": manage_token(deps.signer, updated)}
@@ -146,8 +161,7 @@ def _lock_and_move(deps: BookingDeps, move: _Move) -> Booking:
     try:
         for user in sorted(u for u in b.host_ids if u != b.host):
             if add:
-                ops = [("create", repo.lock_entity(ws, user, c, updated, now, move.op)) for c in add]
-                transact_locks(store, ws, user, ops, add, now)
+                transact_locks(store, ws, user, lock_ops(ws, user, updated, move.cells, add, now, move.op), add, now)
             taken.append(user)
         return _commit_move(deps, move)
     except SlotTaken:
@@ -186,7 +200,7 @@ def _commit_move(deps: BookingDeps, move: _Move) -> Booking:
     def commit(current: Booking) -> Booking:
         updated = move.moved(current)
         ops = [("update", {**repo.booking_to_entity(updated), "_etag": current.etag})]
-        ops += [("create", repo.lock_entity(b.workspace, b.host, c, updated, move.now, move.op)) for c in move.add]
+        ops += lock_ops(b.workspace, b.host, updated, move.cells, move.add, move.now, move.op)
         transact_locks(store, b.workspace, b.host, ops, move.add, move.now)
         return updated
 
@@ -197,6 +211,10 @@ def _after_move(deps: BookingDeps, move: _Move, updated: Booking) -> None:
     """Release the old cells, move the backfill index row, tell the workers."""
     store, b = deps.store, move.booking
     rollback(store, b.workspace, b.host_ids, move.drop, b.id)
+    for user in b.host_ids:  # kept cells that turned from meeting to buffer or back (availability reads the kind)
+        for cell in move.relabel:
+            store.upsert(repo.SCHEDULE, repo.lock_entity(b.workspace, user, cell, updated, move.now,
+                                                         buffer=move.cells.is_buffer(cell)))
     if AWAITING in (b.link_state, updated.link_state):
         before = repo.backfill_entity(b)
         if updated.link_state == AWAITING:

@@ -245,3 +245,29 @@ def test_concurrent_reschedules_of_one_collective_booking_leave_consistent_locks
     hh, mm = int(start[11:13]), int(start[14:16])
     first = hh * 60 + mm
     assert expected == [f"lock|20261123T{(first + m) // 60:02d}{(first + m) % 60:02d}Z" for m in range(0, 30, 5)]
+
+
+def test_concurrent_bookings_never_break_the_buffers_yet_buffers_may_overlap_buffers(azure):
+    """Issue 15 point 7: buffer cells are locked with the meeting. Two bookings racing for back-to-back times of a
+    calendar with 15-minute buffers both passed the availability re-check (neither saw the other) and both got
+    201: the second lay inside the first's buffer. Now exactly one of each racing pair is booked; two bookings
+    whose buffers only overlap each other (15 minutes apart, rule of ``shared.domain.availability``) both are."""
+    api, store, _ = azure
+    ws, sfx = _ids()
+    slug = f"buf-{sfx}"
+    api.setup(ws, ["alice"], {"p": calendar_body(slug, [member("alice")], slot_interval_minutes=15,
+                                                buffer_before_minutes=15, buffer_after_minutes=10)})
+    clashing = [("2026-11-23T08:30:00Z", "2026-11-23T09:00:00Z"), ("2026-11-23T10:00:00Z", "2026-11-23T10:30:00Z"),
+                ("2026-11-23T11:30:00Z", "2026-11-23T12:00:00Z"), ("2026-11-23T13:00:00Z", "2026-11-23T13:30:00Z")]
+    apart = ("2026-11-23T14:30:00Z", "2026-11-23T15:15:00Z")  # 15 minutes between: the buffers overlap, allowed
+    starts = [s for pair in clashing for s in pair] + list(apart)
+    results = _together([(lambda s=s, n=n: api.book(slug, s, email=f"racer{n}@example.test"))
+                         for n, s in enumerate(starts)])
+    by_start = dict(zip(starts, [r.status for r in results], strict=True))
+    for first, second in clashing:
+        assert sorted((by_start[first], by_start[second])) == [201, 409], (first, second, by_start)
+    assert (by_start[apart[0]], by_start[apart[1]]) == (201, 201), [r.body for r in results]
+    # one after the other, as before: right after a booking is refused, 15 minutes after (the longer buffer) is not
+    assert api.book(slug, "2026-11-24T10:00:00Z", email="one@example.test").status == 201
+    assert api.book(slug, "2026-11-24T10:30:00Z", email="two@example.test").status == 409
+    assert api.book(slug, "2026-11-24T10:45:00Z", email="three@example.test").status == 201

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.repositories.bookings import booking_from_entity, lock_entity
+from shared.usecases.booking.locks import lock_is_stale
 from tests.unit.booking.helpers import ScheduleStandIn, calendar_body, connect, member, nothing_stored
 
 UTC = UTC
@@ -534,3 +535,42 @@ def test_collective_reschedule_rechecks_every_members_outlook(api, store, graph)
     assert r.status == 409, r.body
     assert sorted(map(str, store.all("schedule"))) == before
     assert api.reschedule(booked["id"], booked["manage_token"], "2026-11-23T14:00:00Z").status == 200
+
+
+# ------------------------------------------------------------------ buffers in the locks (issue 15 point 7)
+def buffered(api, **over):
+    """A calendar with a 15-minute buffer before and a 10-minute one after each booking."""
+    week = {"monday": [{"start": "09:00", "end": "17:00"}]}
+    api.setup("acme", ["alice"], {"b": calendar_body("buf", [member("alice")], slot_interval_minutes=15,
+                                                     weekly_hours=week, buffer_before_minutes=15,
+                                                     buffer_after_minutes=10, **over)})
+
+
+def lock_kinds(store):
+    """{HHMM of each lock cell: its kind}."""
+    return {e["RowKey"][-5:-1]: e.get("lock_kind", "meeting") for e in store.all("schedule")
+            if e["RowKey"].startswith("lock|")}
+
+
+def test_buffer_cells_are_locked_with_the_meeting_and_moved_and_released_with_it(api, store, clock):
+    buffered(api)
+    a = api.book("buf", SLOT).body  # 10:00-10:30, locks reach 10:45 (the longer buffer)
+    assert lock_kinds(store) == {**{f"10{m:02d}": "meeting" for m in range(0, 30, 5)},
+                                 "1030": "buffer", "1035": "buffer", "1040": "buffer"}
+    stored = store.get("schedule", "acme|alice", f"booking|{a['id']}")
+    assert stored["lock_tail_minutes"] == 15
+    # the slots around it still follow the availability rule (buffer cells are not read as the meeting)
+    starts = [s["start"][11:16] for s in api.slots("buf", "2026-11-23", "2026-11-23").body["slots"]]
+    assert "10:45" in starts and "10:30" not in starts and "09:15" in starts and "09:30" not in starts
+    # moved 15 minutes later: 10:30-10:40 turn from buffer to meeting, 10:00-10:10 are released
+    r = api.reschedule(a["id"], a["manage_token"], "2026-11-23T10:15:00Z")
+    assert r.status == 200, r.body
+    assert lock_kinds(store) == {**{f"10{m:02d}": "meeting" for m in range(15, 45, 5)},
+                                 "1045": "buffer", "1050": "buffer", "1055": "buffer"}
+    clock.advance(minutes=5)  # a buffer cell is not judged stale (and removed) while its booking holds it
+    tail_row = store.get("schedule", "acme|alice", "lock|20261123T1050Z")
+    assert lock_is_stale(store, "acme", tail_row, clock.now(), {}) is False
+    assert api.book("buf", "2026-11-23T10:45:00Z", email="next@example.test").status == 409
+    assert api.cancel(a["id"], a["manage_token"]).status == 200
+    assert lock_kinds(store) == {}
+    assert api.book("buf", "2026-11-23T10:45:00Z", email="next@example.test").status == 201

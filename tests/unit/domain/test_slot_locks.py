@@ -86,3 +86,26 @@ def test_touching_off_grid_intervals_conservatively_share_the_boundary_cell() ->
     middle = utc(2025, 6, 2, 10, 2)
     assert set(lock_cells(utc(2025, 6, 2, 10), middle)) & set(lock_cells(middle, utc(2025, 6, 2, 10, 30))) == {
         "lock|20250602T1000Z"}
+
+
+def test_a_booking_locks_its_buffer_tail_the_longer_buffer_past_its_end() -> None:
+    """Issue 15 point 7: two bookings need max(before, after) between them in either order (buffers may overlap
+    buffers, never a meeting): extending each by that on one side makes their locks collide exactly then."""
+    from shared.domain.slot_locks import booking_cells, buffer_tail
+
+    tail = buffer_tail(15, 10)
+    a = booking_cells(utc(2025, 6, 2, 10), utc(2025, 6, 2, 10, 30), tail)
+    assert a.meeting == tuple(f"lock|20250602T10{m:02d}Z" for m in range(0, 30, 5))
+    assert a.buffer == ("lock|20250602T1030Z", "lock|20250602T1035Z", "lock|20250602T1040Z")
+    assert a.is_buffer("lock|20250602T1035Z") and not a.is_buffer("lock|20250602T1025Z")
+
+    def clash(start_a: datetime, start_b: datetime) -> bool:
+        one = booking_cells(start_a, start_a + timedelta(minutes=30), tail).all
+        two = booking_cells(start_b, start_b + timedelta(minutes=30), tail).all
+        return bool(set(one) & set(two))
+
+    ten = utc(2025, 6, 2, 10)
+    for gap in range(0, 60, 5):  # the second booking starts ``gap`` minutes after the first ends, either order
+        later = ten + timedelta(minutes=30 + gap)
+        assert clash(ten, later) is (gap < 15) and clash(later, ten) is (gap < 15), gap
+    assert booking_cells(ten, ten + timedelta(minutes=30)).buffer == ()
