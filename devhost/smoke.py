@@ -583,6 +583,52 @@ def _google(name: str) -> Callable[[Context], str]:
     return step
 
 
+EVENT_POSTS = r"^/v1\.0/me/(calendars/[^/]+/)?events$"  # the host's same-account path: ONE event call (rule 8)
+SWITCH_ACCOUNT = "bob@contoso.example"  # another stand-in work account with Teams
+
+
+def step_outage_repair(ctx: Context) -> str:
+    """Issue 15 (rule 16): a Graph outage longer than the queue's retries leaves the booking ``retrying`` (not
+    ``failed``); once Graph answers, a repair (the timer sweep does it unattended when the retry is due) makes the
+    link and the invitee's update carries it."""
+    ctx.client.sandbox("POST", "/_sandbox/failures", {"path_regex": EVENT_POSTS, "method": "POST", "status": 500,
+                                                      "count": 1000, "code": "ServiceUnavailable"})
+    try:
+        b = ctx.book("outage")
+        ctx.client.wait_link_status(b, ("retrying",), timeout=max(ctx.timeout, 120))
+    finally:
+        ctx.client.sandbox("DELETE", "/_sandbox/failures")
+    resp = ctx.client.mgmt("POST", f"/workspaces/{ctx.workspace}/bookings/{b['id']}/repair")
+    if resp.status_code != 200 or resp.json().get("link_status") != "created":
+        raise StepFailed(f"repair -> {resp.status_code} {resp.text[:200]}")
+    url = resp.json()["meeting_url"]
+    # the invitee's confirmation went out without the link; if it was still queued when the repair made the link,
+    # the one confirmation carries the link itself instead of a separate update (one message per kind, in order)
+    mail = wait_for(lambda: next((m for m in ctx.client.mails(ctx.invitee("outage"))
+                                  if m.kind in ("link_update", "confirmation") and url in m.text), None),
+                    ctx.timeout, 0.25, "an e-mail with the repaired link")
+    return f"retrying during the outage, created by the repair; {mail.kind} {mail.path.name} carries the link"
+
+
+def step_account_switch(ctx: Context) -> str:
+    """Issue 15 (rule 18): Teams reconnected as another account: the upcoming meetings move to it, a new link
+    each, and the invitee of each gets one update carrying it."""
+    b = ctx.bookings["first"]
+    old = ctx.client.booking(b["id"], b["manage_token"])["meeting_url"]
+    ctx.client.connect_ok(ctx.workspace, ctx.host, "teams", SWITCH_ACCOUNT)
+    current = wait_for(lambda: (lambda v: v if v["link_status"] == "created" and v["meeting_url"] not in (None, old)
+                                else None)(ctx.client.booking(b["id"], b["manage_token"])),
+                       ctx.timeout, 0.25, "the meeting moved to the new account")
+    url = current["meeting_url"]
+    mail = wait_for(lambda: next((m for m in ctx.client.mails(ctx.invitee("first"))
+                                  if m.kind == "link_update" and url in m.text), None),
+                    ctx.timeout, 0.25, "the update e-mail with the new link")
+    updates = ctx.client.mails(ctx.invitee("first"), "link_update")
+    if len(updates) != 1:
+        raise StepFailed(f"{len(updates)} update e-mails for one moved meeting")
+    return f"{old} -> {url} under {SWITCH_ACCOUNT}; one update {mail.path.name}"
+
+
 CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("seed a fresh demo workspace", step_seed),
     ("connect Teams for the demo host (connect link -> sign-in -> callback)", step_connect_teams),
@@ -601,6 +647,8 @@ CHECKLIST: list[tuple[str, Callable[[Context], str]]] = [
     ("Google: connect the round robin's Google member (Google's consent page -> callback)", _google("step_connect")),
     ("Google: the round robin assigns her a booking and her Google calendar invites the invitee",
      _google("step_round_robin")),
+    ("a Graph outage leaves the booking retrying; the repair makes its link", step_outage_repair),
+    ("Teams reconnected as another account: the meetings move, one update each", step_account_switch),
 ]
 
 
