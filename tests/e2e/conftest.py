@@ -82,6 +82,13 @@ def new_workspace(client: Client) -> Callable[[str], Workspace]:
     return make
 
 
+def admin_booking(client: Client, ws: str, booking_id: str) -> dict[str, Any]:
+    """``GET /api/workspaces/{ws}/bookings/{id}``: the admin view of a booking (checked 200)."""
+    resp = client.mgmt("GET", f"/workspaces/{ws}/bookings/{booking_id}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
 def around_the_clock_calendar(user: str, *, duration: int = 15, provider: str = "none",
                               reminders: list[int] | None = None) -> dict[str, Any]:
     """A calendar body bookable all day every day in UTC (many slots for bursts), Teams as location."""

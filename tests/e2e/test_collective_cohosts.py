@@ -15,18 +15,13 @@ from typing import Any
 from devhost.smoke import Client, wait_for
 
 from .conftest import Workspace, around_the_clock_calendar
+from .conftest import admin_booking as admin
 
 ALICE, BOB = "alice@contoso.example", "bob@contoso.example"
 
 
 def bobs_events(client: Client) -> list[dict[str, Any]]:
     return [e["event"] for e in client.sandbox("GET", f"/_sandbox/events?upn={BOB}")["value"]]
-
-
-def admin(client: Client, ws: str, booking_id: str) -> dict[str, Any]:
-    resp = client.mgmt("GET", f"/workspaces/{ws}/bookings/{booking_id}")
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
 
 
 def test_a_collective_cohosts_calendar_gets_the_event_with_the_same_link_and_its_updates(

@@ -21,6 +21,7 @@ from typing import Any
 from devhost.smoke import Client, run_sweep, wait_for
 
 from .conftest import Workspace, around_the_clock_calendar
+from .conftest import admin_booking as admin
 
 ALICE, BOB, CAROL = "alice@contoso.example", "bob@contoso.example", "carol@fabrikam.example"
 CREATE_OR_GET = r"^/v1\.0/me/onlineMeetings/createOrGet$"
@@ -31,12 +32,6 @@ def host_calendar(client: Client, new_workspace: Callable[[str], Workspace], pre
     ws = new_workspace(prefix)
     ws.user("host")
     return ws, ws.calendar("intro", around_the_clock_calendar("host", provider=provider))
-
-
-def admin(client: Client, ws: str, booking_id: str) -> dict[str, Any]:
-    resp = client.mgmt("GET", f"/workspaces/{ws}/bookings/{booking_id}")
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
 
 
 def test_a_graph_outage_longer_than_the_queue_retries_ends_created_after_retrying(

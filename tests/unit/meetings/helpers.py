@@ -152,6 +152,13 @@ class Harness:
         meetings_worker.meetings_poison(self.queue_message(body, 1))
 
 
+def due_rows(h: Harness) -> list[dict[str, Any]]:
+    """The rows of the reconciler's due index (``reconciledue``)."""
+    from shared.domain import reconcile as rc
+
+    return list(h.store.query(rc.DUE_TABLE, rc.DUE_PK))
+
+
 def not_connected() -> NotConnected:
     return NotConnected("no connected teams connection")
 

@@ -15,7 +15,7 @@ from shared.domain.slot_locks import lock_cells
 from shared.ports import iso_utc, parse_iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.usecases.booking_admin import admin_view
-from tests.unit.meetings.helpers import OID, OTHER_OID, Harness, invalid_grant
+from tests.unit.meetings.helpers import OID, OTHER_OID, Harness, due_rows, invalid_grant
 
 BOB, CY = "bob", "cy"
 BOB_OID = "0c7b6f1e-0000-4000-8000-0000000000b0"
@@ -52,10 +52,6 @@ def participants(booking: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def records(booking: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(booking.get("participants_json") or "{}"))
-
-
-def due_rows(h: Harness) -> list[dict[str, Any]]:
-    return list(h.store.query(rc.DUE_TABLE, rc.DUE_PK))
 
 
 def booked_with_bob(h: Harness, *, same_account_host: bool = True) -> dict[str, Any]:
