@@ -196,12 +196,12 @@ class Container:
         if not (Part.built(self, "store") or Part.built(self, "queue")) and "_store" in self.__dict__:
             return self.store, self.queue
         from shared.adapters.queue_store import StorageMessageQueue
-        from shared.adapters.storage_account import REQUEST_CLIENT_OPTIONS
+        from shared.adapters.storage_account import REQUEST_CLIENT_OPTIONS, REQUEST_QUEUE_CLIENT_OPTIONS
         from shared.adapters.table_store import TableEntityStore
 
         account = self.storage_account
         return (TableEntityStore(account.table_service(**REQUEST_CLIENT_OPTIONS)),
-                StorageMessageQueue(account.queue_service(**REQUEST_CLIENT_OPTIONS)))
+                StorageMessageQueue(account.queue_service(**REQUEST_QUEUE_CLIENT_OPTIONS)))
 
     # ---------------------------------------------------------------- Microsoft
     @cached_property
@@ -297,12 +297,12 @@ class Container:
                                 free_busy_cache=self.free_busy_cache, google_calendar=self.google_calendar)
 
     def booking_deps(self) -> BookingDeps:
-        """``BookingDeps`` (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""
+        """``BookingDeps`` on the request storage (a missing LINK_SIGNING_KEY fails here, before anything is stored)."""
         from shared.usecases.booking import BookingDeps
         from shared.usecases.public_limits import max_reschedules
 
-        return BookingDeps(store=self.store, queue=self.queue, clock=self.clock, signer=self.signer,
-                           availability=self.availability_deps(), limits=self.public_limits,
+        return BookingDeps(store=self.request_storage[0], queue=self.request_storage[1], clock=self.clock,
+                           signer=self.signer, availability=self.availability_deps(), limits=self.public_limits,
                            max_reschedules=max_reschedules(self.settings))
 
     def meeting_deps(self) -> MeetingDeps:

@@ -264,8 +264,8 @@ def repaired_changes(booking: Mapping[str, Any]) -> dict[str, Any] | None:
 def still_retrying(booking: Mapping[str, Any]) -> bool:
     """True when the booking waits for a retry: ``retrying``, or a sync error with a next attempt (a cancelled
     booking waits only while its live meeting or event is still to be cancelled)."""
-    if participants.waiting(booking) and booking.get("next_attempt_at"):
-        return True  # a co-host's event (rule 20)
+    if (participants.waiting(booking) or booking.get("pending_notices")) and booking.get("next_attempt_at"):
+        return True  # a co-host's event (rule 20), or messages the queue did not take (an outbox to flush)
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         live = has_graph_objects(booking) and not booking.get("graph_cancelled")
         return bool(live and booking.get("next_attempt_at"))

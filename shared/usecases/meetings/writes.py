@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 
 from shared.domain.model import BookingStatus, LinkState
-from shared.errors import NotFound
+from shared.errors import BookbridgeError, NotFound, StorageUnavailable
 from shared.ports import iso_utc
 from shared.repositories import bookings as bookings_repo
 from shared.repositories.bookings import Booking
@@ -150,16 +151,41 @@ def _sent(kinds: list[str], revision: int, current: Booking) -> Booking:
 
 
 def flush_outbox(job: Job, booking: Booking) -> Booking:
-    """Send the communications messages recorded on the booking, then clear them."""
+    """Send the communications messages recorded on the booking, then clear them. When the queue does not take
+    them, the booking gets a next attempt in the due index first (:func:`outbox_retry`), then the error goes on."""
     kinds = kinds_of(booking.pending_notices)
     if not kinds:
         return booking
     revision = revision_of(booking)
-    for kind in kinds:
-        booking_events.send_communication(job.deps.queue, kind, job.ws, job.host, job.booking_id, revision)
+    try:
+        for kind in kinds:
+            booking_events.send_communication(job.deps.queue, kind, job.ws, job.host, job.booking_id, revision)
+    except StorageUnavailable:
+        outbox_retry(job, booking)
+        raise
     log.info("meetings: notices %s queued ws=%s booking=%s rev=%s", ",".join(kinds), job.ws,
              job.booking_id, revision)
     return apply(job, booking, lambda cur: _sent(kinds, revision, cur))
+
+
+#: When the sweep flushes an outbox the queue did not take (the message that wrote it may stay invisible for long).
+OUTBOX_RETRY = timedelta(minutes=1)
+
+
+def outbox_retry(job: Job, booking: Booking) -> None:
+    """The queue service did not take the booking's messages: a due row (and ``next_attempt_at``) lets the
+    sweep flush the outbox without waiting for this message's redelivery (``still_retrying`` keeps it while
+    ``pending_notices`` waits). Best effort: storage may be down too, and the redelivery remains."""
+    from shared.usecases.reconcile import due
+
+    if booking.next_attempt_at:
+        return  # a next attempt is already due: it flushes the outbox first
+    due_at = iso_utc(job.deps.clock.now() + OUTBOX_RETRY)
+    try:
+        due.schedule(job.deps.store, booking, due_at)
+        apply(job, booking, lambda cur: None if cur.next_attempt_at else replace(cur, next_attempt_at=due_at))
+    except BookbridgeError as exc:
+        log.warning("meetings: outbox retry not scheduled (%s) ws=%s booking=%s", exc.code, job.ws, job.booking_id)
 
 
 def note_sync_error(job: Job, booking: Booking, reason: str) -> Booking:

@@ -133,10 +133,15 @@ def test_request_paths_give_up_on_storage_within_ten_seconds() -> None:
     request paths' storage clients try at most twice with short timeouts (azure-core: ``retry_total``,
     ``connection_timeout``, ``read_timeout``; back-off 0.8 s before the retry)."""
     from shared.adapters.storage_account import REQUEST_CLIENT_OPTIONS as o
+    from shared.adapters.storage_account import REQUEST_QUEUE_CLIENT_OPTIONS as q
 
     attempts = o["retry_total"] + 1
     worst = attempts * (o["connection_timeout"] + o["read_timeout"]) + 0.8 * o["retry_total"]
     assert worst < 10
+    # the queue SDK backs off with its own ExponentialRetry (15 s +- 3 s by default): brought down for requests
+    worst_queue = attempts * (q["connection_timeout"] + q["read_timeout"]) + q["initial_backoff"] + q[
+        "random_jitter_range"]
+    assert worst_queue < 10 and q["retry_total"] == o["retry_total"]
 
 
 def test_a_503_always_carries_retry_after() -> None:
@@ -158,3 +163,24 @@ def test_a_create_seen_before_its_commit_is_handled_once_the_booking_is_there(wo
     assert copy["attempt"] == 2 and copy["booking_id"] == made["id"]
     handle_meeting_message(meeting_deps(store, queue, clock), copy)
     assert [m["kind"] for m in queue.on("communications")] == ["confirmation"]
+
+
+def test_intake_and_manage_use_the_request_storage_clients(monkeypatch) -> None:
+    """A regression found by an end-to-end run with Azurite's queue service stopped alone: ``booking_deps`` had
+    gone back to the workers' clients (``DEFAULT_CLIENT_OPTIONS``: 3 retries with the SDK's back-off), so a
+    booking made while the queue service was down hung for over 60 s instead of answering 503 within seconds."""
+    from shared.adapters import storage_account
+    from shared.bootstrap import Container
+    from shared.settings import Settings
+
+    built: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(storage_account.StorageAccount, "table_service",
+                        lambda self, **options: built.append(("table", options)) or object())
+    monkeypatch.setattr(storage_account.StorageAccount, "queue_service",
+                        lambda self, **options: built.append(("queue", options)) or object())
+    container = Container(Settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                    "LINK_SIGNING_KEY": "stranded-tests-signing-key-0123456789"}))
+    deps = container.booking_deps()
+    assert (deps.store, deps.queue) == container.request_storage
+    assert ("table", storage_account.REQUEST_CLIENT_OPTIONS) in built
+    assert ("queue", storage_account.REQUEST_QUEUE_CLIENT_OPTIONS) in built

@@ -147,3 +147,32 @@ def test_a_cancel_that_fails_toward_outlook_is_repaired_by_the_sweep(h: Harness)
     stored = h.booking(b["id"])
     assert stored["graph_cancelled"] is True and not stored.get("graph_sync_error")
     assert len(h.graph.cancelled_events) == 1 and due_rows(h) == []
+
+
+def test_messages_the_queue_did_not_take_are_sent_by_the_sweep(h: Harness, monkeypatch) -> None:
+    """Found by the e2e queue-outage test: the worker made the link, then the queue service went down before the
+    confirmation could be put. The outbox stayed on the booking, but nothing looked at it until that message came
+    back (up to its processing visibility, 10 minutes). Now the booking gets a due row and the sweep flushes it."""
+    from shared.errors import StorageUnavailable
+
+    h.connect("teams")
+    b = h.add_booking()
+    send = h.queue.send
+
+    def down_for_communications(queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        if queue == "communications":
+            raise StorageUnavailable("queue storage unreachable")
+        send(queue, message, **kwargs)
+
+    monkeypatch.setattr(h.queue, "send", down_for_communications)
+    with pytest.raises(StorageUnavailable):
+        h.deliver(h.message(b))
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "created" and stored["pending_notices"] == "confirmation"
+    assert [r["booking_id"] for r in due_rows(h)] == [b["id"]] and stored["next_attempt_at"]
+    monkeypatch.setattr(h.queue, "send", send)  # the queue service is back
+    h.clock.advance(minutes=2)
+    assert [m["op"] for m in sweep_and_deliver(h)] == ["reconcile"]
+    assert kinds(h, b["id"]) == [("confirmation", 1)]
+    final = h.booking(b["id"])
+    assert not final.get("pending_notices") and not final.get("next_attempt_at") and due_rows(h) == []
