@@ -3,7 +3,8 @@
 * ``POST /api/notifications/microsoft`` and ``POST /api/notifications/microsoft/lifecycle`` (anonymous: Graph
   carries no key): the validation request (``?validationToken=``) is answered ``200 text/plain`` with the
   token; a notification collection is checked (``clientState`` per subscription) and enqueued, answered 202.
-* ``inbound`` (queue): subscribe, apply a change (re-read, rule 19), lifecycle events.
+* ``inbound`` (queue): subscribe, apply a change (re-read, rule 19), lifecycle events; ``inbound-poison``: a
+  message that failed 5 times is replaced by a delta recovery of the host's window.
 * ``inbound_renewal_timer`` (every 30 minutes): renews the subscriptions due for it (renewal index only).
 """
 from __future__ import annotations
@@ -64,6 +65,20 @@ def inbound_worker(msg: func.QueueMessage) -> None:
         log.error("inbound: message %s is not JSON; dropped", msg.id)
         return
     handle_inbound_message(bootstrap.container().inbound_deps(), body)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="inbound-poison", connection="AzureWebJobsStorage")
+def inbound_poison(msg: func.QueueMessage) -> None:
+    """An ``inbound`` message that failed 5 times: the host's window is recovered with a delta query instead."""
+    from shared import bootstrap
+    from shared.usecases.inbound import handle_inbound_poison
+
+    try:
+        body = msg.get_json()
+    except ValueError:
+        log.error("inbound-poison: message %s is not JSON; dropped", msg.id)
+        return
+    handle_inbound_poison(bootstrap.container().inbound_deps(), body)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */30 * * * *", run_on_startup=False, use_monitor=True)

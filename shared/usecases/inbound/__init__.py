@@ -17,7 +17,8 @@ from shared.usecases.inbound.subscriptions import (
     subscribe,
     unsubscribe,
 )
-from shared.usecases.inbound.worker import handle_inbound_message
+from shared.usecases.inbound.worker import handle_inbound_message, handle_inbound_poison
 
 __all__ = ["Accepted", "INBOUND_QUEUE", "InboundDeps", "RenewRun", "accept", "disconnect", "handle_inbound_message",
+           "handle_inbound_poison",
            "renew_due", "request_subscription", "subscribe", "unsubscribe", "validation_answer"]

@@ -81,4 +81,22 @@ def handle_inbound_message(deps: InboundDeps, message: Any) -> str:
     return str(outcome)
 
 
-__all__ = ["handle_inbound_message", "parse"]
+def handle_inbound_poison(deps: InboundDeps, message: Any) -> str:
+    """An ``inbound`` message that failed 5 times (``inbound-poison``): what it carried is not lost: the host's
+    upcoming window is recovered with a delta query (every booking whose event differs gets a ``change``).
+    A transient failure raises (the host retries, then ``inbound-poison-poison``)."""
+    msg = parse(message)
+    if isinstance(msg, str) or msg["op"] == "subscribe":
+        log.error("inbound-poison: %s dropped", msg if isinstance(msg, str) else "subscribe (a sign-in retries)")
+        return "dropped"
+    try:
+        queued = recover(deps, msg["workspace"], msg["user"])
+    except (NotConnected, ReauthRequired) as exc:
+        log.warning("inbound-poison: no recovery, calendar not usable (%s) ws=%s", exc.code, msg["workspace"])
+        return "skipped"
+    log.warning("inbound-poison: %s recovered by delta ws=%s user=%s queued=%d", msg["op"], msg["workspace"],
+                msg["user"], queued)
+    return f"recovered: {queued} queued"
+
+
+__all__ = ["handle_inbound_message", "handle_inbound_poison", "parse"]

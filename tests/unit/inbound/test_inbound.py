@@ -196,3 +196,15 @@ def test_a_lifetime_setting_past_graphs_maximum_is_capped() -> None:
     deps.lifetime_minutes = 10_000
     row = subscribe(deps, "ws1", "host")
     assert row["expires_at"] == (clock.now() + timedelta(minutes=4230)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_poisoned_change_is_replaced_by_a_delta_recovery_of_the_hosts_window() -> None:
+    deps, graph, _ = make_deps()
+    deps.store.upsert("schedule", {"PartitionKey": "ws1|host", "RowKey": "booking|b1", **booking_row()})
+    graph.events["other"] = graph_event(id="other")  # the booking's event AAMkEv1 is gone from the window
+    done = inbound.handle_inbound_poison(deps, {"op": "change", "workspace": "ws1", "user": "host",
+                                                "event_id": "AAMkEv1", "change_type": "updated"})
+    assert done == "recovered: 1 queued" and graph.calls == [("delta", "")]
+    assert deps.queue.on(INBOUND_QUEUE)[-1]["event_id"] == "AAMkEv1"
+    assert inbound.handle_inbound_poison(deps, {"op": "subscribe", "workspace": "ws1", "user": "host"}) == "dropped"
+    assert inbound.handle_inbound_poison(deps, "junk") == "dropped"
