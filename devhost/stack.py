@@ -110,6 +110,7 @@ class StackConfig:
     standin_latency_ms: int = 0
     cert_dir: Path | None = None  # None: <root>/.devcerts, or <run_dir>/devcerts when run_dir is given
     host_json_overrides: dict[str, Any] = field(default_factory=dict)
+    separate_queue_service: bool = False  # queues on an Azurite of their own, which a test may stop alone
 
 
 class Stack:
@@ -121,6 +122,7 @@ class Stack:
         self.run_dir = self.config.run_dir or root / ".run"
         self.outbox_dir = self.run_dir / "outbox"
         self.azurite: Any = None
+        self.queue_azurite: Any = None  # config.separate_queue_service: the Azurite whose queue service is used
         self.smtp: Any = None
         self.standin: Any = None
         self.google_standin: Any = None
@@ -139,7 +141,7 @@ class Stack:
         return self
 
     def _start(self) -> None:
-        from devhost.azurite import start_azurite
+        from devhost.azurite import connection_string, start_azurite
         from devhost.smtp_sink import SmtpSink
 
         cfg = self.config
@@ -158,6 +160,10 @@ class Stack:
             blob_port=cfg.blob_port, queue_port=cfg.queue_port, table_port=cfg.table_port,
         )
         values["AzureWebJobsStorage"] = self.azurite.connection_string
+        if cfg.separate_queue_service:
+            self.start_queue_service()
+            values["AzureWebJobsStorage"] = connection_string(self.azurite.blob_port, self.queue_azurite.queue_port,
+                                                              self.azurite.table_port)
 
         self.smtp = SmtpSink(self.outbox_dir, port=cfg.smtp_port).start()
         values["SMTP_HOST"] = "127.0.0.1"
@@ -211,6 +217,19 @@ class Stack:
             os.environ["PUBLIC_BASE_URL"] = public
             self.host.settings["PUBLIC_BASE_URL"] = public
 
+    def start_queue_service(self) -> None:
+        """(Re)start the queue-only Azurite of ``separate_queue_service`` on its port, with its data kept."""
+        from devhost.azurite import start_azurite
+
+        port = self.queue_azurite.queue_port if self.queue_azurite is not None else 0
+        self.queue_azurite = start_azurite(str(self.azurite.location / "queues"), queue_port=port)
+
+    def stop_queue_service(self) -> None:
+        """Stop the queue service alone (``separate_queue_service``): tables and the rest keep answering."""
+        if self.queue_azurite is None:
+            raise RuntimeError("this stack runs no separate queue service (StackConfig.separate_queue_service)")
+        self.queue_azurite.stop()
+
     def _start_google_standin(self, values: dict[str, str]) -> None:
         """Google's OAuth endpoints and Calendar v3, locally (``devhost/googlestandin``)."""
         from devhost.googlestandin import GoogleStandIn
@@ -226,7 +245,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every part that was started (safe to call twice)."""
-        for part in ("host", "standin", "google_standin", "smtp", "azurite"):
+        for part in ("host", "standin", "google_standin", "smtp", "queue_azurite", "azurite"):
             obj = getattr(self, part)
             if obj is not None:
                 try:

@@ -5,6 +5,11 @@ with the token as ``text/plain`` (:func:`validation_answer`); a notification is 
 so this does one point read per subscription (its ``clientState``, decrypted) and puts one ``inbound``
 message per valid notification. A notification whose ``clientState`` does not match its subscription's, or
 whose subscription we do not know, is dropped and logged (ids only). The worker re-reads the event.
+
+A ``created`` hint is acknowledged and not enqueued: a booking's event is only ever created by bookbridge
+itself (rule 19 concerns what the host deletes, declines or moves: ``updated`` / ``deleted``), and re-reading
+each one would double the Graph calls of every booking (``make bench``:
+``graph_calls_per_meeting_same_account`` 1.91 with them, 1.00 without).
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ class Accepted:
 
     enqueued: int = 0
     dropped: int = 0
+    ignored: int = 0
 
 
 def _event_id(item: Mapping[str, Any]) -> str:
@@ -52,7 +58,7 @@ def _message(item: Mapping[str, Any], row: Mapping[str, Any], lifecycle: bool) -
         event = item.get("lifecycleEvent")
         return {"op": "lifecycle", "event": event, **base} if event in LIFECYCLE_EVENTS else None
     event_id = _event_id(item)
-    if not event_id or item.get("changeType") not in ("created", "updated", "deleted"):
+    if not event_id or item.get("changeType") not in ("updated", "deleted"):
         return None
     return {"op": "change", "event_id": event_id, "change_type": item.get("changeType"), **base}
 
@@ -71,6 +77,9 @@ def accept(store: EntityStore, queue: MessageQueue, cipher: Cipher, items: Itera
             result.dropped += 1
             log.warning("inbound: notification dropped (%s) sub=%s", "unknown subscription" if row is None
                         else "clientState mismatch", sid[:64])
+            continue
+        if not lifecycle and item.get("changeType") == "created":
+            result.ignored += 1  # our own event's creation (see the module doc)
             continue
         message = _message(item, row, lifecycle)
         if message is None:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from shared.errors import Throttled, TransientError
+from shared.errors import StorageUnavailable, Throttled, TransientError
 from shared.usecases import queue_messages
 from shared.usecases.meetings.create import create
 from shared.usecases.meetings.deps import HOST_MAX_DEQUEUE_COUNT, MEETINGS_QUEUE, Job, MeetingDeps
@@ -31,6 +32,22 @@ def waits_for_commit(msg: MeetingMessage) -> bool:
             and msg.attempt <= len(COMMIT_WAIT_SECONDS))
 
 
+def requeue_or_leave_intent(deps: MeetingDeps, msg: MeetingMessage, delay: int) -> None:
+    """Put the create back for ``delay`` s; when the queue does not take it, first write the booking's due row
+    (an intent the sweep finds, dropped by the sweep if the booking never lands), then let the host retry: the
+    message itself would otherwise wait out its processing visibility while the booking sits unseen."""
+    try:
+        queue_messages.requeue(deps.queue, MEETINGS_QUEUE, msg, delay)
+    except StorageUnavailable:
+        from shared.domain.reconcile import DUE_TABLE, due_entity
+
+        at = deps.clock.now() + timedelta(seconds=COMMIT_WAIT_SECONDS[-1])
+        deps.store.upsert(DUE_TABLE, due_entity(at, msg.workspace, msg.host, msg.booking_id, msg.revision))
+        log.warning("meetings: queue down before the commit was seen; due row left ws=%s booking=%s",
+                    msg.workspace, msg.booking_id)
+        raise
+
+
 def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: int = 1) -> Outcome:
     """Process one ``meetings`` message. Returns normally = acknowledge; raises = let the host retry."""
     msg = parse_or_drop(MeetingMessage.parse, message, "meetings", log)
@@ -41,7 +58,7 @@ def handle_meeting_message(deps: MeetingDeps, message: Any, *, dequeue_count: in
     if booking is None:
         if waits_for_commit(msg):
             delay = COMMIT_WAIT_SECONDS[msg.attempt - 1]
-            queue_messages.requeue(deps.queue, MEETINGS_QUEUE, msg, delay)
+            requeue_or_leave_intent(deps, msg, delay)
             log.info("meetings: booking not stored yet, re-queued in %ss ws=%s booking=%s", delay, msg.workspace,
                      msg.booking_id)
             return Outcome("requeued", "booking not stored yet", requeue_delay=delay)

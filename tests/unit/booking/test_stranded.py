@@ -5,6 +5,7 @@ Retry-After and stores nothing; a stored booking always has its message, even wh
 before the commit waits for it, and drops a message whose booking was never stored."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -184,3 +185,48 @@ def test_intake_and_manage_use_the_request_storage_clients(monkeypatch) -> None:
     assert (deps.store, deps.queue) == container.request_storage
     assert ("table", storage_account.REQUEST_CLIENT_OPTIONS) in built
     assert ("queue", storage_account.REQUEST_QUEUE_CLIENT_OPTIONS) in built
+
+
+def test_a_create_seen_before_its_commit_while_the_queue_is_down_leaves_the_sweep_an_intent(world) -> None:
+    """Found by an end-to-end run with Azurite's queue service stopped during a burst: a worker that saw the
+    create before the commit could not put its copy back; the message then waited out its processing
+    visibility (minutes) and the booking, stored meanwhile, was ``pending`` where the sweep could not see it.
+    Now the worker writes the booking's due row first, so the sweep reconciles it once the queue is back."""
+    from shared.domain import reconcile as rules
+    from shared.usecases.reconcile.due import enqueue_due
+
+    api, store, queue, clock, wrapped = world
+    made = api.book("c", SLOT).body
+    [create] = queue.on("meetings")
+    row = store.get("schedule", "acme|alice", f"booking|{made['id']}")
+    store.delete("schedule", "acme|alice", row["RowKey"])  # as the worker saw it: the commit not there yet
+    wrapped.down = True
+    with pytest.raises(StorageUnavailable):
+        handle_meeting_message(meeting_deps(store, wrapped, clock), create)
+    [due] = store.all(rules.DUE_TABLE)
+    assert (due["workspace"], due["host"], due["booking_id"]) == ("acme", "alice", made["id"])
+    store.insert("schedule", {k: v for k, v in row.items() if not k.startswith("_")})  # the commit lands
+    wrapped.down = False
+    clock.advance(minutes=2)
+    enqueue_due(store, queue, clock.now(), reenqueue_after=timedelta(minutes=5))
+    [sweep_msg] = [m for m in queue.on("meetings") if m.get("due_row")]
+    handle_meeting_message(meeting_deps(store, queue, clock), sweep_msg)
+    assert [m["kind"] for m in queue.on("communications")] == ["confirmation"]
+    assert store.get("schedule", "acme|alice", f"booking|{made['id']}")["link_state"] == "static"
+
+
+def test_a_due_row_left_for_a_booking_never_stored_is_dropped(world) -> None:
+    from shared.domain import reconcile as rules
+    from shared.usecases.reconcile.due import enqueue_due
+
+    _, store, queue, clock, wrapped = world
+    msg = {"op": "create", "workspace": "acme", "host": "alice", "booking_id": "e" * 32, "revision": 1}
+    wrapped.down = True
+    with pytest.raises(StorageUnavailable):
+        handle_meeting_message(meeting_deps(store, wrapped, clock), msg)
+    wrapped.down = False
+    clock.advance(minutes=2)
+    enqueue_due(store, queue, clock.now(), reenqueue_after=timedelta(minutes=5))
+    [sweep_msg] = queue.on("meetings")
+    assert handle_meeting_message(meeting_deps(store, queue, clock), sweep_msg).action == "skipped"
+    assert store.all(rules.DUE_TABLE) == []

@@ -124,6 +124,10 @@ def test_subscribe_stores_an_encrypted_client_state_and_notifications_are_checke
     [msg] = deps.queue.on(INBOUND_QUEUE)
     assert msg == {"op": "change", "event_id": "AAMk1", "change_type": "deleted", "workspace": "ws1",
                    "user": "host", "subscription_id": row["subscription_id"]}
+    # the hint of an event's creation is acknowledged, never re-read: bookbridge made the event itself
+    created = inbound.accept(deps.store, deps.queue, deps.cipher, [{**note, "clientState": state,
+                                                                    "changeType": "created"}])
+    assert (created.enqueued, created.dropped, created.ignored) == (0, 0, 1) and len(deps.queue.on(INBOUND_QUEUE)) == 1
     life = inbound.accept(deps.store, deps.queue, deps.cipher, [{**note, "clientState": state,
                                                                  "lifecycleEvent": "missed"}], lifecycle=True)
     assert life.enqueued == 1 and deps.queue.on(INBOUND_QUEUE)[-1]["op"] == "lifecycle"
