@@ -159,6 +159,12 @@ class Throttled(TransientError):
     code = "throttled"
 
 
+class GoogleThrottled(Throttled):
+    """Google Calendar asked us to slow down or did not answer (429, 5xx, rate-limit 403, a network error)."""
+
+    code = "google_throttled"
+
+
 class StorageUnavailable(TransientError):
     """Table or Queue storage did not answer."""
 

@@ -1,7 +1,7 @@
 """Google Calendar v3 over ``requests``: free/busy and the events of a booking (the ``GoogleCalendarPort``).
 
 Errors as "Handle API errors" documents them: 401 -> ``GoogleUnauthorized`` (refresh the token once), 403
-``rateLimitExceeded`` / ``userRateLimitExceeded``, 429 and 5xx -> ``Throttled`` (with ``Retry-After`` when
+``rateLimitExceeded`` / ``userRateLimitExceeded``, 429 and 5xx -> ``GoogleThrottled`` (with ``Retry-After`` when
 given), 404 and 410 -> ``NotFound``, anything else -> ``GoogleRejected``. An insert whose event id is taken
 (409 ``duplicate``: an earlier attempt made it) reads that event. A delete of an event already deleted (410)
 is done. Bodies are held to Google's contract (``devhost/googlestandin/contract``) by the tests.
@@ -12,7 +12,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from shared.errors import GoogleRejected, GoogleUnauthorized, NotFound, Throttled
+from shared.errors import GoogleRejected, GoogleThrottled, GoogleUnauthorized, NotFound
 
 log = logging.getLogger("bookbridge.google")
 
@@ -52,7 +52,7 @@ class GoogleCalendarClient:
             resp = self.session.request(method, f"{self.base_url}{path}", params=params, json=body,
                                         headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise Throttled(f"Google Calendar did not answer ({type(exc).__name__})",
+            raise GoogleThrottled(f"Google Calendar did not answer ({type(exc).__name__})",
                             retry_after=DEFAULT_RETRY_AFTER) from None
         if resp.status_code < 300:
             return resp.json() if resp.content else {}
@@ -61,7 +61,8 @@ class GoogleCalendarClient:
         if resp.status_code == 401:
             raise GoogleUnauthorized("Google refused the access token")
         if resp.status_code in (429, 500, 502, 503, 504) or (resp.status_code == 403 and reason in RATE_REASONS):
-            raise Throttled(f"Google Calendar is busy ({resp.status_code} {reason})", retry_after=_retry_after(resp))
+            raise GoogleThrottled(f"Google Calendar is busy ({resp.status_code} {reason})",
+                                  retry_after=_retry_after(resp))
         if resp.status_code == 410 and gone_ok:
             return {}
         if resp.status_code in (404, 410):

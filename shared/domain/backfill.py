@@ -1,4 +1,5 @@
-"""The backfill sweep's selection rules (rule 4), pure: which indexed bookings get a Teams link now.
+"""The backfill sweep's selection rules (rule 4), pure: which indexed bookings get a link now (a Teams link,
+or a Google Meet link, rule 28).
 
 A ``backfillindex`` row (PK ``{ws}|{host}``, RK ``{start_utc}|{booking_id}``) names a booking that was
 stored ``awaiting_connection`` (written only then, deleted on cancel and once the link exists, moved on
@@ -10,11 +11,14 @@ anyway (:func:`candidate_verdict`). A booking is backfilled only when ALL of the
 * it exists in that host's partition, in that workspace, with that host as its primary host;
 * it is ``confirmed`` (never a cancelled one);
 * it has no meeting link (``meeting_url`` empty);
-* its location was ``teams`` when it was made and its calendar type supports dynamic links
-  (never ``class``/``event`` calendars, never bookings made before Teams was chosen);
+* its location was ``teams`` or ``google_meet`` when it was made and its calendar type supports dynamic
+  links (never ``class``/``event`` calendars, never bookings made before Teams was chosen);
 * its link state is still ``awaiting_connection`` (``created``, ``failed``, ``static``, ... are final
   for the sweep);
 * it starts in the future.
+
+The connection that makes the link is the one the sweep checks (:func:`connection_kind`): ``teams``, or
+``google_calendar`` for a Google Meet booking (the row records the booking's ``location``).
 
 A booking failing any of these is not backfilled: the worker deletes its index rows (the one the message
 names and the booking's own) and acknowledges; the booking itself is never touched. A row is enqueued
@@ -33,10 +37,14 @@ from shared.domain.model import (
     DYNAMIC_LINK_CALENDAR_TYPES,
     BookingStatus,
     CalendarType,
+    ConnectionKind,
     ConnectionStatus,
     LinkState,
     MeetingLocation,
 )
+
+#: Locations whose link is made by a connection (and so may wait for it).
+BACKFILLED_LOCATIONS = frozenset({MeetingLocation.TEAMS.value, MeetingLocation.GOOGLE_MEET.value})
 
 #: How long a claimed (enqueued) candidate is left to the meeting worker before it is enqueued again
 #: (a lost message, a crash between claim and send, a throttled worker that gave up).
@@ -71,6 +79,7 @@ class IndexRow:
     enqueued_generation: int | None = None
     etag: str | None = None
     revision: int | None = None   # the booking's revision when it was indexed (older rows: none)
+    location: str | None = None   # the booking's location when it was indexed (older rows: none = Teams)
 
     @classmethod
     def from_entity(cls, e: Mapping[str, Any]) -> IndexRow | None:
@@ -89,7 +98,15 @@ class IndexRow:
             enqueued_generation=int(gen) if isinstance(gen, int) and not isinstance(gen, bool) else None,
             etag=e.get("_etag"),
             revision=_positive_int(e.get("revision")),
+            location=str(e["location"]) if e.get("location") else None,
         )
+
+
+def connection_kind(row: IndexRow) -> str:
+    """The connection kind that makes the row's link: ``google_calendar`` for Google Meet, else ``teams``."""
+    if row.location == MeetingLocation.GOOGLE_MEET.value:
+        return ConnectionKind.GOOGLE_CALENDAR.value
+    return ConnectionKind.TEAMS.value
 
 
 def _positive_int(value: Any) -> int | None:
@@ -110,7 +127,7 @@ def split_host_key(key: str) -> tuple[str, str] | None:
 
 
 def is_connected(connection: Mapping[str, Any] | None) -> bool:
-    """True when a ``teams`` connection row is ``connected``."""
+    """True when a connection row (``teams``, ``google_calendar``) is ``connected``."""
     return connection is not None and str(connection.get("status") or "") == ConnectionStatus.CONNECTED.value
 
 
@@ -154,7 +171,7 @@ def candidate_verdict(booking: Mapping[str, Any] | None, *, workspace: str, host
         return Verdict(Decision.STALE, "cancelled")
     if booking.get("meeting_url"):
         return Verdict(Decision.STALE, "has_link")
-    if str(booking.get("location") or "") != MeetingLocation.TEAMS.value:
+    if str(booking.get("location") or "") not in BACKFILLED_LOCATIONS:
         return Verdict(Decision.STALE, "not_teams")
     try:
         calendar_type = CalendarType(str(booking.get("calendar_type") or ""))

@@ -234,9 +234,11 @@ REASON_TOO_LATE = "The meeting time came before Microsoft 365 answered again."
 _RETRY_FIELDS = ("next_attempt_at", "retry_failures")
 
 
-def failure_changes(booking: Mapping[str, Any], reason: str, now: datetime, *, link: bool) -> dict[str, Any]:
-    """The booking fields after a transient failure (rule 16): ``retrying`` (``link``) or a sync error, with
-    ``next_attempt_at`` and the failure count; past the last possible attempt, ``failed`` / the error alone."""
+def failure_changes(booking: Mapping[str, Any], reason: str, now: datetime, *, link: bool,
+                    field: str = "graph_sync_error") -> dict[str, Any]:
+    """The booking fields after a transient failure (rule 16): ``retrying`` (``link``) or a sync error in
+    ``field`` (``graph_sync_error`` or ``google_sync_error``), with ``next_attempt_at`` and the failure
+    count; past the last possible attempt, ``failed`` / the error alone."""
     failures = _int(booking.get("retry_failures"), 0) + 1
     due = next_attempt_at(failures, now, _instant(booking.get("start_utc")))
     if due is None:
@@ -244,13 +246,13 @@ def failure_changes(booking: Mapping[str, Any], reason: str, now: datetime, *, l
         if link:
             changes.update(link_state=LinkState.FAILED.value, link_reason=f"{REASON_TOO_LATE} {reason}")
         else:
-            changes["graph_sync_error"] = f"{REASON_TOO_LATE} {reason}"
+            changes[field] = f"{REASON_TOO_LATE} {reason}"
         return changes
     changes = {"next_attempt_at": _iso(due), "retry_failures": failures}
     if link:
         changes.update(link_state=LinkState.RETRYING.value, link_reason=reason)
     else:
-        changes["graph_sync_error"] = reason
+        changes[field] = reason
     return changes
 
 
@@ -271,7 +273,8 @@ def still_retrying(booking: Mapping[str, Any]) -> bool:
         return bool(live and booking.get("next_attempt_at"))
     if str(booking.get("link_state") or "") == LinkState.RETRYING.value:
         return True
-    return bool(booking.get("graph_sync_error") and booking.get("next_attempt_at"))
+    return bool((booking.get("graph_sync_error") or booking.get("google_sync_error"))
+                and booking.get("next_attempt_at"))
 
 
 def own_due_row_key(booking: Mapping[str, Any]) -> str | None:

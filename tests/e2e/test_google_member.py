@@ -151,3 +151,27 @@ def test_stack_json_names_the_google_stand_in(client):
     google = client.info["google"]
     assert google["mode"] == "stand-in" and google["standin_base_url"]
     assert google["calendar_base_url"] == google["standin_base_url"] + "/calendar/v3"
+
+
+def test_a_meet_booking_made_while_google_was_broken_gets_its_link_when_the_host_reconnects(client, new_workspace):
+    """Issue 20 ("backfilled when the connection comes back"), end to end: Google Calendar refuses the grant
+    ("Using OAuth 2.0 for Web Server Applications": a revoked grant answers invalid_grant), the Meet booking
+    waits with its confirmation sent, and the host's reconnect through Google's consent page gives it its
+    Meet link and the invitee one link update."""
+    ws = new_workspace("gback")
+    gwen = f"gwen@{ws.id}.example"
+    google_sandbox(client, "POST", "/_sandbox/accounts", {"email": gwen, "name": "Gwen Google"})
+    ws.user("gwen")
+    connect_google_ok(client, ws.id, "gwen", gwen)
+    slug = ws.calendar("m", _calendar("personal", [  # free/busy not read: the revoke does not close the slots
+        {"user": "gwen", "meeting_location": "google_meet", "calendar_provider": "none"}]))
+    google_sandbox(client, "POST", f"/_sandbox/accounts/{gwen}/revoke")
+    invitee = f"ida@{ws.id}.example"
+    booked = client.book_ok(slug, _iso(_day(6) + timedelta(hours=10)), "Ida", invitee)
+    waiting = client.wait_link_status(booked, ("awaiting_connection",), timeout=60)
+    assert not waiting.get("meeting_url") and client.wait_mail(invitee, "confirmation")
+    connect_google_ok(client, ws.id, "gwen", gwen)  # the host reconnects
+    link = client.wait_link_status(booked, timeout=90)["meeting_url"]
+    assert re.fullmatch(r"https://meet\.google\.com/[a-z]{3}-[a-z]{4}-[a-z]{3}", link)
+    assert link in client.wait_mail(invitee, "link_update").text
+    assert _google_event_of(client, gwen, invitee)["conferenceData"]["createRequest"]["requestId"] == booked["id"]

@@ -23,6 +23,8 @@ LEASE_RK = "lease"
 LAST_RK = "last"
 TRANSITIONS_PK = ConnectionKind.TEAMS.value
 TEAMS = ConnectionKind.TEAMS.value
+#: Connection kinds whose reconnect backfills waiting links (Teams; Google Calendar for Google Meet).
+LINK_KINDS = (TEAMS, ConnectionKind.GOOGLE_CALENDAR.value)
 
 #: Budget of one timer run (the host's functionTimeout is 5 minutes; the schedule every 5 minutes).
 MAX_SECONDS = 120.0
@@ -75,8 +77,9 @@ class HostResult:
 
     workspace: str
     host: str
-    connected: bool = False
-    generation: int = 0
+    connected: bool = False  # a connection that makes waiting links (``teams``, ``google_calendar``) is up
+    generation: int = 0      # the ``teams`` connection's generation (the per-host record)
+    generations: dict[str, int] = field(default_factory=dict)  # each connected kind's generation
     candidates: int = 0      # upcoming candidates seen (enqueued now or waiting for the worker)
     enqueued: int = 0
     waiting: int = 0         # enqueued by an earlier run less than ``reenqueue_after`` ago

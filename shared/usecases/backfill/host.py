@@ -9,9 +9,10 @@ from shared.domain import backfill as rules
 from shared.errors import ConcurrencyConflict, NotFound
 from shared.ports import Entity, EntityStore, iso_utc
 from shared.repositories import bookings as bookings_repo
-from shared.repositories.connection_reads import get_connection_row
+from shared.repositories.connection_reads import CONNECTIONS
 from shared.usecases import booking_events
 from shared.usecases.backfill.deps import (
+    LINK_KINDS,
     MAX_PAST_ROWS,
     SCAN_FACTOR,
     SWEEPSTATE,
@@ -46,9 +47,10 @@ def _claim(store: EntityStore, row: rules.IndexRow, run_id: str, generation: int
 
 
 def _waiting(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, now: datetime) -> bool:
-    """A row claimed for this generation moments ago: left to the worker."""
-    return (r.connected and not rules.index_row_is_past(row, now)
-            and rules.recently_claimed(row, r.generation, now, deps.reenqueue_after))
+    """A row claimed for its connection's generation moments ago: left to the worker."""
+    generation = r.generations.get(rules.connection_kind(row))
+    return (generation is not None and not rules.index_row_is_past(row, now)
+            and rules.recently_claimed(row, generation, now, deps.reenqueue_after))
 
 
 def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: str, now: datetime) -> None:
@@ -63,10 +65,11 @@ def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: 
             r.remaining += 1
         return
     r.remaining += 1
-    if not r.connected:
+    generation = r.generations.get(rules.connection_kind(row))
+    if generation is None:  # the connection that makes this row's link is not up
         return
     r.candidates += 1  # rows claimed moments ago were counted as waiting by the caller
-    if not _claim(deps.store, row, run_id, r.generation, now):
+    if not _claim(deps.store, row, run_id, generation, now):
         r.lost_claims += 1
         return
     booking_events.send_meeting(deps.queue, "create", r.workspace, r.host, row.booking_id, row.revision or 1,
@@ -76,7 +79,8 @@ def _handle_row(deps: BackfillDeps, r: HostResult, row: rules.IndexRow, run_id: 
 
 def sweep_host(deps: BackfillDeps, workspace: str, host: str, *, run_id: str, trigger: str,
                budget: Budget | None = None, host_row_etag: str | None = None) -> HostResult:
-    """Backfill one host: enqueue its upcoming candidates when its ``teams`` connection is ``connected``.
+    """Backfill one host: enqueue its upcoming candidates whose connection is ``connected`` (``teams``, or
+    ``google_calendar`` for Google Meet; the host's connection rows in one partition query).
 
     ``host_row_etag`` is the ETag of the host's ``backfillhosts`` row as read BEFORE its index was read
     (phase 2): with it, a host left without index rows loses its row (ETag-guarded: a booking indexed
@@ -84,9 +88,11 @@ def sweep_host(deps: BackfillDeps, workspace: str, host: str, *, run_id: str, tr
     """
     store = deps.store
     now = deps.clock.now()
-    connection = get_connection_row(store, workspace, host, TEAMS)
-    r = HostResult(workspace, host, connected=rules.is_connected(connection),
-                   generation=rules.generation_of(connection))
+    rows = {str(e.get("RowKey")): e for e in store.query(CONNECTIONS, rules.host_partition(workspace, host))}
+    connection = rows.get(TEAMS)
+    generations = {k: rules.generation_of(rows.get(k)) for k in LINK_KINDS if rules.is_connected(rows.get(k))}
+    r = HostResult(workspace, host, connected=bool(generations), generation=rules.generation_of(connection),
+                   generations=generations)
     _work_rows(deps, r, run_id, now, budget)
     _keep_host_row(deps, r, host_row_etag)
     if r.connected or trigger != "timer" or r.stale:

@@ -28,6 +28,12 @@ def reason_throttled(attempts: int) -> str:
             f"tried again automatically.")
 
 
+def reason_google_throttled(attempts: int) -> str:
+    """Google Calendar was busy or down for every attempt (transient: tried again later by itself)."""
+    return (f"Google Calendar kept asking to slow down or did not answer for {attempts} attempts; the Google "
+            f"event is tried again automatically.")
+
+
 def reason_poison(op: str, attempts: int, *, event_only: bool = False) -> str:
     """A message of ``op`` failed ``attempts`` times (``event_only``: the link exists, the event does not)."""
     if op in ("create", "reconcile") and not event_only:

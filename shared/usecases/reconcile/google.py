@@ -10,7 +10,8 @@ carried), whenever ``shared.domain.google_events.needs_work`` says the Google si
 
 A host without a connected ``google_calendar``: a Meet booking is ``awaiting_connection`` (backfilled when the
 host connects: the reconnect's host repair comes back here); other failures are ``google_sync_error``. Throttling
-and 5xx propagate: the worker re-queues the message.
+and 5xx (``GoogleThrottled``) propagate: the worker re-queues the message; past its attempts the booking keeps a
+``google_sync_error`` (a Meet booking without its link: ``retrying``) with the next attempt in the due index.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any
 from shared.domain import google_events
 from shared.domain.meeting_plan import ConnectionView
 from shared.domain.model import ConnectionKind, LinkState
-from shared.errors import GoogleRejected, GoogleUnauthorized, NotConnected, NotFound, ReauthRequired, Throttled
+from shared.errors import GoogleRejected, GoogleThrottled, GoogleUnauthorized, NotConnected, NotFound, ReauthRequired
 from shared.repositories.bookings import Booking
 from shared.usecases.meetings.deps import Job
 from shared.usecases.meetings.writes import (
@@ -109,7 +110,7 @@ def _insert(job: Job, booking: Booking) -> Booking:
         elif google_events.meet_pending(event):
             # Google makes the conference asynchronously ("Create events": check createRequest.status): ask again
             # through the queue; the repeated insert answers 409 and reads the event, conference and all
-            raise Throttled("Google is still making the Meet conference", retry_after=MEET_RETRY_SECONDS)
+            raise GoogleThrottled("Google is still making the Meet conference", retry_after=MEET_RETRY_SECONDS)
         else:
             booking = _failed(job, booking, REASON_NO_MEET)
     event_id = str(event.get("id") or body["id"])

@@ -187,12 +187,14 @@ def _record(job: Job, booking: Booking, cause: str) -> Booking:
                                                                                        state, cause)))
 
 
-def record_failure(job: Job, booking: Booking, reason: str, *, link: bool) -> Booking:
-    """After a transient failure the queue could not outlast: ``retrying`` (``link``) or a sync error, with
-    the next attempt in the due index (written first), the invitee's confirmation if it is still due, and
-    the host told only once a permanent ``failed`` is reached."""
+def record_failure(job: Job, booking: Booking, reason: str, *, link: bool, google: bool = False) -> Booking:
+    """After a transient failure the queue could not outlast: ``retrying`` (``link``) or a sync error (of
+    Microsoft's objects, or ``google``: of the Google event), with the next attempt in the due index (written
+    first), the invitee's confirmation if it is still due, and the host told only once a permanent ``failed``
+    is reached."""
     now = job.deps.clock.now()
-    changes = rules.failure_changes(booking.as_row(), reason, now, link=link)
+    changes = rules.failure_changes(booking.as_row(), reason, now, link=link,
+                                    field="google_sync_error" if google else "graph_sync_error")
     old_row = rules.own_due_row_key(booking.as_row())
     if changes.get("next_attempt_at"):
         due.schedule(job.deps.store, booking, changes["next_attempt_at"])
@@ -200,7 +202,10 @@ def record_failure(job: Job, booking: Booking, reason: str, *, link: bool) -> Bo
     def change(current: Booking) -> Booking | None:
         if link and (current.meeting_url or not wants_link(current.as_row()) or is_cancelled(current)):
             return None
-        updated = replace(current, **changes)
+        fields = {k: v for k, v in changes.items() if k != "google_sync_error"}
+        updated = replace(current, **fields)
+        if "google_sync_error" in changes:  # Google's fields ride in ``extra``
+            updated.extra = {**current.extra, "google_sync_error": changes["google_sync_error"]}
         updated.history_json = rules.history_with(current.history_json, iso_utc(now), updated.link_state or "",
                                                   f"{job.msg.op}: {reason}")
         if link:

@@ -27,6 +27,7 @@ class FakeGoogleCalendar:
         self.events: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.meet_pending = False
+        self.outage = 0  # the next calls answered 503 backendError ("Handle API errors")
         url = re.compile(re.escape(GOOGLE_BASE) + r"/calendars/primary/events(/[^/?]+)?(\?.*)?$")
         for method in ("GET", "POST", "PATCH", "DELETE"):
             rsps.add_callback(method, url, callback=self._handle, content_type="application/json")
@@ -41,6 +42,9 @@ class FakeGoogleCalendar:
         event_id = unquote(tail.lstrip("/"))
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, event_id or str((body or {}).get("id")), query, body))
+        if self.outage:
+            self.outage -= 1
+            return _error(503, "backendError")
         if request.method == "POST":
             return self._insert(body, query)
         event = self.events.get(event_id)

@@ -167,3 +167,92 @@ def test_a_meet_conference_google_is_still_making_is_asked_for_again_through_the
     assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
     assert [r[0] for r in google.requests] == ["POST", "POST", "GET"]  # the second insert read the event (409)
     assert len(google.events) == 1
+
+
+def test_a_google_outage_longer_than_the_queue_retries_is_repaired_by_the_sweep(h, google):
+    """Rule 16 for the Google side: Google answering 503 ("Handle API errors": retry with backoff) past every
+    queued attempt leaves a sync error a person can see and a due row; the timer sweep writes the event once
+    it is due, then nothing is left waiting."""
+    from shared import bootstrap
+    from shared.domain import reconcile as rc
+    from shared.usecases.backfill import run_sweep
+
+    def sweep_and_deliver() -> list[dict]:
+        before = len(h.queue.on("meetings"))
+        run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
+        sent = h.queue.on("meetings")[before:]
+        for body in sent:
+            h.deliver(body)
+        return sent
+
+    h.connect(GOOGLE)
+    google.outage = 1000
+    b = h.add_booking(calendar_provider="google", location="custom", link_state="static",
+                      custom_url="https://meet.example/room", meeting_url="https://meet.example/room")
+    message = h.message(b)
+    for _ in range(50):  # the queue's attempts: each re-queued copy delivered until the worker gives up
+        h.deliver(message)
+        copies = [m for m in h.queue.on("meetings") if m.get("attempt", 1) > message.get("attempt", 1)]
+        if not copies:
+            break
+        message = copies[-1]
+    stored = h.booking(b["id"])
+    assert not stored.get("google_event_id") and not stored.get("graph_sync_error") and stored["next_attempt_at"]
+    assert "Google Calendar kept asking" in stored["google_sync_error"]  # Google named, not Microsoft
+    assert [r["booking_id"] for r in h.store.query(rc.DUE_TABLE, rc.DUE_PK)] == [b["id"]]
+    google.outage = 0
+    h.clock.advance(minutes=2)
+    assert [m["booking_id"] for m in sweep_and_deliver()] == [b["id"]]
+    healed = h.booking(b["id"])
+    assert healed["google_event_id"] == google_events.event_id(h.ws, b["id"]) and len(google.events) == 1
+    assert not healed.get("google_sync_error") and not healed.get("next_attempt_at")
+    assert list(h.store.query(rc.DUE_TABLE, rc.DUE_PK)) == []
+    assert sweep_and_deliver() == []  # converged: nothing more
+
+
+def _reconnected(h, kind: str = GOOGLE) -> list[dict]:
+    """A reconnect of the host's ``kind`` (the ``backfill`` message it sends), then every ``meetings`` message."""
+    from functions import backfill_sweep
+
+    before = len(h.queue.on("meetings"))
+    backfill_sweep.backfill_host(h.queue_message({"workspace": h.ws, "host": h.host, "reason": "reconnected",
+                                                  "kind": kind}))
+    sent = h.queue.on("meetings")[before:]
+    for body in sent:
+        h.deliver(body)
+    return sent
+
+
+@pytest.mark.parametrize("teams_connected", [False, True])
+def test_a_meet_booking_is_backfilled_by_the_google_reconnect_itself(h, google, teams_connected):
+    """The path a host takes: a Meet booking made while Google Calendar was disconnected gets its link when the
+    host connects Google Calendar (the reconnect's ``backfill`` message), whether or not Teams is connected,
+    and its index row is not thrown away as "not Teams" on the way."""
+    if teams_connected:
+        h.connect("teams")
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    assert h.booking(b["id"])["link_state"] == "awaiting_connection"
+    if teams_connected:  # Teams cannot make a Meet link: its reconnect leaves the booking (and its row) waiting
+        assert _reconnected(h, "teams") == [] and h.booking(b["id"])["link_state"] == "awaiting_connection"
+    h.connect(GOOGLE)
+    assert [m["booking_id"] for m in _reconnected(h)] == [b["id"]]
+    done = h.booking(b["id"])
+    assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
+    assert [m["kind"] for m in h.queue.on("communications")].count("link_update") == 1
+    assert _reconnected(h) == []  # converged: a second reconnect sends nothing
+
+
+def test_the_timer_sweep_backfills_a_meet_booking_whose_reconnect_message_was_lost(h, google):
+    from shared import bootstrap
+    from shared.usecases.backfill import run_sweep
+
+    b = h.add_booking(location="google_meet", link_state="pending")
+    h.deliver(h.message(b))
+    h.connect(GOOGLE)  # its ``backfill`` message never handled
+    before = len(h.queue.on("meetings"))
+    run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
+    for body in h.queue.on("meetings")[before:]:
+        h.deliver(body)
+    done = h.booking(b["id"])
+    assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
