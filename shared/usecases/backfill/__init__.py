@@ -1,4 +1,5 @@
-"""The backfill sweep (rule 4): Teams links for upcoming bookings made while the host's Teams was broken.
+"""The backfill sweep (rule 4): links for upcoming bookings made while the host's connection was broken
+(Teams; Google Calendar for Google Meet links, rule 28).
 
 Reads (never a scan over bookings, whatever their number):
 
@@ -7,10 +8,11 @@ Reads (never a scan over bookings, whatever their number):
 * ``backfillhosts`` (PK ``hosts``, RK ``{ws}|{host}``): every host that may have candidates, walked with
   a cursor, a bounded slice per run (phase 2). It catches what phase 1 cannot: a transition row written
   late with an earlier key, a booking made while a reconnect was in progress, a lost ``backfill`` message.
-* per host: its ``teams`` connection row (one point read), then its ``backfillindex`` partition (only
-  bookings stored ``awaiting_connection``). The sweep decides from the row alone and never reads a
-  booking: a row whose start (from its RowKey) is not in the future is deleted (ETag-conditional); an
-  upcoming row of a connected host is a candidate.
+* per host: its connection rows (one partition query: ``teams`` and ``google_calendar``), then its
+  ``backfillindex`` partition (only bookings stored ``awaiting_connection``). The sweep decides from the
+  row alone and never reads a booking: a row whose start (from its RowKey) is not in the future is deleted
+  (ETag-conditional); an upcoming row whose link's connection is up (``teams``, or ``google_calendar`` for
+  a Google Meet booking: the row records ``location``) is a candidate.
 
 Writes: a candidate is *claimed* on its index row (ETag-conditional merge of ``enqueued_at`` and the
 connection generation), then a ``meetings`` ``create`` message naming the row (``backfill_row``, with
