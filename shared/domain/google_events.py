@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.input_limits import one_line
-from shared.domain.meeting_plan import IDEMPOTENCY_NAMESPACE, meeting_generation, meeting_subject
+from shared.domain.meeting_plan import IDEMPOTENCY_NAMESPACE, ConnectionView, meeting_generation, meeting_subject
 from shared.domain.model import BookingStatus, CalendarProvider, MeetingLocation
 
 MEET = "hangoutsMeet"
@@ -44,6 +44,13 @@ def wanted(booking: Mapping[str, Any]) -> bool:
     """True when the booking's host keeps it in a Google calendar (provider google, or a Meet link)."""
     return (str(booking.get("calendar_provider") or "") == CalendarProvider.GOOGLE.value
             or is_meet(booking))
+
+
+def outlook_calendar(booking: Mapping[str, Any], calendar: ConnectionView | None) -> ConnectionView | None:
+    """The host's Microsoft calendar connection as the booking may use it: none for a host whose calendar is
+    Google (``calendar_provider: google``), whose event and invitation come from Google alone (never a second
+    event, nor a second invitation from Outlook)."""
+    return None if str(booking.get("calendar_provider") or "") == CalendarProvider.GOOGLE.value else calendar
 
 
 def is_meet(booking: Mapping[str, Any]) -> bool:

@@ -128,6 +128,7 @@ def decide(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: C
 def _decide_host(booking: Mapping[str, Any], teams: ConnectionView | None, calendar: ConnectionView | None,
                  now: datetime, *, retry_failed: bool) -> Decision:
     google = (Action.GOOGLE,) if google_events.needs_work(booking, now) else ()
+    calendar = google_events.outlook_calendar(booking, calendar)
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         if has_graph_objects(booking) and not booking.get("graph_cancelled"):
             return Decision((Action.CANCEL, *google), "cancelled: the meeting is still live")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from shared.domain import google_events
 from shared.domain import reconcile as rules
 from shared.domain.meeting_plan import ConnectionView, meeting_generation, wants_link
 from shared.domain.model import LinkState
@@ -60,6 +61,7 @@ def reconcile(job: Job, booking: Booking, *, retry_failed: bool = False) -> Outc
     if job.msg.due_row:
         booking = ensure_first_messages(job, booking)
     teams, calendar = connections_of(job)
+    calendar = google_events.outlook_calendar(booking.as_row(), calendar)  # a Google host: Google's event only
     cohosts = participants.cohost_calendars(job, booking)
     decision = rules.decide(booking.as_row(), teams, calendar, job.deps.clock.now(), retry_failed=retry_failed,
                             cohosts=cohosts)

@@ -256,3 +256,20 @@ def test_the_timer_sweep_backfills_a_meet_booking_whose_reconnect_message_was_lo
         h.deliver(body)
     done = h.booking(b["id"])
     assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
+
+
+def test_a_google_member_who_also_connected_outlook_gets_one_event_and_one_invitation(h, google):
+    """The member chose Google as their calendar (``calendar_provider: google``): the booking's event and the
+    invitee's invitation come from Google only, never a second one from Outlook through a Microsoft calendar
+    connection the member also has (the Teams link is made on its own and carried by the Google event)."""
+    h.connect("teams")
+    h.connect("microsoft_calendar")
+    h.connect(GOOGLE, oid="1234567890", tid="google")
+    b = h.add_booking(calendar_provider="google")
+    h.deliver(h.message(b))
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "created" and stored["meeting_url"]
+    assert not stored.get("graph_event_id") and not h.graph.events  # no Outlook event, no Outlook invitation
+    [event] = google.events.values()
+    assert event["location"] == stored["meeting_url"]
+    assert [a["email"] for a in event["attendees"]] == ["ada@example.com"]
