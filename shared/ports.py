@@ -373,8 +373,8 @@ class WebhookTransport(Protocol):
         """The addresses ``host`` resolves to (empty when it does not resolve)."""
         ...
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
-        """POST ``body`` to ``url``; the receiver's answer or why there was none."""
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], address: str | None = None) -> WebhookAnswer:
+        """POST ``body`` to ``url`` (to ``address``, the checked one, when given); the receiver's answer."""
         ...
 
 

@@ -72,25 +72,28 @@ class Result:
         return self.answer.status is not None and 200 <= self.answer.status < 300
 
 
-def target_problem(deps: WebhookDeps, url: str) -> str | None:
+def target(deps: WebhookDeps, url: str) -> tuple[str | None, str | None]:
     """Why the webhook's URL may not be reached now (SSRF: every address it resolves to must be public
-    outside local development), or ``None``."""
+    outside local development), else ``None`` and the checked address to connect to (the POST never resolves
+    the name again: no DNS rebinding between the check and the connection; ``None`` in local development)."""
     problem = rules.url_problem(url, local_development=deps.local_development)
     if problem or deps.local_development:
-        return problem and "url_refused"
+        return problem and "url_refused", None
     parts = urlsplit(url)
     assert deps.transport is not None
     addresses = deps.transport.resolve(parts.hostname or "", parts.port or 443)
     if not addresses:
-        return None  # it does not resolve (now): the POST fails and is retried
+        return "unresolved", None  # it does not resolve (now): retried
     if not all(rules.address_allowed(a, local_development=False) for a in addresses):
-        return "address_refused"
-    return None
+        return "address_refused", None
+    return None, addresses[0]
 
 
 def attempt(deps: WebhookDeps, hook: repo.Webhook, row: Entity, now: datetime) -> Result:
     """Sign and POST the delivery's body once."""
-    problem = target_problem(deps, hook.url)
+    problem, address = target(deps, hook.url)
+    if problem == "unresolved":
+        return Result(WebhookAnswer(None, problem))
     if problem:
         return Result(WebhookAnswer(None, problem), permanent=True)
     try:
@@ -103,7 +106,7 @@ def attempt(deps: WebhookDeps, hook: repo.Webhook, row: Entity, now: datetime) -
                "Bookbridge-Delivery": str(row["RowKey"]).removeprefix(repo.DELIVERY_PREFIX),
                "Bookbridge-Event": str(row.get("event_type") or "")}
     assert deps.transport is not None
-    return Result(deps.transport.post(hook.url, body, headers))
+    return Result(deps.transport.post(hook.url, body, headers, address))
 
 
 def claim(deps: WebhookDeps, msg: DeliveryMessage, row: Entity, now: datetime) -> Entity | None:

@@ -25,8 +25,11 @@ class Resolving:
     def resolve(self, host: str, port: int) -> list[str]:
         return self.addresses.get(host, ["93.184.215.14"])
 
-    def post(self, url: str, body: bytes, headers: Any) -> WebhookAnswer:
-        return self.sender.post(url, body, headers)
+    posted_to: list[str | None] = field(default_factory=list)
+
+    def post(self, url: str, body: bytes, headers: Any, address: str | None = None) -> WebhookAnswer:
+        self.posted_to.append(address)
+        return self.sender.post(url, body, headers, address)
 
 
 def make_deps(*, local: bool = False) -> WebhookDeps:

@@ -130,6 +130,36 @@ def test_a_host_resolving_to_a_private_address_is_refused_outside_local_developm
     assert webhooks.list_deliveries(deps, "acme", "crm")["deliveries"][0]["error"] == "address_refused"
 
 
+@responses.activate
+def test_the_post_goes_to_the_address_that_was_checked_never_a_second_dns_answer() -> None:
+    """DNS rebinding: the name answers a public address for the check and a private one a moment later; the
+    POST is made to the checked address (the sender never resolves the name again)."""
+    deps = make_deps()
+    _seed(deps)
+    answers = iter([["93.184.215.14"], ["127.0.0.1"], ["127.0.0.1"]])
+    deps.transport.resolve = lambda host, port: next(answers)  # type: ignore[union-attr, method-assign]
+    responses.post(RECEIVER, status=204)
+    _emit_created(deps)
+    _run_events(deps)
+    message, _ = _next_delivery(deps)
+    assert webhooks.handle_delivery_message(deps, message) == "delivered"
+    assert deps.transport.posted_to == ["93.184.215.14"]  # type: ignore[union-attr]
+
+
+def test_a_name_that_does_not_resolve_now_is_retried_not_failed() -> None:
+    deps = make_deps()
+    _seed(deps)
+    deps.transport.addresses["hooks.example.com"] = []  # type: ignore[union-attr]
+    _emit_created(deps)
+    _run_events(deps)
+    message, _ = _next_delivery(deps)
+    assert webhooks.handle_delivery_message(deps, message) != "failed"
+    assert deps.transport.posted_to == []  # type: ignore[union-attr]
+    assert webhooks.list_deliveries(deps, "acme", "crm")["deliveries"][0]["error"] == "unresolved"
+    retry, delay = _next_delivery(deps)
+    assert retry["attempt"] == 2 and delay > 0
+
+
 def test_a_second_copy_of_an_attempt_in_flight_waits_behind_it() -> None:
     deps = make_deps()
     _seed(deps)
