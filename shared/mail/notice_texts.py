@@ -107,3 +107,32 @@ def connection_notice_text(kind: str, *, consent_required: bool) -> NoticeText:
         f"{name} (for example after a password change or a revoked session). {effect}",
         "Sign in again with the link below.",
         f"Reconnect {name}")
+
+
+@dataclass(frozen=True)
+class OutlookChangeText:
+    """A host notice about what the host did to a booking's event in Outlook (rule 19): the subject's start,
+    what happened, and what the host can do."""
+
+    subject: str
+    happened: str
+    todo: str
+
+
+#: Keyed by the booking's ``external_change``.
+OUTLOOK_CHANGE_TEXTS: dict[str, OutlookChangeText] = {
+    "deleted_in_outlook": OutlookChangeText(
+        "A booked meeting was removed from your Outlook calendar",
+        "The event of the booking below was deleted or declined in your Outlook calendar. The booking itself is "
+        "still confirmed and the invitee has not been told: this calendar is set to tell you instead of "
+        "cancelling.",
+        "If the meeting should not happen, cancel the booking where your bookings are managed; the invitee is "
+        "then told. If it should, nothing needs to be done."),
+    "move_refused": OutlookChangeText(
+        "A booked meeting was not moved",
+        "You moved the event of the booking below in your Outlook calendar onto a time that another booking "
+        "already holds. The booking keeps its time, and its event was put back there in your Outlook calendar "
+        "(Outlook tells the invitee).",
+        "To move the meeting, pick a free time: move the event there in Outlook, or reschedule the booking where "
+        "your bookings are managed. The invitee is then told."),
+}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.mail.message import clean_header_value
-from shared.mail.notice_texts import NoticeText, notice_text
+from shared.mail.notice_texts import OUTLOOK_CHANGE_TEXTS, NoticeText, OutlookChangeText, notice_text
 from shared.mail.times import format_time_range as format_time_range
 from shared.mail.times import in_how_long, short_when
 
@@ -67,7 +67,7 @@ class BookingView:
     reconnect_url: str | None = None
     notice_cause: str | None = None  # host_notice: shared.domain.host_notices.NoticeCause's value
     time_format: str | None = None  # "12h" or "24h" (the invitee's clock, as on the booking page); default 24h
-    external_change: str | None = None  # "deleted_in_outlook": the host notice about an event deleted (rule 19)
+    external_change: str | None = None  # "deleted_in_outlook" / "move_refused": the host's Outlook change (rule 19)
     meeting_label: str = "Microsoft Teams meeting"  # "Google Meet" for a Meet link (rule 28)
 
 
@@ -261,24 +261,18 @@ def _cancellation(view: BookingView, opts: _Options) -> _Doc:
     return doc
 
 
-def _external_delete(view: BookingView, opts: _Options) -> _Doc:
+def _outlook_change(view: BookingView, opts: _Options, texts: OutlookChangeText) -> _Doc:
     tz = view.host_timezone or view.invitee_timezone
     invitee = _one_line(view.invitee_name) or "an invitee"
-    doc = _Doc(f"A booked meeting was removed from your Outlook calendar ({invitee}, "
-               f"{short_when(view.start_utc, tz, view.time_format)})")
-    doc.blocks.append(_greeting(opts.recipient_name))
-    doc.blocks.append(_Para("The event of the booking below was deleted or declined in your Outlook calendar. "
-                            "The booking itself is still confirmed and the invitee has not been told: this "
-                            "calendar is set to tell you instead of cancelling."))
-    doc.blocks.append(_details(view, tz_name=tz, with_invitee=True))
-    doc.blocks.append(_Para("If the meeting should not happen, cancel the booking where your bookings are "
-                            "managed; the invitee is then told. If it should, nothing needs to be done."))
+    doc = _Doc(f"{texts.subject} ({invitee}, {short_when(view.start_utc, tz, view.time_format)})")
+    doc.blocks += [_greeting(opts.recipient_name), _Para(texts.happened),
+                   _details(view, tz_name=tz, with_invitee=True), _Para(texts.todo)]
     return doc
 
 
 def _host_notice(view: BookingView, opts: _Options) -> _Doc:
-    if view.external_change == "deleted_in_outlook":
-        return _external_delete(view, opts)
+    if view.external_change in OUTLOOK_CHANGE_TEXTS:
+        return _outlook_change(view, opts, OUTLOOK_CHANGE_TEXTS[view.external_change])
     tz = view.host_timezone or view.invitee_timezone
     invitee = _one_line(view.invitee_name) or "an invitee"
     texts = notice_text(view.notice_cause or ("other" if view.link_state == "failed" else "reauth"))

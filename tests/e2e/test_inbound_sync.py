@@ -172,3 +172,38 @@ def test_external_delete_notify_host_keeps_the_booking_and_records_it(
     settle(client)
     assert client.mails(invitee, "cancellation") == []
     assert len(client.mails(f"host@{ws.id}.example", "host_notice")) == 1
+
+
+def test_a_move_onto_another_bookings_time_is_put_back_and_the_host_told(
+        client: Client, new_workspace: Callable[[str], Workspace]) -> None:
+    """Rule 19 with rule 13: the host drags a booking's event onto the time another booking holds. The booking
+    cannot move there (the slot is taken), so nothing stays wrong: the event goes back to the booking's time
+    (Outlook updates the invitee, who was told the moved time) and the host gets one notice saying why; the
+    invitee gets no reschedule e-mail of ours and the booking keeps its time."""
+    ws, slug, _ = connect_host(client, new_workspace, "inclash")
+    starts = client.slots(slug, days=3)
+    invitee = f"pia-{ws.id}@invitee.example"
+    first, event_id = book_with_event(client, slug, starts[48], invitee)
+    second, _ = book_with_event(client, slug, starts[52], f"quin-{ws.id}@invitee.example")
+    taken = datetime.fromisoformat(second["start"].replace("Z", "+00:00"))
+    client.sandbox("POST", f"/_sandbox/accounts/{ALICE}/events/{event_id}/move",
+                   {"start": taken.isoformat(), "end": (taken + timedelta(minutes=15)).isoformat()})
+    notice = client.wait_mail(f"host@{ws.id}.example", "host_notice")
+    assert "not moved" in notice.subject and "Outlook" in notice.text
+    booked_at = datetime.fromisoformat(first["start"].replace("Z", "+00:00"))
+
+    def event_start() -> datetime | None:
+        for e in client.sandbox("GET", f"/_sandbox/events?upn={ALICE}")["value"]:
+            if e["event"]["id"] == event_id:
+                start = datetime.fromisoformat(e["event"]["start"]["dateTime"][:19] + "+00:00")
+                return start if start == booked_at else None
+        return None
+
+    wait_for(event_start, what="the event back at the booking's time")
+    settle(client)
+    view = status_of(client, first)
+    assert datetime.fromisoformat(view["start"].replace("Z", "+00:00")) == booked_at and view["status"] == "confirmed"
+    assert client.mails(invitee, "reschedule") == []
+    assert len(client.mails(f"host@{ws.id}.example", "host_notice")) == 1
+    admin = client.mgmt("GET", f"/workspaces/{ws.id}/bookings/{first['id']}").json()
+    assert any("onto another booking's time" in (h.get("cause") or "") for h in admin["history"])

@@ -16,7 +16,13 @@ from shared.ports import parse_iso_utc
 from shared.repositories import workspaces as workspaces_repo
 from shared.repositories.bookings import Booking
 from shared.repositories.connection_reads import get_connection_row
-from shared.usecases.communications.decide import INVITEE_UPDATES, Send, graph_invited, link_of
+from shared.usecases.communications.decide import (
+    INVITEE_UPDATES,
+    OUTLOOK_CHANGE_SUFFIXES,
+    Send,
+    graph_invited,
+    link_of,
+)
 from shared.usecases.communications.deps import CommsDeps, Job
 from shared.usecases.communications.sent_records import SENT, idempotency_key, link_fingerprint
 
@@ -118,7 +124,7 @@ def _view(job: Job, send: Send, b: Booking, host_row: Mapping[str, Any]) -> Any:
         previous_end_utc=instant(b.extra.get("previous_end_utc")) if moved else None,
         host_timezone=str(host_row.get("timezone") or "") or b.calendar_timezone,
         time_format=None if send.to_host else b.extra.get("invitee_time_format"),
-        external_change=b.extra.get("external_change") if send.row_key.endswith("|external_delete") else None,
+        external_change=b.extra.get("external_change") if send.row_key.endswith(OUTLOOK_CHANGE_SUFFIXES) else None,
     )
 
 

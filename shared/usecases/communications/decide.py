@@ -145,10 +145,20 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+#: The sent-record suffix of a host notice about the host's change in Outlook, per ``external_change`` (rule 19).
+OUTLOOK_CHANGES = {"deleted_in_outlook": "external_delete", "move_refused": "move_refused"}
+OUTLOOK_CHANGE_SUFFIXES = tuple(f"|{suffix}" for suffix in OUTLOOK_CHANGES.values())
+
+
 def _host_notice(msg: CommsMessage, b: Booking, rows: list[Entity], now: datetime,
                  stale_claim: timedelta) -> Send | Skip | Later:
-    if b.extra.get("external_change") == "deleted_in_outlook":  # rule 19, external_delete: notify_host
+    change = str(b.extra.get("external_change") or "")
+    if change == "deleted_in_outlook":  # rule 19, external_delete: notify_host
         return Send("host_notice", sent_rk("host_notice", msg.revision, "external_delete"), to_host=True)
+    if change == "move_refused":  # rule 19 with rule 13: told once per revision, then the link's notices again
+        rk = sent_rk("host_notice", msg.revision, OUTLOOK_CHANGES[change])
+        if not any(r.get("RowKey") == rk for r in rows_of(rows, "host_notice")):  # a stale claim is sent again
+            return Send("host_notice", rk, to_host=True)
     if b.link_state not in (LinkState.AWAITING_CONNECTION.value, LinkState.FAILED.value):
         return Skip("the link problem is resolved")
     return Send("host_notice", sent_rk("host_notice", msg.revision, b.link_state), to_host=True)

@@ -73,8 +73,7 @@ def apply_change(deps: InboundDeps, workspace: str, host: str, event_id: str) ->
     assert decision.start is not None and decision.end is not None
     moved = host_changes.move_by_host(deps.bookings, booking, decision.start, decision.end)
     if moved is None:
-        _note(deps, booking, "the host moved the event onto another booking's time: not moved")
-        return "move refused"
+        return _refuse_move(deps, booking)
     _note(deps, moved, decision.reason)
     return "moved"
 
@@ -92,6 +91,28 @@ def _note(deps: InboundDeps, booking: Booking, cause: str, **changes: object) ->
 
     return optimistic_update(lambda: table.load(booking.workspace, booking.host, booking.id) or booking, write,
                              what="the booking", races=(ConcurrencyConflict,))
+
+
+def _refuse_move(deps: InboundDeps, booking: Booking) -> str:
+    """The host moved the event onto a time another booking holds (rule 13): the booking keeps its time, and
+    nothing stays wrong: its event is marked behind the booking (``graph_synced_revision`` one below its
+    revision), so the reconciler puts it back (Outlook tells the invitee), and the host gets one notice why."""
+    noted = _note(deps, booking, "the host moved the event onto another booking's time: not moved, the event is "
+                  "put back", external_change="move_refused")
+    behind = max(int(noted.revision or 0) - 1, 0)
+    stored = repo.TableBookings(deps.store)
+
+    def mark(current: Booking) -> Booking:
+        updated = replace(current, graph_synced_revision=min(current.graph_synced_revision or 0, behind))
+        stored.save(updated)
+        return updated
+
+    marked = optimistic_update(lambda: stored.load(noted.workspace, noted.host, noted.id) or noted, mark,
+                               what="the booking", races=(ConcurrencyConflict,))
+    booking_events.send_meeting(deps.queue, "reconcile", marked.workspace, marked.host, marked.id, marked.revision)
+    booking_events.send_communication(deps.queue, "host_notice", marked.workspace, marked.host, marked.id,
+                                       marked.revision)
+    return "move refused"
 
 
 def _notify_host(deps: InboundDeps, booking: Booking, reason: str) -> str:

@@ -92,3 +92,20 @@ def test_a_host_who_never_connected_is_not_told_to_reconnect(world) -> None:
     handle_communication(deps, message("host_notice", b))
     [notice] = mail.sent
     assert "reconnect" not in notice.subject.lower() and "not connected a Microsoft Teams account" in notice.text
+
+
+def test_a_refused_outlook_move_is_told_once_then_the_links_notices_go_on(world) -> None:
+    """Rule 19 with rule 13: the host's move onto another booking's time was refused; one notice says so (a
+    redelivery sends nothing more), and a later notice about the link is not swallowed by it."""
+    deps, store, mail = world
+    b = seed_world(store, START, extra={"external_change": "move_refused"})
+    handle_communication(deps, message("host_notice", b))
+    handle_communication(deps, message("host_notice", b))
+    [notice] = mail.sent
+    assert notice.to == HOST_EMAIL and notice.subject.startswith("A booked meeting was not moved (")
+    assert "another booking already holds" in text_of(notice) and "/api/reconnect/" not in text_of(notice)
+    from tests.unit.communications.helpers import update_booking
+
+    waiting = update_booking(store, b, link_state="awaiting_connection", meeting_url=None)
+    handle_communication(deps, message("host_notice", waiting))
+    assert len(mail.sent) == 2 and "Action needed: connect Microsoft Teams" in mail.sent[1].subject
