@@ -165,3 +165,15 @@ def not_connected() -> NotConnected:
 
 def invalid_grant() -> ReauthRequired:
     return ReauthRequired(reason="invalid_grant: AADSTS70008 the refresh token has expired")
+
+
+def sweep_and_deliver(h: Harness) -> list[dict[str, Any]]:
+    """One timer run of the sweep, then every ``meetings`` message it sent, delivered."""
+    from shared.usecases.backfill import run_sweep
+
+    before = len(h.queue.on("meetings"))
+    run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
+    sent = h.queue.on("meetings")[before:]
+    for body in sent:
+        h.deliver(body)
+    return sent

@@ -16,6 +16,7 @@ from shared.domain import google_events
 from shared.ports import iso_utc
 from tests.google_contract_check import check_calls
 from tests.unit.meetings.google_fakes import GOOGLE_BASE, FakeGoogleCalendar
+from tests.unit.meetings.helpers import sweep_and_deliver
 
 GOOGLE = "google_calendar"
 
@@ -173,17 +174,7 @@ def test_a_google_outage_longer_than_the_queue_retries_is_repaired_by_the_sweep(
     """Rule 16 for the Google side: Google answering 503 ("Handle API errors": retry with backoff) past every
     queued attempt leaves a sync error a person can see and a due row; the timer sweep writes the event once
     it is due, then nothing is left waiting."""
-    from shared import bootstrap
     from shared.domain import reconcile as rc
-    from shared.usecases.backfill import run_sweep
-
-    def sweep_and_deliver() -> list[dict]:
-        before = len(h.queue.on("meetings"))
-        run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
-        sent = h.queue.on("meetings")[before:]
-        for body in sent:
-            h.deliver(body)
-        return sent
 
     h.connect(GOOGLE)
     google.outage = 1000
@@ -202,12 +193,12 @@ def test_a_google_outage_longer_than_the_queue_retries_is_repaired_by_the_sweep(
     assert [r["booking_id"] for r in h.store.query(rc.DUE_TABLE, rc.DUE_PK)] == [b["id"]]
     google.outage = 0
     h.clock.advance(minutes=2)
-    assert [m["booking_id"] for m in sweep_and_deliver()] == [b["id"]]
+    assert [m["booking_id"] for m in sweep_and_deliver(h)] == [b["id"]]
     healed = h.booking(b["id"])
     assert healed["google_event_id"] == google_events.event_id(h.ws, b["id"]) and len(google.events) == 1
     assert not healed.get("google_sync_error") and not healed.get("next_attempt_at")
     assert list(h.store.query(rc.DUE_TABLE, rc.DUE_PK)) == []
-    assert sweep_and_deliver() == []  # converged: nothing more
+    assert sweep_and_deliver(h) == []  # converged: nothing more
 
 
 def _reconnected(h, kind: str = GOOGLE) -> list[dict]:
@@ -244,16 +235,10 @@ def test_a_meet_booking_is_backfilled_by_the_google_reconnect_itself(h, google, 
 
 
 def test_the_timer_sweep_backfills_a_meet_booking_whose_reconnect_message_was_lost(h, google):
-    from shared import bootstrap
-    from shared.usecases.backfill import run_sweep
-
     b = h.add_booking(location="google_meet", link_state="pending")
     h.deliver(h.message(b))
     h.connect(GOOGLE)  # its ``backfill`` message never handled
-    before = len(h.queue.on("meetings"))
-    run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
-    for body in h.queue.on("meetings")[before:]:
-        h.deliver(body)
+    assert [m["booking_id"] for m in sweep_and_deliver(h)] == [b["id"]]
     done = h.booking(b["id"])
     assert done["link_state"] == "created" and done["meeting_url"].startswith("https://meet.google.com/")
 

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from shared import bootstrap
 from shared.domain import reconcile as rc
 from shared.errors import TransientError
 from shared.ports import iso_utc, parse_iso_utc
 from shared.usecases import meetings
-from shared.usecases.backfill import run_sweep
-from tests.unit.meetings.helpers import Harness
+from tests.unit.meetings.helpers import Harness, sweep_and_deliver
 
 CREATE_OR_GET = r"/me/onlineMeetings/createOrGet"
 
@@ -33,16 +31,6 @@ def outage(h: Harness, b: dict[str, Any], op: str = "create") -> None:
         with pytest.raises(TransientError):
             h.deliver(h.message(b, op), dequeue_count=attempt)
     h.deliver_poison(h.message(b, op))
-
-
-def sweep_and_deliver(h: Harness) -> list[dict[str, Any]]:
-    """One timer run of the sweep, then every ``meetings`` message it sent, delivered."""
-    before = len(h.queue.on("meetings"))
-    run_sweep(bootstrap.container().backfill_deps(), trigger="timer")
-    sent = h.queue.on("meetings")[before:]
-    for body in sent:
-        h.deliver(body)
-    return sent
 
 
 def test_a_graph_outage_longer_than_the_queue_retries_ends_retrying_then_created(h: Harness) -> None:
