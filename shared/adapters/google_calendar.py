@@ -4,7 +4,9 @@ Errors as "Handle API errors" documents them: 401 -> ``GoogleUnauthorized`` (ref
 ``rateLimitExceeded`` / ``userRateLimitExceeded``, 429 and 5xx -> ``GoogleThrottled`` (with ``Retry-After`` when
 given), 404 and 410 -> ``NotFound``, anything else -> ``GoogleRejected``. An insert whose event id is taken
 (409 ``duplicate``: an earlier attempt made it) reads that event. A delete of an event already deleted (410)
-is done. Bodies are held to Google's contract (``devhost/googlestandin/contract``) by the tests.
+is done. ``notify=False`` writes with ``sendUpdates=none`` (a co-host's own event: nobody is told; "Events:
+insert", "Events: patch", "Events: delete"), otherwise ``sendUpdates=all`` (Google tells the attendees). Bodies
+are held to Google's contract (``devhost/googlestandin/contract``) by the tests.
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ def _retry_after(resp: Any) -> float:
         return max(1.0, float(resp.headers.get("Retry-After") or DEFAULT_RETRY_AFTER))
     except ValueError:
         return DEFAULT_RETRY_AFTER
+
+
+def _send_updates(notify: bool) -> str:
+    return "all" if notify else "none"
 
 
 class GoogleCalendarClient:
@@ -73,8 +79,9 @@ class GoogleCalendarClient:
     def free_busy(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/freeBusy", token, body=body)
 
-    def insert_event(self, token: str, body: dict[str, Any], *, conference: bool) -> dict[str, Any]:
-        params = {"sendUpdates": "all", **({"conferenceDataVersion": "1"} if conference else {})}
+    def insert_event(self, token: str, body: dict[str, Any], *, conference: bool,
+                     notify: bool = True) -> dict[str, Any]:
+        params = {"sendUpdates": _send_updates(notify), **({"conferenceDataVersion": "1"} if conference else {})}
         try:
             return self._call("POST", "/calendars/primary/events", token, params=params, body=body)
         except GoogleRejected as exc:
@@ -83,10 +90,10 @@ class GoogleCalendarClient:
         log.info("google calendar: the event id exists (an earlier attempt made it), reading it")
         return self._call("GET", f"/calendars/primary/events/{quote(str(body['id']), safe='')}", token)
 
-    def patch_event(self, token: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def patch_event(self, token: str, event_id: str, body: dict[str, Any], *, notify: bool = True) -> dict[str, Any]:
         return self._call("PATCH", f"/calendars/primary/events/{quote(event_id, safe='')}", token,
-                          params={"sendUpdates": "all"}, body=body)
+                          params={"sendUpdates": _send_updates(notify)}, body=body)
 
-    def delete_event(self, token: str, event_id: str) -> None:
+    def delete_event(self, token: str, event_id: str, *, notify: bool = True) -> None:
         self._call("DELETE", f"/calendars/primary/events/{quote(event_id, safe='')}", token,
-                   params={"sendUpdates": "all"}, gone_ok=True)
+                   params={"sendUpdates": _send_updates(notify)}, gone_ok=True)

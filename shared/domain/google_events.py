@@ -64,6 +64,12 @@ def event_id(workspace: str, booking_id: str, generation: int = 0) -> str:
     return "bb" + uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"google-event|{workspace}|{booking_id}{suffix}").hex
 
 
+def cohost_event_id(workspace: str, booking_id: str, user: str) -> str:
+    """The Google event id of a collective booking's co-host ``user`` (rule 20): ``bb`` + 32 hex digits, the same
+    every attempt and never the organizer's (another account's calendar, but one id per booking and user)."""
+    return "bb" + uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"google-cohost-event|{workspace}|{booking_id}|{user}").hex
+
+
 def needs_work(booking: Mapping[str, Any], now: datetime) -> bool:
     """True when the Google side lags the booking: a live event of a cancelled booking, or (upcoming) no event
     yet, a link the event does not carry, or times older than the booking's revision."""
@@ -130,6 +136,16 @@ def event_body(booking: Mapping[str, Any], calendar_name: str = "") -> dict[str,
     return body
 
 
+def cohost_event_body(booking: Mapping[str, Any], user: str, link: str, calendar_name: str = "") -> dict[str, Any]:
+    """``events.insert`` of a co-host's own event (rule 20): the booking's times, subject and ``link``, no
+    attendees and no conference (the invitee's invitation and the meeting are the organizer's)."""
+    body = {k: v for k, v in event_body(booking, calendar_name).items()
+            if k not in ("attendees", "conferenceData", "location")}
+    body.update(id=cohost_event_id(str(booking["workspace"]), str(booking["id"]), user),
+                **link_patch(booking, link) if link else {"description": description(booking, "")})
+    return body
+
+
 def times_patch(booking: Mapping[str, Any]) -> dict[str, Any]:
     """``events.patch`` moving the event to the booking's times (the conference is kept)."""
     zone = str(booking.get("calendar_timezone") or "UTC")
@@ -137,7 +153,7 @@ def times_patch(booking: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def link_patch(booking: Mapping[str, Any], link: str) -> dict[str, Any]:
-    """``events.patch`` adding a link made after the event (a Teams link that came later)."""
+    """``events.patch`` adding a link made after the event (a Teams link that came later, or a new one)."""
     return {"location": link, "description": description(booking, link)}
 
 

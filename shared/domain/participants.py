@@ -1,10 +1,13 @@
 """Collective co-hosts (rule 20), pure: what each participant's own calendar event needs.
 
 The first member of a collective booking (the booking's ``host``) organizes its meeting; every other member
-(a *co-host*) with a connected Outlook calendar gets the booking's event in their own linked calendar, written
-with their own ``microsoft_calendar`` connection: no attendees (the invitee's invitation is the organizer's),
-the same link as the booking, moved and cancelled with it. What was done per co-host is recorded on the booking
-as ``participants_json`` = ``{user: {event, event_id, calendar_id, revision, link, error}}``:
+(a *co-host*) gets the booking's event in their own calendar, written with their own calendar connection: a
+member whose ``calendar_provider`` is ``google`` in their Google calendar (``google_calendar`` connection, the
+event id derived from booking + user, ``sendUpdates=none``), any other in their linked Outlook calendar
+(``microsoft_calendar``). No attendees (the invitee's invitation is the organizer's), the same link as the booking,
+moved and cancelled with it. What was done per co-host is recorded on the booking as ``participants_json`` =
+``{user: {provider, event, event_id, calendar_id, revision, link, error}}`` (intake records ``provider`` =
+``google`` for a Google co-host; absent = ``microsoft``: the provider the event is, or will be, written to):
 
 * ``event``: ``written`` (at ``revision``, carrying ``link``), ``retrying`` (a transient failure; the booking's
   ``next_attempt_at`` retries it), ``failed`` (a person must act: reconnect the calendar, or Graph refused),
@@ -24,9 +27,12 @@ from enum import Enum
 from typing import Any
 
 from shared.domain.meeting_plan import IDEMPOTENCY_NAMESPACE, ConnectionView
-from shared.domain.model import BookingStatus, LinkState
+from shared.domain.model import BookingStatus, ConnectionKind, LinkState
 
 WRITTEN, RETRYING, FAILED, CANCELLED, NONE = "written", "retrying", "failed", "cancelled", "none"
+MICROSOFT, GOOGLE = "microsoft", "google"
+#: The connection a co-host's event is written with, per provider.
+CONNECTION_KIND = {MICROSOFT: ConnectionKind.MICROSOFT_CALENDAR.value, GOOGLE: ConnectionKind.GOOGLE_CALENDAR.value}
 
 
 class Step(str, Enum):
@@ -48,6 +54,7 @@ class Participant:
     revision: int = -1
     link: str = ""
     error: str = ""
+    provider: str = MICROSOFT
 
     @classmethod
     def from_value(cls, value: Any) -> Participant:
@@ -57,11 +64,17 @@ class Participant:
         return cls(event=str(value.get("event") or NONE), event_id=str(value.get("event_id") or ""),
                    calendar_id=str(value.get("calendar_id") or ""),
                    revision=rev if isinstance(rev, int) and not isinstance(rev, bool) else -1,
-                   link=str(value.get("link") or ""), error=str(value.get("error") or ""))
+                   link=str(value.get("link") or ""), error=str(value.get("error") or ""),
+                   provider=GOOGLE if value.get("provider") == GOOGLE else MICROSOFT)
 
     def as_value(self) -> dict[str, Any]:
-        """The stored form (empty fields left out)."""
-        return {k: v for k, v in asdict(self).items() if v not in ("", -1)}
+        """The stored form (empty fields and the default provider left out)."""
+        return {k: v for k, v in asdict(self).items() if v not in ("", -1) and (k, v) != ("provider", MICROSOFT)}
+
+    @property
+    def connection_kind(self) -> str:
+        """The co-host's connection this record's event is written with."""
+        return CONNECTION_KIND[self.provider]
 
     def failing(self, state: str, error: str) -> Participant:
         """This record after a failure (``retrying`` or ``failed``) with its reason."""
@@ -77,6 +90,14 @@ def records(participants_json: Any) -> dict[str, Participant]:
     if not isinstance(parsed, dict):
         return {}
     return {str(user): Participant.from_value(value) for user, value in parsed.items()}
+
+
+def planned(google_users: list[str]) -> str | None:
+    """The ``participants_json`` intake stores: the Google co-hosts' provider (``None``: nothing to record)."""
+    if not google_users:
+        return None
+    return json.dumps({u: Participant(provider=GOOGLE).as_value() for u in google_users}, separators=(",", ":"),
+                      sort_keys=True)
 
 
 def with_record(participants_json: Any, user: str, record: Participant) -> str:
@@ -125,8 +146,8 @@ def _upcoming(booking: Mapping[str, Any], now: datetime) -> bool:
 
 def steps(booking: Mapping[str, Any], record: Participant, calendar: ConnectionView | None,
           now: datetime) -> tuple[Step, ...]:
-    """What ``record``'s co-host needs now (empty: nothing). ``calendar``: the co-host's own
-    ``microsoft_calendar`` connection (``None``: none). A co-host without a connected calendar and without an
+    """What ``record``'s co-host needs now (empty: nothing). ``calendar``: the co-host's own connection of
+    ``record.connection_kind`` (``None``: none). A co-host without a connected calendar and without an
     event gets nothing written; one whose event exists is acted on (a broken connection is recorded then)."""
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         return (Step.CANCEL,) if record.event_id and record.event != CANCELLED else ()
@@ -165,6 +186,6 @@ def waiting(booking: Mapping[str, Any]) -> bool:
     return any(recs.get(u, Participant()).event == RETRYING for u in cohosts(booking))
 
 
-__all__ = ["CANCELLED", "FAILED", "NONE", "Participant", "RETRYING", "Step", "WRITTEN", "cohosts", "current_link",
-           "needs_work", "records", "steps", "transaction_id", "waiting",
-           "with_record"]
+__all__ = ["CANCELLED", "CONNECTION_KIND", "FAILED", "GOOGLE", "MICROSOFT", "NONE", "Participant", "RETRYING", "Step",
+           "WRITTEN", "cohosts", "current_link", "needs_work", "planned", "records", "steps", "transaction_id",
+           "waiting", "with_record"]

@@ -286,6 +286,8 @@ class ParticipantOut(BaseModel):
     user: str
     role: Literal["organizer", "co_host"]
     event: str = Field(description="their own calendar event: none, written, retrying, failed, cancelled")
+    provider: Literal["microsoft", "google"] | None = Field(
+        default=None, description="a co-host's: the calendar their event is written to (Outlook or Google)")
     error: str | None = Field(default=None, description="why a co-host's event is retrying or failed")
 
 

@@ -43,7 +43,8 @@ def _history(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _participants(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The organizer and every co-host with the state of their own calendar event (rule 20,
-    ``shared.domain.participants``); a co-host's failure carries its reason as ``error``."""
+    ``shared.domain.participants``): a co-host's ``provider`` (the calendar their event is written to, Outlook
+    or Google) and, for a failure, its reason as ``error``."""
     try:
         hosts = json.loads(str(entity.get("hosts_json") or "[]"))
     except ValueError:
@@ -59,7 +60,7 @@ def _participants(entity: Mapping[str, Any]) -> list[dict[str, Any]]:
             out.append({"user": user, "role": "organizer", "event": event})
             continue
         record = recorded.get(user, participant_rules.Participant())
-        view: dict[str, Any] = {"user": user, "role": "co_host", "event": record.event}
+        view: dict[str, Any] = {"user": user, "role": "co_host", "event": record.event, "provider": record.provider}
         if record.error:
             view["error"] = record.error
         out.append(view)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 
+from shared.domain import participants
 from shared.domain.assignment import choose_round_robin_member
 from shared.domain.availability import Interval
+from shared.domain.calendar_config import CalendarConfig
 from shared.domain.link_rules import stored_link_state
 from shared.domain.model import BookingStatus, CalendarProvider, CalendarType, LinkState, MeetingLocation
 from shared.domain.slot_locks import tail_minutes
@@ -41,6 +44,18 @@ def stored_link(record: calendar_repo.CalendarRecord, host: str) -> LinkState:
     return stored_link_state(config.type, member.meeting_location if member else MeetingLocation.NONE)
 
 
+def provider_fields(config: CalendarConfig, host: str, hosts: list[str]) -> dict[str, Any]:
+    """The Google side a booking records at intake: its host's ``calendar_provider`` (rule 28), and the co-hosts
+    whose own event is written to Google (``participants_json``, rule 20)."""
+    def google(user: str) -> bool:
+        member = config.member(user)
+        return member is not None and member.calendar_provider is CalendarProvider.GOOGLE
+
+    fields: dict[str, Any] = {"calendar_provider": "google"} if google(host) else {}
+    planned = participants.planned([u for u in hosts if u != host and google(u)])
+    return {**fields, "participants_json": planned} if planned else fields
+
+
 def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: str, hosts: list[str],
                  slot: Interval, req: BookingRequest, booking_id: str, now: datetime) -> Booking:
     config = record.config
@@ -49,7 +64,7 @@ def new_booking(deps: BookingDeps, record: calendar_repo.CalendarRecord, host: s
     state = stored_link(record, host)
     custom_url = member.custom_url if member and location is MeetingLocation.CUSTOM else None
     stamp = iso_utc(now)
-    provider = {"calendar_provider": "google"} if member and member.calendar_provider is CalendarProvider.GOOGLE else {}
+    provider = provider_fields(config, host, hosts)
     return Booking(
         id=booking_id,
         workspace=record.workspace,

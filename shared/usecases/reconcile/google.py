@@ -44,15 +44,17 @@ MEET_RETRY_SECONDS = 10.0
 REASON_NO_MEET = "Google made no Meet conference for this event (is Google Meet turned on for the account?)."
 
 
-def _call(job: Job, fn: Any) -> Any:
-    """``fn(calendar, token)`` with the host's Google token; a refused token is renewed once."""
+def call_google(job: Job, fn: Any, user: str = "") -> Any:
+    """``fn(calendar, token)`` with the Google token of ``user`` (default: the host); a refused token is renewed
+    once."""
     calendar = job.deps.google_calendar
     if calendar is None:
         raise NotConnected("Google Calendar is not configured on this server")
+    whose = user or job.host
     try:
-        return fn(calendar, job.deps.access_token(job.ws, job.host, KIND))
+        return fn(calendar, job.deps.access_token(job.ws, whose, KIND))
     except GoogleUnauthorized:
-        return fn(calendar, job.deps.access_token(job.ws, job.host, KIND, force_refresh=True))
+        return fn(calendar, job.deps.access_token(job.ws, whose, KIND, force_refresh=True))
 
 
 def _extra(booking: Booking, **values: Any) -> Booking:
@@ -100,7 +102,7 @@ def _insert(job: Job, booking: Booking) -> Booking:
     row = booking.as_row()
     body = google_events.event_body(row, job.calendar_name(booking))
     meet = "conferenceData" in body
-    event = _call(job, lambda cal, token: cal.insert_event(token, body, conference=meet))
+    event = call_google(job, lambda cal, token: cal.insert_event(token, body, conference=meet))
     rev, link = revision_of(booking), str(body.get("location") or "")
     if meet:
         link = google_events.meet_link(event)
@@ -124,12 +126,12 @@ def _update(job: Job, booking: Booking) -> Booking:
     row, event_id = booking.as_row(), str(booking.extra["google_event_id"])
     link = google_events.link_of(row)
     if link and link != str(booking.extra.get("google_event_link") or ""):
-        _call(job, lambda cal, token: cal.patch_event(token, event_id, google_events.link_patch(row, link)))
+        call_google(job, lambda cal, token: cal.patch_event(token, event_id, google_events.link_patch(row, link)))
         booking = apply(job, booking, lambda cur: _extra(cur, google_event_link=link, google_sync_error=None))
     rev = revision_of(booking)
     synced = booking.extra.get("google_synced_revision")
     if not isinstance(synced, int) or synced < rev:
-        _call(job, lambda cal, token: cal.patch_event(token, event_id, google_events.times_patch(row)))
+        call_google(job, lambda cal, token: cal.patch_event(token, event_id, google_events.times_patch(row)))
         booking = apply(job, booking, lambda cur: _extra(cur, google_synced_revision=rev, google_sync_error=None))
         log.info("reconcile: google event moved ws=%s booking=%s", job.ws, job.booking_id)
     return booking
@@ -139,7 +141,7 @@ def _cancel(job: Job, booking: Booking) -> Booking:
     """Delete the event of a cancelled booking (Google tells the attendee); already deleted is done."""
     event_id = str(booking.extra["google_event_id"])
     try:
-        _call(job, lambda cal, token: cal.delete_event(token, event_id))
+        call_google(job, lambda cal, token: cal.delete_event(token, event_id))
     except NotFound:
         pass  # gone already
     log.info("reconcile: google event cancelled ws=%s booking=%s", job.ws, job.booking_id)

@@ -66,8 +66,12 @@ def _repair_as_cohost(store: EntityStore, queue: MessageQueue, now: datetime, wo
                       calendar: ConnectionView | None) -> int:
     """Collective bookings where ``user`` is a co-host (rule 20) live in their organizer's partition: they are
     found through ``user``'s upcoming lock rows (one range query; ``booking_host`` names the organizer), and each
-    one whose co-host event ``user`` lacks or has behind is sent to the reconciler."""
-    if calendar is None or not calendar.connected:
+    one whose co-host event ``user`` lacks or has behind is sent to the reconciler. ``calendar``: ``user``'s
+    ``microsoft_calendar``; the ``google_calendar`` one is read here (a Google co-host's record names it)."""
+    google = ConnectionView.from_row(get_connection_row(store, workspace, user,
+                                                        ConnectionKind.GOOGLE_CALENDAR.value))
+    mine = {participants.MICROSOFT: calendar, participants.GOOGLE: google}
+    if not any(c is not None and c.connected for c in mine.values()):
         return 0
     rows = store.query(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, user),
                        row_key_from=cell_key(now), row_key_to=LOCK_PREFIX[:-1] + "}",
@@ -80,7 +84,7 @@ def _repair_as_cohost(store: EntityStore, queue: MessageQueue, now: datetime, wo
         row = store.get(bookings_repo.SCHEDULE, bookings_repo.schedule_pk(workspace, organizer),
                         bookings_repo.booking_rk(booking_id))
         record = participants.records((row or {}).get("participants_json")).get(user, participants.Participant())
-        if row is None or not participants.steps(row, record, calendar, now):
+        if row is None or not participants.steps(row, record, mine[record.provider], now):
             continue
         booking_events.send_meeting(queue, "reconcile", workspace, organizer, booking_id,
                                     _revision(row.get("revision")))

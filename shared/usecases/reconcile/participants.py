@@ -1,5 +1,7 @@
 """Collective co-hosts (rule 20): each co-host's own calendar event, written, moved, given the link and cancelled
-with the co-host's own ``microsoft_calendar`` connection (``shared.domain.participants`` decides, per co-host).
+with the co-host's own calendar connection (``shared.domain.participants`` decides, per co-host): Graph with
+``microsoft_calendar``, or, for a co-host whose record's provider is ``google``, Calendar v3 with
+``google_calendar`` (``participant_google``).
 
 Runs as the reconciler's last action (``Action.PARTICIPANTS``), after the organizer's link exists. A co-host's
 failure is recorded on that co-host alone (``participants_json``): a broken calendar connection or a refusal is
@@ -17,30 +19,48 @@ from shared.domain import participants as rules
 from shared.domain import reconcile as reconcile_rules
 from shared.domain.meeting_plan import ConnectionView, calendar_event_body, event_link_patch, event_times_patch
 from shared.domain.model import LinkState
-from shared.errors import BookbridgeError, GraphRejected, NotConnected, NotFound, ReauthRequired, TransientError
+from shared.errors import (
+    BookbridgeError,
+    GoogleRejected,
+    GraphRejected,
+    NotConnected,
+    NotFound,
+    ReauthRequired,
+    TransientError,
+)
 from shared.ports import iso_utc
 from shared.repositories.bookings import Booking
 from shared.usecases.meetings.deps import CALENDAR, Job
 from shared.usecases.meetings.writes import apply, revision_of
 from shared.usecases.reconcile import due
+from shared.usecases.reconcile.participant_google import run_google
 
 log = logging.getLogger("bookbridge.reconcile")
 
-REASON_RECONNECT = ("The co-host's Outlook calendar connection must be reconnected: their calendar event of this "
-                    "booking is not up to date.")
-REASON_DELETED = "The co-host's calendar event was deleted in Outlook: it is written again at the next repair."
-REASON_TRANSIENT = "Microsoft 365 did not answer for the co-host's calendar event; it is tried again automatically."
+_NAMES = {rules.MICROSOFT: ("Outlook calendar", "Outlook", "Microsoft 365"),
+          rules.GOOGLE: ("Google Calendar", "Google Calendar", "Google Calendar")}
+REASON_RECONNECT = {p: (f"The co-host's {n[0]} connection must be reconnected (the co-host connects their {n[0]} "
+                        "again): their calendar event of this booking is not up to date.") for p, n in _NAMES.items()}
+REASON_DELETED = {p: f"The co-host's calendar event was deleted in {n[1]}: it is written again at the next repair."
+                  for p, n in _NAMES.items()}
+REASON_TRANSIENT = {p: f"{n[2]} did not answer for the co-host's calendar event; it is tried again automatically."
+                    for p, n in _NAMES.items()}
 
 
 def cohost_calendars(job: Job, booking: Booking) -> dict[str, ConnectionView | None]:
-    """Each co-host's ``microsoft_calendar`` connection (one point read per co-host; none for one host)."""
-    return {user: ConnectionView.from_row(job.deps.connection(job.ws, user, CALENDAR))
+    """Each co-host's connection of their record's provider (``microsoft_calendar``, or ``google_calendar`` for
+    a Google co-host): one point read per co-host; none for one host."""
+    recorded = rules.records(booking.participants_json)
+    return {user: ConnectionView.from_row(job.deps.connection(
+                job.ws, user, recorded.get(user, rules.Participant()).connection_kind))
             for user in rules.cohosts(booking.as_row())}
 
 
 def _run(job: Job, booking: Booking, user: str, record: rules.Participant, step: rules.Step,
          calendar: ConnectionView | None) -> rules.Participant:
-    """One Graph call for ``user``'s event; the record after it."""
+    """One call for ``user``'s event (Graph, or Calendar v3 for a Google co-host); the record after it."""
+    if record.provider == rules.GOOGLE:
+        return run_google(job, booking, user, record, step)
     row = booking.as_row()
     link = rules.current_link(row)
     if step is rules.Step.CREATE:
@@ -49,7 +69,8 @@ def _run(job: Job, booking: Booking, user: str, record: rules.Participant, step:
         body["transactionId"] = rules.transaction_id(job.ws, job.booking_id, user)
         calendar_id = calendar.linked_calendar_id if calendar else ""
         event = job.call_as(user, CALENDAR, lambda t: job.deps.graph.create_event(t, body, calendar_id=calendar_id))
-        return rules.Participant(rules.WRITTEN, str(event.get("id") or ""), calendar_id, revision_of(booking), link)
+        return replace(record, event=rules.WRITTEN, event_id=str(event.get("id") or ""), calendar_id=calendar_id,
+                       revision=revision_of(booking), link=link, error="")
     if step is rules.Step.CANCEL:
         job.call_as(user, CALENDAR, lambda t: job.deps.graph.delete_event(t, record.event_id))  # gone = done
         return replace(record, event=rules.CANCELLED, error="")
@@ -71,14 +92,17 @@ def _converge_one(job: Job, booking: Booking, user: str, record: rules.Participa
         try:
             record = _run(job, booking, user, record, step, calendar)
         except (ReauthRequired, NotConnected):
-            return record.failing(rules.FAILED, REASON_RECONNECT), None
+            return record.failing(rules.FAILED, REASON_RECONNECT[record.provider]), None
         except NotFound:
-            return replace(record, event_id="").failing(rules.FAILED, REASON_DELETED), None
+            return replace(record, event_id="").failing(rules.FAILED, REASON_DELETED[record.provider]), None
         except GraphRejected as exc:
             return record.failing(rules.FAILED, f"Microsoft Graph refused the co-host's calendar event "
                                                 f"({exc.graph_code or exc.status})."), None
+        except GoogleRejected as exc:
+            return record.failing(rules.FAILED, f"Google Calendar refused the co-host's calendar event "
+                                                f"({exc.status} {exc.reason})."), None
         except TransientError as exc:
-            return record.failing(rules.RETRYING, REASON_TRANSIENT), float(exc.retry_after or 0)
+            return record.failing(rules.RETRYING, REASON_TRANSIENT[record.provider]), float(exc.retry_after or 0)
         except BookbridgeError as exc:  # anything else is the co-host's alone, shown on them
             return record.failing(rules.FAILED, f"The co-host's calendar event failed ({exc.code})."), None
     return record, None

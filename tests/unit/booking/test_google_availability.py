@@ -4,6 +4,8 @@ mixing Microsoft, Google and no-provider members. Google's behaviour: "Freebusy:
 calendar, ``errors`` on a calendar it could not read) and "Handle API errors" (401 authError)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.errors import ReauthRequired
@@ -127,3 +129,18 @@ def test_a_google_members_booking_records_the_provider_and_a_meet_booking_waits_
     row = store.get("schedule", "acme|gina", f"booking|{made.body['id']}")
     assert row["calendar_provider"] == "google" and row["location"] == "google_meet"
     assert row["link_state"] == "pending"
+
+
+def test_a_collective_booking_records_its_google_cohosts_provider(gapi, store, graph):
+    """Rule 20 with rule 28: intake records on the booking which co-host's own event goes to Google (the
+    reconciler writes it with that co-host's google_calendar connection); the organizer and the Microsoft
+    members are not recorded (their events are Outlook's)."""
+    members = [member("alice", provider="microsoft"), member("gina", provider="google"), member("nate")]
+    _mixed(gapi, store, {"co3": calendar_body("co3", members, type="collective")})
+    ScheduleStandIn().install(graph)
+    GoogleFreeBusy().install(graph)
+    made = gapi.book("co3", "2026-11-23T10:00:00Z")
+    assert made.status == 201, made.body
+    row = store.get("schedule", "acme|alice", f"booking|{made.body['id']}")
+    assert json.loads(row["participants_json"]) == {"gina": {"event": "none", "provider": "google"}}
+    assert "calendar_provider" not in row  # the organizer keeps no Google event

@@ -7,8 +7,10 @@ import pytest
 import responses
 
 from tests.fakes import FixedClock, InMemoryEntityStore, InMemoryMessageQueue
+from tests.google_contract_check import check_calls as check_google_calls
 from tests.graph_contract_check import check_calls
 from tests.unit.meetings.fakes import GRAPH_BASE
+from tests.unit.meetings.google_fakes import GOOGLE_BASE, FakeGoogleCalendar
 from tests.unit.meetings.helpers import Harness
 
 
@@ -30,3 +32,17 @@ def h(graph_mock: responses.RequestsMock) -> Iterator[Harness]:
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture
+def google(h: Harness, graph_mock: responses.RequestsMock) -> Iterator[FakeGoogleCalendar]:
+    """Calendar v3 of one Google account behind ``responses`` (the worker's ``google_calendar`` port is the real
+    client); at the end every Google request is held to the contract."""
+    import requests
+
+    from shared.adapters.google_calendar import GoogleCalendarClient
+
+    fake = FakeGoogleCalendar(graph_mock)
+    h.ports["google_calendar"] = GoogleCalendarClient(GOOGLE_BASE, requests.Session())
+    yield fake
+    assert check_google_calls(graph_mock.calls, GOOGLE_BASE) == [], "Google bodies outside the contract"

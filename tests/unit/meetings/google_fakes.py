@@ -21,11 +21,13 @@ def _error(status: int, reason: str) -> tuple[int, dict[str, str], str]:
 
 
 class FakeGoogleCalendar:
-    """Events by id; ``requests``: (method, event id, query, body) of each call."""
+    """Events by id; ``requests``: (method, event id, query, body) of each call; ``tokens``: each call's bearer
+    token (whose account it was: ``FakeTokens`` names the user)."""
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.events: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self.tokens: list[str] = []
         self.meet_pending = False
         self.outage = 0  # the next calls answered 503 backendError ("Handle API errors")
         url = re.compile(re.escape(GOOGLE_BASE) + r"/calendars/primary/events(/[^/?]+)?(\?.*)?$")
@@ -42,6 +44,7 @@ class FakeGoogleCalendar:
         event_id = unquote(tail.lstrip("/"))
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, event_id or str((body or {}).get("id")), query, body))
+        self.tokens.append(str(request.headers.get("Authorization") or "").removeprefix("Bearer "))
         if self.outage:
             self.outage -= 1
             return _error(503, "backendError")

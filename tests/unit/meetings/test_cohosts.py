@@ -73,7 +73,7 @@ def test_a_cohost_gets_the_event_with_the_same_link_in_their_own_linked_calendar
     assert [e["id"] for e in h.graph.mailbox_events("host")] == [stored["graph_event_id"]]  # the organizer's own
     assert participants(stored) == {
         h.host: {"user": h.host, "role": "organizer", "event": "written"},
-        BOB: {"user": BOB, "role": "co_host", "event": "written"},
+        BOB: {"user": BOB, "role": "co_host", "event": "written", "provider": "microsoft"},
     }
     assert records(stored)[BOB]["event_id"] == event["id"]
     h.deliver(h.message(stored, "reconcile"))  # converged: nothing is written twice

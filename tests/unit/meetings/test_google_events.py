@@ -9,24 +9,12 @@ import re
 from datetime import timedelta
 
 import pytest
-import requests
 
-from shared.adapters.google_calendar import GoogleCalendarClient
 from shared.domain import google_events
 from shared.ports import iso_utc
-from tests.google_contract_check import check_calls
-from tests.unit.meetings.google_fakes import GOOGLE_BASE, FakeGoogleCalendar
 from tests.unit.meetings.helpers import sweep_and_deliver
 
 GOOGLE = "google_calendar"
-
-
-@pytest.fixture
-def google(h, graph_mock):
-    fake = FakeGoogleCalendar(graph_mock)
-    h.ports["google_calendar"] = GoogleCalendarClient(GOOGLE_BASE, requests.Session())
-    yield fake
-    assert check_calls(graph_mock.calls, GOOGLE_BASE) == [], "Google bodies outside the contract"
 
 
 def _sent(h, kind: str) -> list[dict]:
