@@ -161,6 +161,7 @@ var tableNames = [
   'webhooks'
   'webhookdeliveries'
   'graphsubscriptions'
+  'eventbookings'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {

@@ -1,12 +1,12 @@
 """The inbound worker's change: re-read the host's event and apply rule 19 to its booking.
 
-The booking is found in the host's partition of ``schedule`` by its ``graph_event_id`` (one partition
-query); nothing is read from Graph for a booking that is not watched now (cancelled, started, or with our own
-write to the event still pending: :func:`shared.domain.inbound.watched`). Then the event is re-read (404:
-deleted) and :func:`shared.domain.inbound.decide` says what to do: cancel (the invitee's cancellation goes
-out), tell the host (``external_delete`` = ``notify_host``: the booking keeps its time and records
-``external_change``), move (the invitee's reschedule notice goes out; the link stays), or nothing. The
-booking's history records what the host did. Idempotent: a second delivery finds the booking converged.
+The booking is found by its ``graph_event_id`` (``eventbookings``: point reads,
+``shared.repositories.event_index``); nothing is read from Graph for a booking that is not watched now
+(cancelled, started, or with our own write to the event still pending: :func:`shared.domain.inbound.watched`).
+Then the event is re-read (404: deleted) and :func:`shared.domain.inbound.decide` says what to do: cancel
+(the invitee's cancellation goes out), tell the host (``external_delete`` = ``notify_host``: the booking keeps
+its time and records ``external_change``), move (the invitee's reschedule notice goes out; the link stays), or
+nothing. The booking's history records what the host did. Idempotent: a second delivery finds the booking converged.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from shared.errors import ConcurrencyConflict
 from shared.ports import iso_utc
 from shared.repositories import bookings as repo
 from shared.repositories import calendars as calendar_repo
+from shared.repositories import event_index
 from shared.repositories.bookings import Booking
 from shared.repositories.optimistic import optimistic_update
 from shared.usecases import booking_events
@@ -27,18 +28,10 @@ from shared.usecases.inbound.deps import CALENDAR, InboundDeps
 
 log = logging.getLogger("bookbridge.inbound")
 
-#: Booking rows of one host read to find an event's booking at most.
-MAX_HOST_BOOKINGS = 5000
-
-
 def find_by_event(deps: InboundDeps, workspace: str, host: str, event_id: str) -> Booking | None:
-    """The host's booking whose Outlook event is ``event_id`` (primary host's partition)."""
-    prefix = repo.BOOKING_PREFIX
-    for row in deps.store.query(repo.SCHEDULE, repo.schedule_pk(workspace, host), row_key_from=prefix,
-                                row_key_to=prefix[:-1] + "}", limit=MAX_HOST_BOOKINGS):
-        if row.get("graph_event_id") == event_id:
-            return repo.booking_from_entity(row)
-    return None
+    """The host's booking whose Outlook event is ``event_id`` (``shared.repositories.event_index``: point reads,
+    not a scan of the host's bookings, for every change to any event in the host's calendar)."""
+    return event_index.lookup(deps.store, workspace, host, event_id)
 
 
 def external_delete(deps: InboundDeps, booking: Booking) -> str:
@@ -126,5 +119,7 @@ def _notify_host(deps: InboundDeps, booking: Booking, reason: str) -> str:
                                        noted.revision)
     return "host told"
 
+
+MAX_HOST_BOOKINGS = event_index.MAX_HOST_BOOKINGS
 
 __all__ = ["MAX_HOST_BOOKINGS", "apply_change", "external_delete", "find_by_event"]

@@ -28,6 +28,7 @@ from shared.domain.meeting_plan import (
 from shared.domain.model import LinkState
 from shared.errors import GraphRejected, NotConnected, NotFound, ReauthRequired, TeamsUnavailable, Throttled
 from shared.repositories import bookings as bookings_repo
+from shared.repositories import event_index
 from shared.repositories.bookings import Booking
 from shared.usecases.meetings import reasons
 from shared.usecases.meetings.deps import CALENDAR, TEAMS, Job
@@ -151,6 +152,8 @@ def link_from_event(job: Job, booking: Booking, plan: CreatePlan,
     except GraphRejected as exc:
         return LinkResult(link_state=LinkState.FAILED.value, link_reason=reasons.reason_rejected(exc))
     event_id = str(event.get("id") or "")
+    if event_id:  # before the booking records it: the inbound worker finds the booking by it
+        event_index.record(job.deps.store, job.ws, job.host, event_id, job.booking_id)
     join = join_url_of_event(event)
     no_teams = event.get("isOnlineMeeting") is False  # Outlook made no Teams meeting: no join URL ever comes
     if not join and event_id and not no_teams:
@@ -228,6 +231,8 @@ def write_calendar_event(job: Job, booking: Booking, plan: CreatePlan) -> Bookin
             body = calendar_event_body(row, link, teams_link=teams_link, calendar_name=job.calendar_name(booking))
             event = job.call(CALENDAR, lambda t: job.deps.graph.create_event(t, body, calendar_id=plan.calendar_id))
             event_id = str(event.get("id") or "")
+            if event_id:
+                event_index.record(job.deps.store, job.ws, job.host, event_id, job.booking_id)
             return apply(job, booking, lambda cur: _with_event(event_id, link, snapshot_rev, cur))
         if link and not booking.event_carries_link:
             patch = event_link_patch(row, link, teams_link=teams_link)
