@@ -11,7 +11,9 @@ moved and cancelled with it. What was done per co-host is recorded on the bookin
 
 * ``event``: ``written`` (at ``revision``, carrying ``link``), ``retrying`` (a transient failure; the booking's
   ``next_attempt_at`` retries it), ``failed`` (a person must act: reconnect the calendar, or Graph refused),
-  ``cancelled`` (the booking was cancelled and the event removed); absent = ``none`` (no calendar to write to).
+  ``cancelled`` (the booking was cancelled and the event removed), ``emailed`` (no connected calendar of the
+  co-host's provider: the booking went to the co-host's e-mail as an .ics at ``revision`` with ``link``, sent once
+  per change by the communications worker, kind ``cohost_invite``); absent = ``none`` (nothing yet, e.g. no link).
 
 :func:`steps` compares a co-host's record with the booking and the co-host's calendar connection and names what
 to do, in order; the use case (``shared.usecases.reconcile.participants``) runs it.
@@ -30,6 +32,9 @@ from shared.domain.meeting_plan import IDEMPOTENCY_NAMESPACE, ConnectionView
 from shared.domain.model import BookingStatus, ConnectionKind, LinkState
 
 WRITTEN, RETRYING, FAILED, CANCELLED, NONE = "written", "retrying", "failed", "cancelled", "none"
+EMAILED = "emailed"
+#: The ``communications`` kind that e-mails the co-hosts without a calendar their .ics (REQUEST or CANCEL).
+COHOST_INVITE = "cohost_invite"
 MICROSOFT, GOOGLE = "microsoft", "google"
 #: The connection a co-host's event is written with, per provider.
 CONNECTION_KIND = {MICROSOFT: ConnectionKind.MICROSOFT_CALENDAR.value, GOOGLE: ConnectionKind.GOOGLE_CALENDAR.value}
@@ -42,6 +47,8 @@ class Step(str, Enum):
     TIMES = "times"      # move it to the booking's current times
     LINK = "link"        # give it the booking's current link
     CANCEL = "cancel"    # remove it: the booking was cancelled
+    EMAIL = "email"      # no calendar: e-mail the current times and link as an .ics REQUEST
+    EMAIL_CANCEL = "email_cancel"  # the e-mailed event's CANCEL .ics
 
 
 @dataclass(frozen=True)
@@ -148,13 +155,18 @@ def steps(booking: Mapping[str, Any], record: Participant, calendar: ConnectionV
           now: datetime) -> tuple[Step, ...]:
     """What ``record``'s co-host needs now (empty: nothing). ``calendar``: the co-host's own connection of
     ``record.connection_kind`` (``None``: none). A co-host without a connected calendar and without an
-    event gets nothing written; one whose event exists is acted on (a broken connection is recorded then)."""
+    event is e-mailed the booking once it has its link (again for each change); one whose event exists is acted
+    on (a broken connection is recorded then); a connected calendar takes over from the e-mail."""
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
-        return (Step.CANCEL,) if record.event_id and record.event != CANCELLED else ()
+        if record.event_id and record.event != CANCELLED:
+            return (Step.CANCEL,)
+        return (Step.EMAIL_CANCEL,) if record.event == EMAILED else ()
     if not _upcoming(booking, now):
         return ()
     if not record.event_id:
-        return (Step.CREATE,) if calendar is not None and calendar.connected else ()
+        if calendar is not None and calendar.connected:
+            return (Step.CREATE,)
+        return (Step.EMAIL,) if _email_behind(booking, record) else ()
     out: list[Step] = []
     if record.revision < _revision(booking):
         out.append(Step.TIMES)
@@ -162,6 +174,14 @@ def steps(booking: Mapping[str, Any], record: Participant, calendar: ConnectionV
     if link and record.link != link:  # a link made later (backfill, retry) or a new one (rule 18)
         out.append(Step.LINK)
     return tuple(out)
+
+
+def _email_behind(booking: Mapping[str, Any], record: Participant) -> bool:
+    """True when a co-host without a calendar lacks the booking's current times or link by e-mail."""
+    link = current_link(booking)
+    if not link or record.event == FAILED:  # a failed record waits for its reconnect (a person acts)
+        return False
+    return record.event != EMAILED or record.revision < _revision(booking) or record.link != link
 
 
 def needs_work(booking: Mapping[str, Any], calendars: Mapping[str, ConnectionView | None] | None,
@@ -173,7 +193,8 @@ def needs_work(booking: Mapping[str, Any], calendars: Mapping[str, ConnectionVie
     for user in cohosts(booking):
         record = recs.get(user, Participant())
         if calendars is None:
-            if record.event == RETRYING or (record.event_id and steps(booking, record, None, now)):
+            if record.event == RETRYING or ((record.event_id or record.event == EMAILED)
+                                            and steps(booking, record, None, now)):
                 return True
         elif steps(booking, record, calendars.get(user), now):
             return True
@@ -186,6 +207,6 @@ def waiting(booking: Mapping[str, Any]) -> bool:
     return any(recs.get(u, Participant()).event == RETRYING for u in cohosts(booking))
 
 
-__all__ = ["CANCELLED", "CONNECTION_KIND", "FAILED", "GOOGLE", "MICROSOFT", "NONE", "Participant", "RETRYING", "Step",
-           "WRITTEN", "cohosts", "current_link", "needs_work", "planned", "records", "steps", "transaction_id",
-           "waiting", "with_record"]
+__all__ = ["CANCELLED", "COHOST_INVITE", "CONNECTION_KIND", "EMAILED", "FAILED", "GOOGLE", "MICROSOFT", "NONE",
+           "Participant", "RETRYING", "Step", "WRITTEN", "cohosts", "current_link", "needs_work", "planned", "records",
+           "steps", "transaction_id", "waiting", "with_record"]

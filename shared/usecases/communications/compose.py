@@ -155,8 +155,10 @@ def ics_method(job: Job, send: Send, b: Booking) -> str:
     return "CANCEL" if send.kind == "cancellation" else "REQUEST"
 
 
-def invitation(job: Job, method: str, b: Booking, link: str | None, host_row: Mapping[str, Any]) -> Any:
-    """Our .ics (``method`` REQUEST or CANCEL) as an attachment."""
+def invitation(job: Job, method: str, b: Booking, link: str | None, host_row: Mapping[str, Any],
+               attendee: tuple[str, str | None] | None = None, uid: str | None = None) -> Any:
+    """Our .ics (``method`` REQUEST or CANCEL) as an attachment: to the invitee, or to ``attendee`` with the
+    event's own ``uid`` (a co-host's, rule 20)."""
     from shared.mail.ics import booking_uid, build_invitation, invitation_attachment
     from shared.mail.message import parse_sender
 
@@ -171,13 +173,13 @@ def invitation(job: Job, method: str, b: Booking, link: str | None, host_row: Ma
         description = f"Cancelled: {description}"
     ics = build_invitation(
         method=method,  # type: ignore[arg-type]
-        uid=booking_uid(b.id),
+        uid=uid or booking_uid(b.id),
         sequence=max(0, int(b.revision)),
         start_utc=b.start_utc,
         end_utc=b.end_utc,
         summary=summary,
         organizer=(organizer_email, organizer_name),
-        attendee=(b.invitee_email, b.invitee_name),
+        attendee=attendee or (b.invitee_email, b.invitee_name),
         dtstamp=job.deps.clock.now(),
         description=description,
         url=link if method == "REQUEST" else None,

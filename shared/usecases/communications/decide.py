@@ -30,6 +30,7 @@ class Send:
     kind: str
     row_key: str
     to_host: bool = False
+    cohost: str = ""  # a co-host's e-mailed .ics (rule 20): the co-host's user id
 
 
 @dataclass(frozen=True)

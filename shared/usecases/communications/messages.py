@@ -7,7 +7,7 @@ from typing import Any
 from shared.ports import parse_iso_utc
 from shared.usecases.queue_messages import BookingMessage, WorkerOutcome, is_json_int, json_object, parse_envelope
 
-KINDS = ("confirmation", "reminder", "link_update", "reschedule", "cancellation", "host_notice")
+KINDS = ("confirmation", "reminder", "link_update", "reschedule", "cancellation", "host_notice", "cohost_invite")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from shared.errors import DeliveryRejected, TransientError
 from shared.ports import iso_utc
 from shared.repositories.bookings import Booking
 from shared.usecases import queue_messages
+from shared.usecases.communications.cohosts import INVITE, cohost_sends, compose_cohost
 from shared.usecases.communications.compose import compose, message_id
 from shared.usecases.communications.decide import INVITEE_UPDATES, Later, Send, Skip, decide, is_cancelled
 from shared.usecases.communications.deps import COMMUNICATIONS_QUEUE, MAX_BACKOFF_SECONDS, CommsDeps, Job
@@ -39,6 +40,8 @@ def run(job: Job) -> Outcome:
         raise TransientError("the booking's revision is older than the message's: not visible yet")
     now = job.deps.clock.now()
     job.load_rows()
+    if job.msg.kind == INVITE:
+        return send_each(job, cohost_sends(b, job.rows), b)
     decision = decide(job.msg, b, job.rows, now, job.deps.stale_claim)
     if isinstance(decision, Skip):
         return Outcome(decision.action, decision.reason)
@@ -62,7 +65,7 @@ def send(job: Job, decision: Send, b: Booking) -> Outcome:
         return retry_later(job, claimed.wait, "another delivery is sending it")
     row = claimed.row
     try:
-        mail = compose(job, decision, b)
+        mail = compose_cohost(job, decision, b) if decision.cohost else compose(job, decision, b)
         deps.mail.send(mail.message)
     except DeliveryRejected as exc:
         code = safe_code(exc.code)
@@ -85,6 +88,17 @@ def send(job: Job, decision: Send, b: Booking) -> Outcome:
     if decision.kind in INVITEE_UPDATES:
         ensure_reminders(job, b)
     return Outcome("sent", "", decision.kind)
+
+
+def send_each(job: Job, decisions: list[Send], b: Booking) -> Outcome:
+    """Send each of ``decisions`` (the co-hosts' e-mails); a re-queued one stops the rest (the copy redoes them,
+    and what was sent is a duplicate then)."""
+    outcome = Outcome("skipped", "no co-host to e-mail")
+    for decision in decisions:
+        outcome = send(job, decision, b)
+        if outcome.action in ("requeued", "gave_up"):
+            return outcome
+    return outcome
 
 
 def retry_later(job: Job, delay: int, reason: str, *, kind: str | None = None) -> Outcome:

@@ -31,7 +31,7 @@ from shared.errors import (
 from shared.ports import iso_utc
 from shared.repositories.bookings import Booking
 from shared.usecases.meetings.deps import CALENDAR, Job
-from shared.usecases.meetings.writes import apply, revision_of
+from shared.usecases.meetings.writes import apply, flush_outbox, revision_of, with_notices
 from shared.usecases.reconcile import due
 from shared.usecases.reconcile.participant_google import run_google
 
@@ -58,7 +58,13 @@ def cohost_calendars(job: Job, booking: Booking) -> dict[str, ConnectionView | N
 
 def _run(job: Job, booking: Booking, user: str, record: rules.Participant, step: rules.Step,
          calendar: ConnectionView | None) -> rules.Participant:
-    """One call for ``user``'s event (Graph, or Calendar v3 for a Google co-host); the record after it."""
+    """One call for ``user``'s event (Graph, or Calendar v3 for a Google co-host); the record after it. The
+    e-mail steps call nothing: the record says what the co-host is e-mailed (the outbox's ``cohost_invite``)."""
+    if step is rules.Step.EMAIL:
+        return replace(record, event=rules.EMAILED, revision=revision_of(booking),
+                       link=rules.current_link(booking.as_row()), error="")
+    if step is rules.Step.EMAIL_CANCEL:
+        return replace(record, event=rules.CANCELLED, error="")
     if record.provider == rules.GOOGLE:
         return run_google(job, booking, user, record, step)
     row = booking.as_row()
@@ -143,6 +149,7 @@ def _store(job: Job, booking: Booking, changed: dict[str, rules.Participant], re
         changed = {u: r.failing(rules.FAILED, f"{reconcile_rules.REASON_TOO_LATE} {r.error}")
                    if r.event == rules.RETRYING else r for u, r in changed.items()}
     old_row = reconcile_rules.own_due_row_key(booking.as_row())
+    mails = any(r.event == rules.EMAILED or r.event == rules.CANCELLED and not r.event_id for r in changed.values())
     if next_at:
         due.schedule(job.deps.store, booking, next_at)
 
@@ -152,12 +159,14 @@ def _store(job: Job, booking: Booking, changed: dict[str, rules.Participant], re
             updated.participants_json = rules.with_record(updated.participants_json, user, record)
         if next_at:
             updated.next_attempt_at, updated.retry_failures = next_at, (current.retry_failures or 0) + 1
+        if mails:  # the co-hosts' e-mails go through the outbox, in the same write as their records
+            updated.pending_notices = with_notices(current, [rules.COHOST_INVITE])
         return updated
 
     stored = apply(job, booking, change)
     if next_at:
         due.drop(job.deps.store, {old_row} - {reconcile_rules.own_due_row_key(stored.as_row())})
-    return stored
+    return flush_outbox(job, stored) if mails else stored
 
 
 __all__ = ["cohost_calendars", "converge"]

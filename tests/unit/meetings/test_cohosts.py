@@ -132,7 +132,7 @@ def test_a_cohost_without_a_calendar_gets_nothing_written_and_a_broken_one_is_sh
     stored = h.booking(b["id"])
     assert stored["link_state"] == "created"
     shown = participants(stored)
-    assert shown[BOB]["event"] == "none" and shown[CY]["event"] == "failed"
+    assert shown[BOB]["event"] == "emailed" and shown[CY]["event"] == "failed"  # bob: the .ics by e-mail
     assert "reconnect" in records(stored)[CY]["error"].lower()
     assert [c for c in h.graph.calls() if c.token.startswith("tok-cy") or c.token.startswith("tok-bob")] == []
     assert due_rows(h) == []  # a person must reconnect: nothing waits for a retry
