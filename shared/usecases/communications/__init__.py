@@ -1,5 +1,6 @@
-"""The communications worker: confirmation, reminders, link updates, reschedule/cancel notices and host
-notices, each sent exactly once per booking and kind.
+"""The communications worker: confirmation, reminders, link updates, reschedule/cancel notices, host
+notices and the e-mailed .ics of collective co-hosts without a calendar (``cohost_invite``: ``cohosts``), each
+sent exactly once per booking and kind (and co-host).
 
 Messages on the ``communications`` queue are wake-ups (docs/architecture.md): ``{"kind", "workspace",
 "host", "booking_id", "revision", "offset_minutes"?, "due_at"?, "attempt"?}``. The worker reads the

@@ -30,6 +30,11 @@ def _invited(rows: list[Entity], key: str) -> bool:
                and str(r["RowKey"]).split("|")[2:3] == [key] for r in rows)
 
 
+def invitee_rows(rows: list[Entity]) -> list[Entity]:
+    """The sent-records of the invitee's and the host's messages (the co-hosts' left out)."""
+    return [r for r in rows if not str(r.get("RowKey", "")).startswith((f"{INVITE}|", f"{CANCEL}|"))]
+
+
 def cohost_sends(b: Booking, rows: list[Entity]) -> list[Send]:
     """What the co-hosts are e-mailed now: the current invitation to each ``emailed`` co-host, or, for a
     cancelled booking, the CANCEL to each co-host an invitation went to."""
@@ -71,4 +76,4 @@ def compose_cohost(job: Job, send: Send, b: Booking) -> Mail:
     return Mail(message, link_sha=link_fingerprint(link), ics_method=method)
 
 
-__all__ = ["CANCEL", "INVITE", "cohost_sends", "compose_cohost", "user_key"]
+__all__ = ["CANCEL", "INVITE", "cohost_sends", "compose_cohost", "invitee_rows", "user_key"]

@@ -9,7 +9,7 @@ from shared.errors import DeliveryRejected, TransientError
 from shared.ports import iso_utc
 from shared.repositories.bookings import Booking
 from shared.usecases import queue_messages
-from shared.usecases.communications.cohosts import INVITE, cohost_sends, compose_cohost
+from shared.usecases.communications.cohosts import INVITE, cohost_sends, compose_cohost, invitee_rows
 from shared.usecases.communications.compose import compose, message_id
 from shared.usecases.communications.decide import INVITEE_UPDATES, Later, Send, Skip, decide, is_cancelled
 from shared.usecases.communications.deps import COMMUNICATIONS_QUEUE, MAX_BACKOFF_SECONDS, CommsDeps, Job
@@ -42,6 +42,7 @@ def run(job: Job) -> Outcome:
     job.load_rows()
     if job.msg.kind == INVITE:
         return send_each(job, cohost_sends(b, job.rows), b)
+    job.rows = invitee_rows(job.rows)  # what a co-host was e-mailed says nothing of what the invitee has
     decision = decide(job.msg, b, job.rows, now, job.deps.stale_claim)
     if isinstance(decision, Skip):
         return Outcome(decision.action, decision.reason)

@@ -1,7 +1,9 @@
 """Collective co-hosts (rule 20): each co-host's own calendar event, written, moved, given the link and cancelled
 with the co-host's own calendar connection (``shared.domain.participants`` decides, per co-host): Graph with
 ``microsoft_calendar``, or, for a co-host whose record's provider is ``google``, Calendar v3 with
-``google_calendar`` (``participant_google``).
+``google_calendar`` (``participant_google``). A co-host with no connected calendar of their provider is recorded
+``emailed`` (or ``cancelled``) and the booking's outbox gets ``cohost_invite``: the communications worker e-mails
+the .ics (``shared.usecases.communications.cohosts``).
 
 Runs as the reconciler's last action (``Action.PARTICIPANTS``), after the organizer's link exists. A co-host's
 failure is recorded on that co-host alone (``participants_json``): a broken calendar connection or a refusal is

@@ -144,3 +144,25 @@ def test_a_google_cohost_without_google_calendar_is_emailed_too(h: Harness) -> N
     assert participants(stored)[BOB] == {"user": BOB, "role": "co_host", "event": "emailed", "provider": "google"}
     assert [o.action for o in mailer.deliver(mailer.cohost_messages())] == ["sent"]
     assert ics(mailer.to_bob()[0])[0] == "REQUEST"
+
+
+def test_a_link_made_later_reaches_the_cohost_and_the_invitee_each_once(h: Harness) -> None:
+    """Teams was not connected at booking: nothing is e-mailed to the co-host without a link; the link made later
+    is e-mailed to him, and his sent-record (same link) never stands for the invitee's link update."""
+    mailer = Mailer(h)
+    b = collective(h, BOB, link_state="awaiting_connection")
+    h.deliver(h.message(b))
+    assert participants(h.booking(b["id"]))[BOB]["event"] == "none"
+    sent = h.queue.on("communications")
+    assert all(o.action != "requeued" for o in mailer.deliver([m for m in sent if m["kind"] == "confirmation"]))
+    assert mailer.cohost_messages() == [] and mailer.mail.kinds() == ["confirmation"]
+    h.connect("teams", oid=OID)
+    h.deliver(h.message(h.booking(b["id"]), "reconcile"))
+    stored = h.booking(b["id"])
+    assert stored["link_state"] == "created"
+    later = h.queue.on("communications")[len(sent):]
+    cohost = [m for m in later if m["kind"] == "cohost_invite"]
+    assert [o.action for o in mailer.deliver(cohost)] == ["sent"]  # the co-host's first: the same link
+    mailer.deliver([m for m in later if m["kind"] == "link_update"])
+    assert mailer.mail.kinds() == ["confirmation", "cohost_invite", "link_update"]
+    assert stored["meeting_url"] in mailer.mail.sent[2].text and mailer.mail.sent[2].to == "ada@example.com"
