@@ -18,6 +18,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.http import management_endpoint
+from shared.queue_trigger import message_json
 
 bp = func.Blueprint()
 log = logging.getLogger("bookbridge.backfill")
@@ -44,12 +45,9 @@ def backfill_host(msg: func.QueueMessage) -> None:
     """Backfill one host right after its Teams connection became ``connected`` again."""
     from shared.usecases.backfill import run_for_host
 
-    try:
-        body = msg.get_json()
-    except ValueError:
-        log.error("backfill: message %s is not JSON; dropped", msg.id)
-        return
-    run_for_host(_deps(), body)
+    body = message_json(msg, "backfill")
+    if body is not None:
+        run_for_host(_deps(), body)
 
 
 @bp.route(route="workspaces/{workspace}/users/{user}/backfill", methods=["GET"])

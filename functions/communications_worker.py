@@ -7,13 +7,13 @@ mail failures and early reminders are not exceptions here: the use case re-queue
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import azure.functions as func
 
+from shared.queue_trigger import message_json
+
 bp = func.Blueprint()
-log = logging.getLogger("bookbridge.communications")
 
 
 def _deps() -> Any:
@@ -22,20 +22,12 @@ def _deps() -> Any:
     return bootstrap.container().comms_deps()
 
 
-def _body(msg: func.QueueMessage, queue: str) -> Any:
-    try:
-        return msg.get_json()
-    except ValueError:
-        log.error("%s: message %s is not JSON; dropped", queue, msg.id)
-        return None
-
-
 @bp.queue_trigger(arg_name="msg", queue_name="communications", connection="AzureWebJobsStorage")
 def communications_worker(msg: func.QueueMessage) -> None:
     """Send one confirmation, reminder, link update, reschedule/cancel notice or host notice (exactly once)."""
     from shared.usecases.communications import handle_communication
 
-    body = _body(msg, "communications")
+    body = message_json(msg, "communications")
     if body is not None:
         handle_communication(_deps(), body)
 
@@ -45,7 +37,7 @@ def communications_poison(msg: func.QueueMessage) -> None:
     """A communications message that kept failing: record ``delivery_error`` on the booking."""
     from shared.usecases.communications import handle_poison_message
 
-    body = _body(msg, "communications-poison")
+    body = message_json(msg, "communications-poison")
     if body is not None:
         handle_poison_message(_deps(), body)
 
@@ -55,6 +47,6 @@ def connection_notices_worker(msg: func.QueueMessage) -> None:
     """Email a host whose connection needs a new sign-in (rule 21), once per transition, with a fresh link."""
     from shared.usecases.connection_notices import handle_connection_notice
 
-    body = _body(msg, "hostnotices")
+    body = message_json(msg, "hostnotices")
     if body is not None:
         handle_connection_notice(_deps(), body)

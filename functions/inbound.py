@@ -9,14 +9,12 @@
 """
 from __future__ import annotations
 
-import logging
-
 import azure.functions as func
 
 from shared.http import management_endpoint
+from shared.queue_trigger import message_json
 
 bp = func.Blueprint()
-log = logging.getLogger("bookbridge.inbound")
 _ANON = func.AuthLevel.ANONYMOUS
 
 
@@ -59,12 +57,9 @@ def inbound_worker(msg: func.QueueMessage) -> None:
     from shared import bootstrap
     from shared.usecases.inbound import handle_inbound_message
 
-    try:
-        body = msg.get_json()
-    except ValueError:
-        log.error("inbound: message %s is not JSON; dropped", msg.id)
-        return
-    handle_inbound_message(bootstrap.container().inbound_deps(), body)
+    body = message_json(msg, "inbound")
+    if body is not None:
+        handle_inbound_message(bootstrap.container().inbound_deps(), body)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="inbound-poison", connection="AzureWebJobsStorage")
@@ -73,12 +68,9 @@ def inbound_poison(msg: func.QueueMessage) -> None:
     from shared import bootstrap
     from shared.usecases.inbound import handle_inbound_poison
 
-    try:
-        body = msg.get_json()
-    except ValueError:
-        log.error("inbound-poison: message %s is not JSON; dropped", msg.id)
-        return
-    handle_inbound_poison(bootstrap.container().inbound_deps(), body)
+    body = message_json(msg, "inbound-poison")
+    if body is not None:
+        handle_inbound_poison(bootstrap.container().inbound_deps(), body)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */30 * * * *", run_on_startup=False, use_monitor=True)

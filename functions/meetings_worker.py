@@ -7,14 +7,14 @@ an exception here: the use case re-queues a delayed copy and returns.
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
+from shared.queue_trigger import message_json
+
 bp = func.Blueprint()
-log = logging.getLogger("bookbridge.meetings")
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,12 +40,9 @@ def meetings_worker(msg: func.QueueMessage) -> None:
     """Create, move or cancel a booking's Teams meeting / Outlook event (exactly once)."""
     from shared.usecases.meetings import handle_meeting_message
 
-    try:
-        body = msg.get_json()
-    except ValueError:
-        log.error("meetings: message %s is not JSON; dropped", msg.id)
-        return
-    handle_meeting_message(_deps(), body, dequeue_count=int(getattr(msg, "dequeue_count", None) or 1))
+    body = message_json(msg, "meetings")
+    if body is not None:
+        handle_meeting_message(_deps(), body, dequeue_count=int(getattr(msg, "dequeue_count", None) or 1))
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="meetings-poison", connection="AzureWebJobsStorage")
@@ -53,9 +50,6 @@ def meetings_poison(msg: func.QueueMessage) -> None:
     """A meeting message that kept failing: mark the booking ``failed`` with the reason and tell people."""
     from shared.usecases.meetings import handle_poison_message
 
-    try:
-        body = msg.get_json()
-    except ValueError:
-        log.error("meetings-poison: message %s is not JSON; dropped", msg.id)
-        return
-    handle_poison_message(_deps(), body, max_dequeue_count=max_dequeue_count())
+    body = message_json(msg, "meetings-poison")
+    if body is not None:
+        handle_poison_message(_deps(), body, max_dequeue_count=max_dequeue_count())

@@ -6,15 +6,14 @@ re-queues a delayed copy); storage trouble raises, the host retries, then ``webh
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import azure.functions as func
 
 from shared.http import management_endpoint
+from shared.queue_trigger import message_json
 
 bp = func.Blueprint()
-log = logging.getLogger("bookbridge.webhooks")
 
 
 def _deps() -> Any:
@@ -55,20 +54,12 @@ def webhooks_deliveries(req: func.HttpRequest) -> func.HttpResponse:
                                                   req.route_params.get("webhook", "")))
 
 
-def _body(msg: func.QueueMessage, queue: str) -> Any:
-    try:
-        return msg.get_json()
-    except ValueError:
-        log.error("%s: message %s is not JSON; dropped", queue, msg.id)
-        return None
-
-
 @bp.queue_trigger(arg_name="msg", queue_name="webhookevents", connection="AzureWebJobsStorage")
 def webhooks_fanout(msg: func.QueueMessage) -> None:
     """One event: a delivery per webhook subscribed to its type."""
     from shared.usecases.webhooks import handle_event_message
 
-    body = _body(msg, "webhookevents")
+    body = message_json(msg, "webhookevents")
     if body is not None:
         handle_event_message(_deps(), body)
 
@@ -78,7 +69,7 @@ def webhooks_deliver(msg: func.QueueMessage) -> None:
     """One attempt of one delivery (a delivered one is never sent again)."""
     from shared.usecases.webhooks import handle_delivery_message
 
-    body = _body(msg, "webhookdeliveries")
+    body = message_json(msg, "webhookdeliveries")
     if body is not None:
         handle_delivery_message(_deps(), body)
 
@@ -88,6 +79,6 @@ def webhooks_delivery_poison(msg: func.QueueMessage) -> None:
     """A delivery the worker kept failing on: recorded ``failed``."""
     from shared.usecases.webhooks import handle_delivery_poison
 
-    body = _body(msg, "webhookdeliveries-poison")
+    body = message_json(msg, "webhookdeliveries-poison")
     if body is not None:
         handle_delivery_poison(_deps(), body)

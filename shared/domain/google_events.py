@@ -17,27 +17,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.domain.input_limits import one_line
 from shared.domain.meeting_plan import IDEMPOTENCY_NAMESPACE, ConnectionView, meeting_generation, meeting_subject
 from shared.domain.model import BookingStatus, CalendarProvider, MeetingLocation
+from shared.domain.stored_values import stored_instant, stored_int
 
 MEET = "hangoutsMeet"
 FIELDS = ("google_event_id", "google_synced_revision", "google_event_link", "google_cancelled", "google_sync_error")
-
-
-def _instant(value: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
-
-
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def wanted(booking: Mapping[str, Any]) -> bool:
@@ -78,14 +67,14 @@ def needs_work(booking: Mapping[str, Any], now: datetime) -> bool:
     live = bool(booking.get("google_event_id")) and not booking.get("google_cancelled")
     if str(booking.get("status") or "") == BookingStatus.CANCELLED.value:
         return live
-    start = _instant(booking.get("start_utc"))
+    start = stored_instant(booking.get("start_utc"))
     if start is None or start <= now:
         return False
     if not booking.get("google_event_id"):
         return True
     link = link_of(booking)
-    return (bool(link) and link != str(booking.get("google_event_link") or "")) or _int(
-        booking.get("google_synced_revision"), -1) < _int(booking.get("revision"), 0)
+    return (bool(link) and link != str(booking.get("google_event_link") or "")) or stored_int(
+        booking.get("google_synced_revision"), -1) < stored_int(booking.get("revision"), 0)
 
 
 def link_of(booking: Mapping[str, Any]) -> str:
@@ -94,7 +83,7 @@ def link_of(booking: Mapping[str, Any]) -> str:
 
 
 def _time(instant: Any, zone: str) -> dict[str, str]:
-    moment = _instant(instant)
+    moment = stored_instant(instant)
     assert moment is not None
     return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "timeZone": zone or "UTC"}
 

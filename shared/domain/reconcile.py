@@ -23,6 +23,7 @@ from typing import Any
 from shared.domain import google_events, participants
 from shared.domain.meeting_plan import ConnectionView, plan_create, static_url, wants_dynamic_link
 from shared.domain.model import BookingStatus, LinkState
+from shared.domain.stored_values import stored_instant, stored_int
 
 #: First retry delay after a transient failure; each further one doubles it ...
 RETRY_FIRST_DELAY = timedelta(minutes=1)
@@ -61,18 +62,6 @@ class Decision:
         return not self.actions
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _instant(value: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
-
-
 def has_graph_objects(booking: Mapping[str, Any]) -> bool:
     """True when Graph holds an event or an online meeting of the booking."""
     return bool(booking.get("graph_event_id") or booking.get("online_meeting_id"))
@@ -105,7 +94,7 @@ def orphans_with(orphans_json: Any, orphan: Mapping[str, Any]) -> str:
 
 def times_behind(booking: Mapping[str, Any]) -> bool:
     """True when Graph objects exist and were written for an older revision than the booking's."""
-    return has_graph_objects(booking) and _int(booking.get("graph_synced_revision"), -1) < _int(
+    return has_graph_objects(booking) and stored_int(booking.get("graph_synced_revision"), -1) < stored_int(
         booking.get("revision"), 0)
 
 
@@ -133,7 +122,7 @@ def _decide_host(booking: Mapping[str, Any], teams: ConnectionView | None, calen
         if has_graph_objects(booking) and not booking.get("graph_cancelled"):
             return Decision((Action.CANCEL, *google), "cancelled: the meeting is still live")
         return Decision(google, "cancelled: the Google event is still live" if google else "cancelled")
-    start = _instant(booking.get("start_utc"))
+    start = stored_instant(booking.get("start_utc"))
     if start is None or start <= now:
         state = str(booking.get("link_state") or "")
         if state in (LinkState.PENDING.value, LinkState.RETRYING.value):
@@ -205,14 +194,14 @@ class DueRow:
         """``None`` when the RowKey is not ``{due_at}|{ws}|{host}|{booking_id}``."""
         rk = str(e.get("RowKey") or "")
         parts = rk.split("|")
-        if len(parts) != 4 or not all(parts) or _instant(parts[0]) is None:
+        if len(parts) != 4 or not all(parts) or stored_instant(parts[0]) is None:
             return None
-        return cls(rk, parts[0], parts[1], parts[2], parts[3], _int(e.get("revision"), 0),
+        return cls(rk, parts[0], parts[1], parts[2], parts[3], stored_int(e.get("revision"), 0),
                    str(e["enqueued_at"]) if e.get("enqueued_at") else None, e.get("_etag"))
 
     def recently_enqueued(self, now: datetime, after: timedelta) -> bool:
         """True when a sweep enqueued it less than ``after`` ago (left to the worker)."""
-        at = _instant(self.enqueued_at)
+        at = stored_instant(self.enqueued_at)
         return at is not None and now - at < after
 
 
@@ -240,8 +229,8 @@ def failure_changes(booking: Mapping[str, Any], reason: str, now: datetime, *, l
     """The booking fields after a transient failure (rule 16): ``retrying`` (``link``) or a sync error in
     ``field`` (``graph_sync_error`` or ``google_sync_error``), with ``next_attempt_at`` and the failure
     count; past the last possible attempt, ``failed`` / the error alone."""
-    failures = _int(booking.get("retry_failures"), 0) + 1
-    due = next_attempt_at(failures, now, _instant(booking.get("start_utc")))
+    failures = stored_int(booking.get("retry_failures"), 0) + 1
+    due = next_attempt_at(failures, now, stored_instant(booking.get("start_utc")))
     if due is None:
         changes: dict[str, Any] = {"next_attempt_at": None, "retry_failures": None}
         if link:
