@@ -7,6 +7,10 @@ point read of the calendar's slug row, one entity-group transaction of the booki
 one queue send), done directly with the SDK, with the same entities, threads and client options. Rounds
 of both alternate; the medians are compared.
 
+Intake reads the calendar through the container's ``CalendarCache`` (``CALENDAR_CACHE_SECONDS``, the
+production default), as it does in production: a lane's bookings read its calendar once per period. The
+floor reads the slug row for every booking (what one booking alone cannot do without).
+
 Calendars: personal, UTC, open all day, 30-minute slots, the host's location Teams with a ``connected``
 Teams connection (the product's main path), no Outlook free/busy, no buffers, no Idempotency-Key.
 Storage operations are every HTTP request the storage SDKs put on the wire (a counting transport),

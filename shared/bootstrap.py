@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only: the adapters are imported w
     from shared.adapters.mailbox_limiter import FreeBusyCache, MailboxLimiter
     from shared.adapters.queue_store import StorageMessageQueue
     from shared.adapters.storage_account import StorageAccount
+    from shared.repositories.calendar_cache import CalendarCache
     from shared.usecases.availability import AvailabilityDeps
     from shared.usecases.backfill import BackfillDeps
     from shared.usecases.backfill.deps import BackfillOptions
@@ -179,6 +180,13 @@ class Container:
         return PublicLimits.from_settings(TableRateLimiter(self.store, self.clock), self.settings)
 
     @cached_property
+    def calendar_cache(self) -> CalendarCache:
+        """Intake's calendars by slug, kept ``CALENDAR_CACHE_SECONDS`` in this process (``CalendarCache``)."""
+        from shared.repositories.calendar_cache import CalendarCache
+
+        return CalendarCache(self.request_storage[0], float(self.settings.get_int("CALENDAR_CACHE_SECONDS")))
+
+    @cached_property
     def human_check(self) -> HumanCheck | None:
         """The booking intake's human check (``TurnstileVerifier``), or ``None`` when not configured."""
         secret = self.settings.get("TURNSTILE_SECRET_KEY")
@@ -303,7 +311,7 @@ class Container:
 
         return BookingDeps(store=self.request_storage[0], queue=self.request_storage[1], clock=self.clock,
                            signer=self.signer, availability=self.availability_deps(), limits=self.public_limits,
-                           max_reschedules=max_reschedules(self.settings))
+                           max_reschedules=max_reschedules(self.settings), calendars=self.calendar_cache)
 
     def meeting_deps(self) -> MeetingDeps:
         """``MeetingDeps``: Graph events/meetings and the connection ports (``meeting_ports`` win)."""

@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Bookings (each sends a confirmation) per invitee address per workspace."),
     Setting("RATE_LIMIT_BOOKINGS_PER_CALENDAR", False, "60/1h", False,
             "Bookings per calendar (a calendar's own `bookings_per_hour` overrides it)."),
+    Setting("CALENDAR_CACHE_SECONDS", False, "5", False,
+            "Seconds an instance keeps a calendar it read for a booking (a burst on one calendar reads it once); "
+            "a change reaches the instance that made it at once, the others within this time (0: off)."),
     Setting("MANAGE_MAX_RESCHEDULES", False, "3", False,
             "Reschedules one booking allows through its manage token (0: no cap)."),
     Setting("BOOKING_FORM_MIN_FILL_MS", False, "2000", False,

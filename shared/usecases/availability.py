@@ -59,6 +59,7 @@ from shared.ports import (
 )
 from shared.repositories import bookings as booking_repo
 from shared.repositories import calendars as calendar_repo
+from shared.repositories.calendar_cache import CalendarCache
 from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.usecases.google_availability import google_free_busy
 from shared.usecases.mailbox_address import mailbox_address, mailbox_key
@@ -307,13 +308,13 @@ def _run_all(deps: AvailabilityDeps, calls: list[Callable[[], Any]]) -> list[Any
 
 
 # ------------------------------------------------------------------ public slots
-def find_calendar(store: EntityStore, slug: str) -> calendar_repo.CalendarRecord:
-    """The calendar behind a public slug (one point read), or ``NotFound``."""
+def find_calendar(store: EntityStore, slug: str, cache: CalendarCache | None = None) -> calendar_repo.CalendarRecord:
+    """The calendar behind a public slug (one point read, or ``cache``'s copy), or ``NotFound``."""
     import re
 
     if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?", slug):
         raise NotFound("no such calendar")
-    record = calendar_repo.get_by_slug(store, slug)
+    record = cache.by_slug(slug) if cache is not None else calendar_repo.get_by_slug(store, slug)
     if record is None:
         raise NotFound("no such calendar")
     return record

@@ -11,6 +11,7 @@ from shared.errors import ConcurrencyConflict, NotFound, ValidationError
 from shared.ports import Clock, EntityExists, EntityStore, iso_utc
 from shared.repositories import calendars as repo
 from shared.repositories import workspaces as ws_repo
+from shared.repositories.calendar_cache import calendar_changed
 from shared.repositories.connection_reads import get_connection_row, status_of
 from shared.repositories.optimistic import optimistic_update, starting_with
 from shared.usecases.workspaces import check_id, require_workspace
@@ -39,6 +40,16 @@ def _claim_slug(store: EntityStore, record: repo.CalendarRecord) -> None:
 
     optimistic_update(starting_with(None, lambda: repo.get_slug_row(store, record.config.slug)), write,
                       what="the slug row", races=(EntityExists, ConcurrencyConflict, NotFound))
+
+
+def _release_slug(store: EntityStore, ws: str, calendar: str, slug: str) -> None:
+    """Delete the slug row a calendar no longer uses (left in place when it changed meanwhile)."""
+    old = repo.get_slug_row(store, slug)
+    if old and (old.get("ws"), old.get("calendar")) == (ws, calendar):
+        try:
+            store.delete(repo.SLUGS, slug, repo.SLUG_ROW, old["_etag"])
+        except ConcurrencyConflict:
+            log.warning("old slug row of calendar %s/%s changed; left in place", ws, calendar)
 
 
 MEET_NEEDS_GOOGLE = ("google_meet needs the member's connected Google Calendar: connect google_calendar first "
@@ -76,15 +87,13 @@ def put_calendar(store: EntityStore, clock: Clock, ws: str, calendar: str, confi
 
     existing = repo.get_calendar(store, ws, calendar)
     record = repo.CalendarRecord(ws, calendar, config, profiles, iso_utc(clock.now()))
-    _claim_slug(store, record)
-    store.upsert(repo.CALENDARS, repo.calendar_entity(record))
-    if existing and existing.config.slug != config.slug:
-        old = repo.get_slug_row(store, existing.config.slug)
-        if old and (old.get("ws"), old.get("calendar")) == (ws, calendar):
-            try:
-                store.delete(repo.SLUGS, existing.config.slug, repo.SLUG_ROW, old["_etag"])
-            except ConcurrencyConflict:
-                log.warning("old slug row of calendar %s/%s changed; left in place", ws, calendar)
+    try:
+        _claim_slug(store, record)
+        store.upsert(repo.CALENDARS, repo.calendar_entity(record))
+        if existing and existing.config.slug != config.slug:
+            _release_slug(store, ws, calendar, existing.config.slug)
+    finally:  # intake's cached copies of this process go at once (others within CALENDAR_CACHE_SECONDS)
+        calendar_changed(config.slug, existing.config.slug if existing else None)
     log.info("calendar %s/%s saved (%s)", ws, calendar, "updated" if existing else "created")
     teams_users = [m.user for m in config.members if m.meeting_location is MeetingLocation.TEAMS]
     if check_members is not None and teams_users:

@@ -7,6 +7,8 @@
 * A calendar reconnect repairs a missed event: the calendar's token was revoked when the booking was made (a sync
   error, shown), and reconnecting the calendar writes the event carrying the link.
 * Book, then reschedule twice at once: one confirmation, never a reschedule notice sent as a second one.
+* A calendar changed through the management API is booked as it is now, although intake keeps a copy of the
+  calendar for a few seconds (``CALENDAR_CACHE_SECONDS``): another host, a slug given up.
 
 The sweep runs through the host's admin API (``POST /admin/functions/{name}``), as ``make smoke`` starts it; a
 retry is due one minute after the failure (rule 16), so the outage test waits for it by polling, never asserting
@@ -135,3 +137,24 @@ def test_book_then_reschedule_twice_at_once_sends_one_confirmation(
     confirmations = client.mails(who, "confirmation")
     assert len(confirmations) == 1, [m.path.name for m in confirmations]
     assert all(m.kind != "cancellation" for m in client.mails(who))
+
+
+def test_a_changed_calendar_is_booked_as_it_is_now_through_the_same_host(
+        client: Client, new_workspace: Callable[[str], Workspace]) -> None:
+    ws = new_workspace("copy")
+    ws.user("ann")
+    ws.user("ben")
+    body = around_the_clock_calendar("ann")
+    body["members"][0]["meeting_location"] = "none"
+    slug = ws.calendar("intro", body)
+    starts = client.slots(slug, days=2)
+    first = client.book_ok(slug, starts[4], "Ida", "ida@invitee.example")  # the host keeps a copy now
+    assert admin(client, ws.id, first["id"])["host"] == "ann"
+    body["members"][0]["user"] = "ben"
+    client.put_calendar(ws.id, "intro", {"slug": slug, **body})
+    second = client.book_ok(slug, starts[8], "Ivo", "ivo@invitee.example")
+    assert admin(client, ws.id, second["id"])["host"] == "ben"
+    client.put_calendar(ws.id, "intro", {"slug": f"{slug}-new", **body})
+    gone = client.book(slug, starts[12], "Ada", "ada@invitee.example")
+    assert gone.status_code == 404, gone.text
+    assert client.book(f"{slug}-new", starts[12], "Ada", "ada@invitee.example").status_code == 201

@@ -13,6 +13,7 @@ from shared.domain.model import (
     LinkState,
 )
 from shared.ports import Clock, EntityStore, IntakeLimits, MessageQueue, Signer, iso_utc
+from shared.repositories.calendar_cache import CalendarCache
 from shared.usecases.availability import AvailabilityDeps
 
 log = logging.getLogger("bookbridge.booking")
@@ -39,6 +40,8 @@ class BookingDeps:
     """The rate limits checked before a booking is stored (``RateLimited`` refuses)."""
     max_reschedules: int | None = None
     """Reschedules one booking allows (``None``: no cap)."""
+    calendars: CalendarCache | None = None
+    """Intake's calendars by slug, kept a few seconds (``None``: read every time)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Intake: choose the host, place the booking with its locks; its one message is put first.
 
-A booking on its main path costs: the calendar's point read, the invitee's rate-limit counter (one
+A booking on its main path costs: the calendar's point read (kept for a few seconds by
+``deps.calendars``, so a burst on one calendar reads it once), the invitee's rate-limit counter (one
 conditional write), the ``meetings/create`` message, and ONE transaction (booking, locks, the calendar's
 counter). The link state is the reconciler's to decide (it reads the host's connections anyway), and so
 are the invitee's confirmation, the host's notice and the ``booking.created`` event: the worker sends
@@ -178,7 +179,7 @@ def after_commit(deps: BookingDeps, record: calendar_repo.CalendarRecord, bookin
 def create_booking(deps: BookingDeps, slug: str, req: BookingRequest,
                    idempotency_key: str | None = None) -> BookingResult:
     """Book ``req.start`` on the calendar ``slug``: 201 body, 409 ``Conflict`` when taken, 422 when not a slot."""
-    record = find_calendar(deps.store, slug)
+    record = find_calendar(deps.store, slug, deps.calendars)
     now = deps.clock.now()
     slot = check_start(record.config, req.start, now)
     booking_id = uuid.uuid4().hex
