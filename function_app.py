@@ -11,6 +11,7 @@ from functions import (
                        communications_worker,
                        connections,
                        health,
+                       housekeeping,
                        inbound,
                        management,
                        meetings_worker,
@@ -34,3 +35,4 @@ app.register_functions(openapi.bp)
 app.register_functions(booking_admin.bp)
 app.register_functions(webhooks.bp)
 app.register_functions(inbound.bp)
+app.register_functions(housekeeping.bp)

@@ -58,6 +58,11 @@ class EntityStore(Protocol):
               limit: int | None = None) -> Iterator[Entity]:
         """Entities of ONE partition with ``row_key_from <= RowKey < row_key_to``, in RowKey order."""
 
+    def scan(self, table: str, *, below: tuple[str, str] | None = None,
+             select: Iterable[str] | None = None) -> Iterator[Entity]:
+        """Entities of EVERY partition (a table scan, for housekeeping only); ``below=(name, value)`` keeps,
+        server-side, those whose string property ``name`` is present and ``< value``."""
+
     def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None] | None:
         """An entity-group transaction (same table, same partition, at most 100 operations); the new ETag
         of each operation's entity, in order (``None`` for a delete).
@@ -134,11 +139,9 @@ class Signer(Protocol):
 
     def sign(self, purpose: str, payload: dict[str, Any]) -> str:
         """A token carrying ``payload`` for ``purpose``."""
-        ...
 
     def verify(self, purpose: str, token: str) -> dict[str, Any] | None:
         """The payload of a valid ``token`` for ``purpose``; ``None`` otherwise."""
-        ...
 
 
 class Cipher(Protocol):
@@ -146,11 +149,9 @@ class Cipher(Protocol):
 
     def encrypt(self, plaintext: str) -> str:
         """Ciphertext of ``plaintext``."""
-        ...
 
     def decrypt(self, ciphertext: str) -> str:
         """Plaintext of ``ciphertext``; raises ``shared.errors.UndecryptableSecret``."""
-        ...
 
 
 # ================================================================================ Microsoft
@@ -159,21 +160,17 @@ class Identity(Protocol):
 
     def start_sign_in(self, scopes: list[str], redirect_uri: str, state: str) -> dict[str, Any]:
         """MSAL's auth-code flow (with ``auth_uri``) for ``scopes``."""
-        ...
 
     def finish_sign_in(self, flow: dict[str, Any], auth_response: dict[str, str]) -> SignInResult:
         """Redeem the code of ``auth_response``."""
-        ...
 
     def acquire_token_silent(
         self, cache_text: str, scopes: list[str], account_oid: str, account_tid: str, *, force_refresh: bool = False
     ) -> TokenResult:
         """An access token from a serialized MSAL cache (refreshed when needed)."""
-        ...
 
     def admin_consent_url(self, tenant: str, scopes: list[str], redirect_uri: str, state: str) -> str:
         """Microsoft's admin-consent page for ``tenant``."""
-        ...
 
 
 class AccessTokenCachePort(Protocol):

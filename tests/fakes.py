@@ -109,6 +109,20 @@ class InMemoryEntityStore:
             self.entities_read += len(out)
         return iter(out)
 
+    def scan(self, table: str, *, below: tuple[str, str] | None = None,
+             select: Iterable[str] | None = None) -> Iterator[Entity]:
+        if below is not None and not below[0].isidentifier():
+            raise ValueError(f"not a property name: {below[0]!r}")
+        with self._lock:
+            self.requests += 1
+            out = [copy.deepcopy(e) for _, e in sorted(self._t(table).items())
+                   if below is None or (isinstance(e.get(below[0]), str) and e[below[0]] < below[1])]
+            if select:
+                keep = {"PartitionKey", "RowKey", "_etag", *select}
+                out = [{k: v for k, v in e.items() if k in keep} for e in out]
+            self.entities_read += len(out)
+        return iter(out)
+
     def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None]:
         with self._lock:
             self.requests += 1

@@ -25,13 +25,13 @@ import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
-from shared.domain.rate_limits import Limit
+from shared.domain.rate_limits import COUNTERS_TABLE, Limit
 from shared.errors import ConcurrencyConflict, NotFound, RateLimited
 from shared.ports import Clock, EntityExists, EntityStore, PendingCount
 
 log = logging.getLogger("bookbridge.ratelimits")
 
-TABLE = "ratelimits"
+TABLE = COUNTERS_TABLE
 ROW = "w"
 ATTEMPTS = 40
 CACHE_SIZE = 4096

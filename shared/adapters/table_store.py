@@ -173,6 +173,27 @@ class TableEntityStore:
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from exc
 
+    def scan(self, table: str, *, below: tuple[str, str] | None = None,
+             select: Iterable[str] | None = None) -> Iterator[Entity]:
+        """Entities of every partition, page by page; ``below=(name, value)``: ``name lt 'value'`` (an entity
+        without the property does not match, as the Table service evaluates a comparison with a missing one)."""
+        if below is not None and not below[0].isidentifier():
+            raise ValueError(f"not a property name: {below[0]!r}")
+        client = self._table(table)
+        columns = list(dict.fromkeys(["PartitionKey", "RowKey", *select])) if select else None
+        try:
+            if below is None:
+                pages = client.list_entities(select=columns, results_per_page=1000).by_page()
+            else:
+                pages = client.query_entities(f"{below[0]} lt {_odata_str(below[1])}", select=columns,
+                                              results_per_page=1000).by_page()
+            for page in pages:
+                items = list(page)
+                self._count(read=len(items))
+                yield from (self._out(item) for item in items)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from exc
+
     def transact(self, table: str, operations: list[TransactionOp]) -> list[str | None]:
         """One entity-group transaction, all or nothing; the new ETag of each operation's entity."""
         from azure.core import MatchConditions

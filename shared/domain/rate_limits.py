@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+#: The table of the counters (``shared.adapters.rate_limit_store``), which housekeeping also prunes.
+COUNTERS_TABLE = "ratelimits"
 _LIMIT = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,6})\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

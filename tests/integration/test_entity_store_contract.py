@@ -99,3 +99,19 @@ def test_transaction_update_with_stale_etag_fails(store, pk):
     with pytest.raises(ConcurrencyConflict):
         store.transact(TABLE, [("update", {**stale, "n": 3}), ("create", {"PartitionKey": pk, "RowKey": "b"})])
     assert store.get(TABLE, pk, "b") is None
+
+
+def test_scan_reads_every_partition_and_filters_below_a_string_value(store):
+    table = f"scan{uuid.uuid4().hex[:16]}"
+    store.insert(table, {"PartitionKey": "p1", "RowKey": "a", "at": "2026-01-01T00:00:00Z", "n": 1})
+    store.insert(table, {"PartitionKey": "p2", "RowKey": "b", "at": "2026-03-01T00:00:00Z", "n": 2})
+    store.insert(table, {"PartitionKey": "p3", "RowKey": "c", "n": 3})  # no "at": never "below" anything
+    assert sorted((e["PartitionKey"], e["RowKey"]) for e in store.scan(table)) == [
+        ("p1", "a"), ("p2", "b"), ("p3", "c")]
+    old = list(store.scan(table, below=("at", "2026-02-01T00:00:00Z"), select=["at"]))
+    assert [(e["PartitionKey"], e["RowKey"], e["at"]) for e in old] == [("p1", "a", "2026-01-01T00:00:00Z")]
+    assert "n" not in old[0] and old[0]["_etag"]
+    store.delete(table, "p1", "a", old[0]["_etag"])
+    assert list(store.scan(table, below=("at", "2026-02-01T00:00:00Z"))) == []
+    with pytest.raises(ValueError):
+        list(store.scan(table, below=("at or true", "x")))
