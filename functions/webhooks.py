@@ -1,5 +1,6 @@
 """Webhooks (function key): ``PUT|GET|DELETE /api/workspaces/{workspace}/webhooks/{webhook}`` and
-``GET .../webhooks/{webhook}/deliveries``; the queue functions that fan events out and deliver them.
+``GET .../webhooks/{webhook}/deliveries``; the queue functions that fan events out and deliver them; the timer
+(every two minutes) that queues the events kept in the outbox while the queue service was down.
 
 Queue functions return normally to acknowledge; a receiver's failure is never an exception (the use case
 re-queues a delayed copy); storage trouble raises, the host retries, then ``webhookdeliveries-poison``.
@@ -82,3 +83,13 @@ def webhooks_delivery_poison(msg: func.QueueMessage) -> None:
     body = message_json(msg, "webhookdeliveries-poison")
     if body is not None:
         handle_delivery_poison(_deps(), body)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="30 */2 * * * *", run_on_startup=False, use_monitor=True)
+def webhooks_outbox_timer(timer: func.TimerRequest) -> None:
+    """Queue the events kept in the outbox while the queue service was down (one partition read when empty)."""
+    from shared import bootstrap
+    from shared.usecases.webhooks import drain_event_outbox
+
+    c = bootstrap.container()
+    drain_event_outbox(c.store, c.queue)

@@ -160,6 +160,7 @@ var tableNames = [
   'ratelimits'
   'webhooks'
   'webhookdeliveries'
+  'webhookoutbox'
   'graphsubscriptions'
   'eventbookings'
 ]

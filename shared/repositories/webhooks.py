@@ -8,6 +8,8 @@
   sent on every attempt, ``status`` pending|delivered|failed, ``attempts``, ``claimed_attempt``,
   ``first_attempt_at``, ``last_attempt_at``, ``next_attempt_at``, ``last_status_code``, ``last_error``);
   ``a|{13-digit inverted milliseconds}|{delivery id}|{attempt}``: one attempt (newest first in RowKey order).
+* ``webhookoutbox`` (PK ``events``, RK the event id): ``message_json``, an event the queue did not take, until
+  the outbox timer queues it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from shared.ports import Entity, EntityStore
 
 WEBHOOKS = "webhooks"
 DELIVERIES = "webhookdeliveries"
+OUTBOX = "webhookoutbox"
+OUTBOX_PK = "events"
 DELIVERY_PREFIX = "d|"
 ATTEMPT_PREFIX = "a|"
 _INVERT_MS = 10**13 - 1

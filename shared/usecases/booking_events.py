@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.model import LinkState
-from shared.ports import MessageQueue
+from shared.ports import EntityStore, MessageQueue
 from shared.usecases.queue_messages import envelope
 from shared.usecases.webhooks import emit as webhook_events
 
@@ -83,21 +83,21 @@ def booking_confirmed(queue: MessageQueue, workspace: str, host: str, booking_id
 
 
 def booking_rescheduled(queue: MessageQueue, workspace: str, host: str, booking_id: str, revision: int,
-                        link_state: str) -> list[dict[str, Any]]:
-    """Messages for a booking moved to a new time (same id, new revision)."""
+                        link_state: str, *, store: EntityStore | None = None) -> list[dict[str, Any]]:
+    """Messages for a booking moved to a new time (same id, new revision). The webhook event goes first: it is
+    kept in ``store``'s outbox when the queue is down, while the reconciler's sweep covers the others."""
+    webhook_events.booking_event(queue, "booking.rescheduled", workspace, host, booking_id, revision, store=store)
     sent = [send_meeting(queue, "reschedule", workspace, host, booking_id, revision)]
     if link_state != PENDING:
         sent.append(send_communication(queue, "reschedule", workspace, host, booking_id, revision))
-    webhook_events.booking_event(queue, "booking.rescheduled", workspace, host, booking_id, revision)
     return sent
 
 
 def booking_cancelled(queue: MessageQueue, workspace: str, host: str, booking_id: str,
-                      revision: int) -> list[dict[str, Any]]:
-    """Messages for a cancelled booking."""
-    sent = [
+                      revision: int, *, store: EntityStore | None = None) -> list[dict[str, Any]]:
+    """Messages for a cancelled booking (the webhook event first, as :func:`booking_rescheduled`)."""
+    webhook_events.booking_event(queue, "booking.cancelled", workspace, host, booking_id, revision, store=store)
+    return [
         send_meeting(queue, "cancel", workspace, host, booking_id, revision),
         send_communication(queue, "cancellation", workspace, host, booking_id, revision),
     ]
-    webhook_events.booking_event(queue, "booking.cancelled", workspace, host, booking_id, revision)
-    return sent

@@ -73,7 +73,7 @@ def cancel_loaded(deps: BookingDeps, b: Booking) -> Booking:
     if b.link_state == LinkState.AWAITING_CONNECTION.value:
         entity = repo.backfill_entity(b)
         store.delete(repo.BACKFILL, entity["PartitionKey"], entity["RowKey"])
-    booking_events.booking_cancelled(deps.queue, b.workspace, b.host, b.id, updated.revision)
+    booking_events.booking_cancelled(deps.queue, b.workspace, b.host, b.id, updated.revision, store=deps.store)
     log.info("booking %s cancelled (revision %d)", b.id, updated.revision)
     return updated
 
@@ -220,5 +220,6 @@ def _after_move(deps: BookingDeps, move: _Move, updated: Booking) -> None:
         if updated.link_state == AWAITING:
             repo.index_awaiting(store, updated)
         store.delete(repo.BACKFILL, before["PartitionKey"], before["RowKey"])
-    booking_events.booking_rescheduled(deps.queue, b.workspace, b.host, b.id, updated.revision, updated.link_state)
+    booking_events.booking_rescheduled(deps.queue, b.workspace, b.host, b.id, updated.revision, updated.link_state,
+                                       store=deps.store)
     log.info("booking %s rescheduled (revision %d)", b.id, updated.revision)

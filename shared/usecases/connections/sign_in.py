@@ -199,7 +199,7 @@ def _connect(deps: Deps, ws: str, user: str, kind: ConnectionKind, account: rule
         _notify_backfill(deps, ws, user, kind)
     if kind is ConnectionKind.MICROSOFT_CALENDAR:  # rule 19: a subscription on the host's events (again)
         _notify_inbound(deps, ws, user)
-        webhook_events.connection_event(deps.queue, "connection.connected", outcome.entity)
+        webhook_events.connection_event(deps.queue, "connection.connected", outcome.entity, store=deps.store)
     return outcome
 
 

@@ -54,7 +54,7 @@ def disconnect(deps: Deps, workspace: str, user: str, kind: Any) -> dict[str, An
             return previous
         entity = rules.disconnect(previous, now=iso_utc(deps.clock.now()))
         store.update(rules.CONNECTIONS_TABLE, entity, previous.get("_etag"))
-        webhook_events.connection_event(deps.queue, "connection.disconnected", entity)
+        webhook_events.connection_event(deps.queue, "connection.disconnected", entity, store=deps.store)
         log.info("disconnected ws=%s user=%s kind=%s", workspace, user, k.value)
         return entity
 

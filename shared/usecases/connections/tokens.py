@@ -205,7 +205,7 @@ class _Slot:
             self.deps.store.update(rules.CONNECTIONS_TABLE, entity, conn.get("_etag"))
         except (ConcurrencyConflict, NotFound):
             raise ReadAgain() from None  # the slot changed (reconnected?): decide again on what it is now
-        webhook_events.connection_event(self.deps.queue, "connection.needs_reauth", entity)
+        webhook_events.connection_event(self.deps.queue, "connection.needs_reauth", entity, store=self.deps.store)
         announce_needs_reauth(self.deps.queue, entity)
         log.warning("connection needs reauth ws=%s user=%s kind=%s reason=%s", self.workspace, self.user,
                     self.kind.value, failure.reason)

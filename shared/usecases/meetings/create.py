@@ -85,7 +85,7 @@ def create(job: Job, booking: Booking) -> Outcome:
             return gated
     else:  # intake's: the booking's event, and its confirmation unless it comes with the link
         webhook_events.booking_event(job.deps.queue, "booking.created", job.ws, job.host, job.booking_id,
-                                     job.msg.revision)
+                                     job.msg.revision, store=job.deps.store)
         booking = ensure_first_messages(job, booking)
     return reconcile(job, booking)
 

@@ -129,7 +129,7 @@ def apply(job: Job, booking: Booking, change: Change) -> Booking:
             return current
         updated = replace(changed, updated_at=iso_utc(job.deps.clock.now()), etag=current.etag)
         updated.etag = bookings.save(updated)
-        webhook_events.link_event(job.deps.queue, current, updated)
+        webhook_events.link_event(job.deps.queue, current, updated, store=job.deps.store)
         return updated
 
     return optimistic_update(starting_with(booking, read), write, what="the booking (meeting worker)")

@@ -3,7 +3,6 @@
 ``responses``."""
 from __future__ import annotations
 
-import base64
 import json
 import re
 import secrets
@@ -18,6 +17,7 @@ from shared.repositories.workspaces import put_workspace
 from shared.usecases import booking_events, webhooks
 from shared.usecases.webhooks import DELIVERIES_QUEUE, EVENTS_QUEUE, WebhookDeps
 from tests.fakes import FixedClock
+from tests.integration.webhooks.helpers import take_messages
 from tests.unit.webhooks.helpers import RECEIVER, SECRET, Resolving
 
 
@@ -32,24 +32,6 @@ def ports(storage_connection_string: str) -> tuple[Any, Any, str]:
     return (TableEntityStore(TableServiceClient.from_connection_string(storage_connection_string)),
             StorageMessageQueue(QueueServiceClient.from_connection_string(storage_connection_string)),
             storage_connection_string)
-
-
-def _take(conn: str, queue: str, workspace: str) -> list[dict[str, Any]]:
-    """Visible messages of ``workspace`` on ``queue``, deleted; others' (the booking tests' events, which no
-    worker reads here) are hidden for a minute so that the next page holds new ones."""
-    from azure.storage.queue import QueueClient
-
-    client = QueueClient.from_connection_string(conn, queue)
-    mine: list[dict[str, Any]] = []
-    while True:
-        page = list(client.receive_messages(max_messages=32, visibility_timeout=60))
-        for stored in page:
-            body = json.loads(base64.b64decode(stored.content))
-            if body.get("workspace") == workspace:
-                mine.append(body)
-                client.delete_message(stored)
-        if not page:
-            return mine
 
 
 @responses.activate
@@ -68,10 +50,10 @@ def test_an_event_is_fanned_out_delivered_once_and_a_failing_one_retried_later(p
     responses.post(RECEIVER + "/down", status=503)
 
     booking_events.booking_cancelled(queue, ws, "alice", "c" * 32, 1)
-    events = _take(conn, EVENTS_QUEUE, ws)
+    events = take_messages(conn, EVENTS_QUEUE, ws)
     assert [e["type"] for e in events] == ["booking.cancelled"]
     assert webhooks.handle_event_message(deps, events[0]) == "fanned out to 2"
-    deliveries = sorted(_take(conn, DELIVERIES_QUEUE, ws), key=lambda m: m["webhook"])
+    deliveries = sorted(take_messages(conn, DELIVERIES_QUEUE, ws), key=lambda m: m["webhook"])
     assert [d["webhook"] for d in deliveries] == ["down", "ok"]
     assert len({d["delivery"] for d in deliveries}) == 2
 
@@ -79,7 +61,7 @@ def test_an_event_is_fanned_out_delivered_once_and_a_failing_one_retried_later(p
     assert webhooks.handle_delivery_message(deps, deliveries[1]) == "already delivered"  # redelivered message
     assert webhooks.handle_delivery_message(deps, deliveries[0]) == "retrying"
     assert len(responses.calls) == 2
-    assert _take(conn, DELIVERIES_QUEUE, ws) == []  # the retry is invisible for its back-off delay
+    assert take_messages(conn, DELIVERIES_QUEUE, ws) == []  # the retry is invisible for its back-off delay
     deps.clock.advance(seconds=30)  # type: ignore[attr-defined]
     assert webhooks.handle_delivery_message(deps, {**deliveries[0], "attempt": 2}) == "retrying"
 

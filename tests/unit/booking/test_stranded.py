@@ -5,13 +5,16 @@ Retry-After and stores nothing; a stored booking always has its message, even wh
 before the commit waits for it, and drops a message whose booking was never stored."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from shared.errors import StorageUnavailable
+from shared.repositories.webhooks import OUTBOX, OUTBOX_PK
 from shared.usecases.meetings import MeetingDeps, handle_meeting_message
+from shared.usecases.webhooks import EVENTS_QUEUE, drain_event_outbox
 from tests.unit.booking.helpers import calendar_body, member
 
 SLOT = "2026-11-23T10:00:00Z"
@@ -230,3 +233,23 @@ def test_a_due_row_left_for_a_booking_never_stored_is_dropped(world) -> None:
     [sweep_msg] = queue.on("meetings")
     assert handle_meeting_message(meeting_deps(store, queue, clock), sweep_msg).action == "skipped"
     assert store.all(rules.DUE_TABLE) == []
+
+
+def kept_events(store: Any) -> list[dict[str, Any]]:
+    return [json.loads(r["message_json"]) for r in store.query(OUTBOX, OUTBOX_PK)]
+
+
+def test_the_invitees_cancel_during_a_queue_outage_keeps_its_event(world) -> None:
+    api, store, queue, _clock, wrapped = world
+    booked = api.book("c", SLOT)
+    assert booked.status == 201
+    wrapped.down = True
+    cancelled = api.cancel(booked.body["id"], booked.body["manage_token"])
+    assert cancelled.status == 503 and int(cancelled.headers["Retry-After"]) >= 1  # the meeting's message failed
+    [stored] = [e for e in store.all("schedule") if e["RowKey"] == f"booking|{booked.body['id']}"]
+    assert stored["status"] == "cancelled"  # ...after the cancel was stored: its event must not be lost
+    [kept] = kept_events(store)
+    assert kept["type"] == "booking.cancelled" and kept["booking"]["id"] == booked.body["id"]
+    wrapped.down = False
+    assert drain_event_outbox(store, wrapped) == 1
+    assert [e["type"] for e in queue.on(EVENTS_QUEUE)] == ["booking.cancelled"]
